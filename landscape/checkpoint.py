@@ -1,0 +1,160 @@
+"""Atomic, tensors-only checkpoint I/O (safetensors) with errors that say what to do.
+
+A checkpoint never runs code when opened: safetensors holds raw tensors, and the
+only ``torch.load`` here passes ``weights_only=True``. Every write goes to a
+temporary file in the same directory and is renamed into place, so a killed run
+leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from landscape.errors import CheckpointError
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_state_fits",
+    "load_json",
+    "load_state",
+    "save_json",
+    "save_state",
+]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def save_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def load_json(path: Path) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{path} is not valid JSON ({exc}); it is corrupt or truncated — delete it and "
+            "re-run the command that wrote it"
+        ) from exc
+
+
+def save_state(
+    path: Path, state: Mapping[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    """Save a flat ``{name: tensor}`` mapping atomically as safetensors (tensors copied to CPU)."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_state(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Load a checkpoint: safetensors, or a PyTorch state dict read with ``weights_only=True``.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, truncated, or not a state dict.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    redo = "delete it and re-run the command that wrote it (finished levels are kept)"
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path), device=str(device))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt or truncated ({exc}); {redo}"
+            ) from exc
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot read {path} as a tensors-only PyTorch checkpoint ({exc}); it is corrupt, "
+            "or holds pickled objects (only tensor state dicts are loaded, never code)"
+        ) from exc
+    if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
+    return dict(obj)
+
+
+def check_state_fits(
+    state: Mapping[str, torch.Tensor],
+    reference: Mapping[str, torch.Tensor],
+    path: Path | str,
+    *,
+    strict_keys: bool = True,
+) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` has ``reference``'s names and shapes.
+
+    With ``strict_keys=False`` a subset of names is accepted (masks cover prunable tensors only).
+    """
+    missing = [k for k in reference if k not in state] if strict_keys else []
+    unexpected = [k for k in state if k not in reference]
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(reference[k].shape)}"
+        for k in state if k in reference and state[k].shape != reference[k].shape
+    ]  # fmt: skip
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            parts.append("shape mismatch " + "; ".join(wrong[:5]))
+        raise CheckpointError(
+            f"{path} does not fit the model: "
+            + ", ".join(parts)
+            + ". Was it written for another architecture? Pass the matching --model/--data, "
+            "or the run directory it came from."
+        )

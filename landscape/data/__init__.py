@@ -1,0 +1,50 @@
+"""Data sets behind one registry (ARCHITECTURE.md, ``data/``).
+
+Small data sets (MNIST-1D, CIFAR, synthetic) are held as tensors on the training
+device; batches are indexed by the global optimiser step, so a run that resumes
+at step ``t`` sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from landscape.data.base import DataSet, ResidentData, cache_dir
+from landscape.registry import Registry
+
+__all__ = ["DATASETS", "DataSet", "ResidentData", "cache_dir", "load_data"]
+
+DATASETS: Registry = Registry("data set", flag="--data")
+DATASETS.add(
+    "mnist1d", "landscape.data.mnist1d:load_mnist1d", "MNIST-1D, generated locally (CPU default)"
+)
+DATASETS.add(
+    "cifar10",
+    "landscape.data.cifar:load_cifar10",
+    "CIFAR-10 via torchvision (--data-root, --download)",
+)
+DATASETS.add("cifar100", "landscape.data.cifar:load_cifar100", "CIFAR-100 via torchvision")
+DATASETS.add(
+    "imagenet",
+    "landscape.data.imagenet:load_imagenet",
+    "ImageNet from an ImageFolder tree in --data-root",
+)
+DATASETS.add(
+    "synthetic",
+    "landscape.data.synthetic:load_synthetic",
+    "random 40-dim vectors, 10 classes (tests)",
+)
+DATASETS.add(
+    "synthetic-cifar",
+    "landscape.data.synthetic:load_synthetic_cifar",
+    "random 3x32x32 images, 10 classes (benchmarks)",
+)
+
+
+def load_data(
+    name: str, root: str = "", download: bool = False, train_subset: int = 0, device: str = "cpu"
+) -> DataSet:
+    """Load data set ``name`` (see ``DATASETS.names()``), resident on ``device`` where it fits."""
+    loader = DATASETS.get(name)
+    data = loader(root=cache_dir(root), download=download)
+    if train_subset:
+        data = data.subset(train_subset)
+    return data.to(device)

@@ -1,0 +1,34 @@
+"""User-facing errors: each message names the file or value at fault and says what to do."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "ConfigMismatchError",
+    "DivergenceError",
+    "LandscapeError",
+    "RegistryError",
+]
+
+
+class LandscapeError(Exception):
+    """Base class for errors the command line reports without a traceback."""
+
+
+class RegistryError(LandscapeError, KeyError):
+    """An unknown name was looked up in a registry (models, data sets, methods, ...)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(LandscapeError):
+    """A checkpoint file is missing, corrupt, truncated or does not fit the model."""
+
+
+class ConfigMismatchError(LandscapeError):
+    """A run directory was made with other settings than the ones asked for."""
+
+
+class DivergenceError(LandscapeError):
+    """Training produced a non-finite loss."""

@@ -1,0 +1,353 @@
+"""Typed, frozen hyperparameters, one dataclass per concern; they generate the CLI flags.
+
+After open_lth's ``foundations/hparams.py``: every field carries its help text, the
+command line is generated from the fields (``--field-name``), a preset is just a
+set of field overrides, and a run directory is named by a hash of the settings
+that differ from the defaults (fields marked ``hashed=False`` — device, paths,
+execution mode — never change results and are left out of the hash).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "PRESETS",
+    "SECTIONS",
+    "DataHparams",
+    "ModelHparams",
+    "PruneHparams",
+    "RunConfig",
+    "TrainHparams",
+    "add_config_args",
+    "config_from_args",
+    "parse_duration",
+]
+
+
+def _f(default: Any, help: str, *, hashed: bool = True, choices: tuple[str, ...] | None = None):
+    return field(default=default, metadata={"help": help, "hashed": hashed, "choices": choices})
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ep|it)?\s*$")
+
+
+def parse_duration(text: str | int, steps_per_epoch: int) -> int:
+    """Parse ``"30ep"``, ``"1200it"`` or ``"1200"`` (steps) into a number of optimiser steps."""
+    if isinstance(text, int):
+        return text
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(
+            f"cannot read the duration {text!r}: write a number of steps ('1200' or '1200it') "
+            "or of epochs ('30ep')"
+        )
+    value, unit = float(m.group(1)), m.group(2) or "it"
+    steps = value * steps_per_epoch if unit == "ep" else value
+    if unit == "it" and not value.is_integer():
+        raise ValueError(f"a step count must be whole, got {text!r}")
+    return round(steps)
+
+
+def _check_duration(name: str, text: str) -> None:
+    if text and not _DURATION.match(str(text)):
+        raise ValueError(
+            f"--{name.replace('_', '-')} {text!r}: write steps ('200') or epochs ('3ep')"
+        )
+
+
+@dataclass(frozen=True)
+class DataHparams:
+    """What data to train and evaluate on (ARCHITECTURE.md, ``data/``)."""
+
+    data: str = _f("mnist1d", "data set: mnist1d, cifar10, cifar100, imagenet, synthetic")
+    data_root: str = _f(
+        "", "where data sets are cached or found (default ~/.cache/landscape)", hashed=False
+    )
+    download: bool = _f(False, "allow torchvision to download CIFAR into --data-root", hashed=False)
+    batch_size: int = _f(100, "training batch size")
+    augment: bool = _f(True, "standard augmentation (CIFAR: crop+flip; MNIST-1D has none)")
+    data_seed: int = _f(
+        0, "seed of the data order and augmentation (SGD noise), separate from --seed"
+    )
+    train_subset: int = _f(0, "use only the first N training samples (0: all)")
+
+    def validate(self) -> None:
+        if self.batch_size <= 0:
+            raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.train_subset < 0:
+            raise ValueError("--train-subset must be 0 (all) or a positive count")
+
+
+@dataclass(frozen=True)
+class ModelHparams:
+    """Which network (``models/`` registry, or ``package.module:factory``)."""
+
+    model: str = _f("mlp", "model name (see `landscape models`) or package.module:factory")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise ValueError("--model must name a model")
+
+
+@dataclass(frozen=True)
+class TrainHparams:
+    """Optimiser and learning-rate schedule of the original training run (SPEC §2)."""
+
+    lr: float = _f(0.1, "peak learning rate")
+    momentum: float = _f(0.9, "SGD momentum")
+    nesterov: bool = _f(False, "Nesterov momentum")
+    weight_decay: float = _f(0.0, "L2 weight decay")
+    schedule: str = _f("constant", "LR schedule", choices=("constant", "step", "cosine", "linear"))
+    milestones: str = _f(
+        "", "step schedule: comma-separated drops, e.g. '31200,46800' or '80ep,120ep'"
+    )
+    gamma: float = _f(0.1, "step schedule: LR factor at each milestone")
+    warmup: str = _f("0", "linear warm-up length (steps or 'Nep')")
+    length: str = _f("30ep", "training length T (steps or 'Nep')")
+    eval_every: str = _f("1ep", "evaluate the learning curve every N steps (or 'Nep')")
+    seed: int = _f(0, "initialisation seed")
+    precision: str = _f("fp32", "fp32, or bf16 autocast (GPU only)", choices=("fp32", "bf16"))
+    device: str = _f("auto", "cpu, cuda, cuda:N or auto (CUDA when present)", hashed=False)
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum must lie in [0, 1), got {self.momentum}")
+        for name in ("warmup", "length", "eval_every"):
+            _check_duration(name, getattr(self, name))
+        for part in filter(None, self.milestones.split(",")):
+            _check_duration("milestones", part)
+        if self.schedule == "step" and not self.milestones:
+            raise ValueError("--schedule step needs --milestones, e.g. --milestones 80ep,120ep")
+
+
+@dataclass(frozen=True)
+class PruneHparams:
+    """The pruning method and its level loop (SPEC §1–2)."""
+
+    method: str = _f("imp-wr", "pruning method (see `landscape prune --help`)")
+    levels: int = _f(10, "pruning levels L_max: levels 0..L_max are trained (level 0 is dense)")
+    prune_fraction: float = _f(0.2, "fraction 1-α of the remaining weights pruned per level")
+    prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
+    prune_scope: str = _f("conv+linear", "prunable tensors", choices=("conv+linear", "conv"))
+    prune_seed: int = _f(0, "seed of random pruning")
+    rewind_step: str = _f("0", "rewind point τ for IMP-WR and SWAMP (steps or 'Nep')")
+    # [ZIMMER] retraining schedules and BIMP
+    retrain_schedule: str = _f(
+        "ft", "retraining schedule", choices=("ft", "lrw", "slr", "clr", "llr", "allr")
+    )
+    retrain_epochs: int = _f(10, "retraining epochs per phase (imp) / in total (bimp)")
+    goal_sparsity: float = _f(0.9, "goal sparsity S reached after --levels phases (imp, bimp)")
+    budget_epochs: int = _f(40, "bimp: total epoch budget B (dense training gets B - retrain)")
+    from_run: str = _f("", "imp: the dense run directory to prune (default: train one first)")
+    # [SWAMP] multi-particle averaging
+    particles: int = _f(4, "swamp: number of particles N")
+    swa_start: float = _f(0.75, "swamp: fraction of a level's steps before SWA begins")
+    swa_lr: float = _f(0.05, "swamp: constant learning rate during SWA")
+    swamp_plus: int = _f(0, "swamp+: use one particle for the first K levels")
+    particle_mode: str = _f(
+        "auto", "swamp: how particles train (same result)",
+        hashed=False, choices=("auto", "sequential", "vectorized", "distributed"),
+    )  # fmt: skip
+
+    def validate(self) -> None:
+        if self.levels < 0:
+            raise ValueError(f"--levels must be >= 0, got {self.levels}")
+        if not 0 < self.prune_fraction < 1:
+            raise ValueError(f"--prune-fraction must lie in (0, 1), got {self.prune_fraction}")
+        if not 0 <= self.goal_sparsity < 1:
+            raise ValueError(f"--goal-sparsity must lie in [0, 1), got {self.goal_sparsity}")
+        if self.particles < 1:
+            raise ValueError(f"--particles must be >= 1, got {self.particles}")
+        if not 0 <= self.swa_start <= 1:
+            raise ValueError(f"--swa-start is a fraction in [0, 1], got {self.swa_start}")
+        _check_duration("rewind_step", self.rewind_step)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataHparams,
+    "model": ModelHparams,
+    "train": TrainHparams,
+    "prune": PruneHparams,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; its hash names the run directory."""
+
+    data: DataHparams = field(default_factory=DataHparams)
+    model: ModelHparams = field(default_factory=ModelHparams)
+    train: TrainHparams = field(default_factory=TrainHparams)
+    prune: PruneHparams = field(default_factory=PruneHparams)
+
+    def __post_init__(self) -> None:
+        for name in SECTIONS:
+            getattr(self, name).validate()
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, dict[str, Any]]) -> RunConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take defaults."""
+        parts = {}
+        for name, klass in SECTIONS.items():
+            given = dict(d.get(name, {}))
+            known = {f.name for f in fields(klass)}
+            unknown = set(given) - known
+            if unknown:
+                raise ValueError(
+                    f"unknown {name} settings {sorted(unknown)}; known: {sorted(known)}"
+                )
+            parts[name] = klass(**given)
+        return cls(**parts)
+
+    def replace(self, **flat: Any) -> RunConfig:
+        """A copy with fields changed by their (unique) flat names, e.g. ``replace(lr=0.05)``."""
+        d = self.to_dict()
+        for key, value in flat.items():
+            d[_section_of(key)][key] = value
+        return RunConfig.from_dict(d)
+
+    def non_default(self) -> dict[str, Any]:
+        """The hashed settings that differ from the defaults, as ``{field: value}``."""
+        out = {}
+        for name, klass in SECTIONS.items():
+            section, default = getattr(self, name), klass()
+            for f in fields(klass):
+                if f.metadata.get("hashed", True) and getattr(section, f.name) != getattr(
+                    default, f.name
+                ):
+                    out[f.name] = getattr(section, f.name)
+        return out
+
+    def hash(self) -> str:
+        """Ten hex digits of SHA-256 over the canonical JSON of :meth:`non_default`."""
+        canon = json.dumps(self.non_default(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canon.encode()).hexdigest()[:10]
+
+    def run_name(self) -> str:
+        return f"{self.prune.method}_{self.hash()}"
+
+
+def _section_of(key: str) -> str:
+    for name, klass in SECTIONS.items():
+        if key in {f.name for f in fields(klass)}:
+            return name
+    raise ValueError(f"no setting named {key!r}")
+
+
+# Presets: field overrides. The CLI applies a preset first, then explicit flags.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The CPU default: a 40-100-100-10 MLP on MNIST-1D; ~1 s a level on 2 cores.
+    "mlp-mnist1d": dict(
+        data="mnist1d",
+        model="mlp",
+        batch_size=100,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="step",
+        milestones="20ep,30ep",
+        length="36ep",
+        eval_every="4ep",
+        rewind_step="200",
+    ),
+    # A 1-D CNN with BatchNorm: shows more of the papers' phenomena than the MLP.
+    "cnn1d-mnist1d": dict(
+        data="mnist1d",
+        model="cnn1d",
+        batch_size=100,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="step",
+        milestones="20ep,30ep",
+        length="36ep",
+        eval_every="4ep",
+        rewind_step="200",
+    ),
+    # SPEC §2, the ResNet-20/CIFAR-10 recipe of open_lth and [PAUL].
+    "resnet20-cifar10": dict(
+        data="cifar10",
+        model="resnet20",
+        batch_size=128,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=1e-4,
+        schedule="step",
+        milestones="31200,46800",
+        length="62400",
+        eval_every="2000",
+        rewind_step="2000",
+        levels=20,
+    ),
+    # [ZIMMER]'s CIFAR-10 ResNet-56 setting for the retraining-schedule study (GPU).
+    "resnet56-cifar10": dict(
+        data="cifar10",
+        model="resnet56",
+        batch_size=128,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=1e-4,
+        schedule="step",
+        milestones="100ep,150ep",
+        length="200ep",
+        eval_every="10ep",
+    ),
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """Add one flag per hyperparameter field (default ``None``: presets apply first)."""
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default=None,
+        help="start from a named recipe; explicit flags override it",
+    )  # fmt: skip
+    for name, klass in SECTIONS.items():
+        group = parser.add_argument_group(f"{name} settings")
+        for f in fields(klass):
+            if f.name in skip:
+                continue
+            kw: dict[str, Any] = {"default": None, "dest": f.name}
+            help_ = f"{f.metadata['help']} (default: {f.default})"
+            if f.type in ("bool", bool):
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
+                kw["metavar"] = {"int": "N", "float": "X"}.get(str(f.type), "S")
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
+                kw.pop("metavar", None)
+            names = [_flag(f.name)]
+            if f.name == "from_run":
+                names.insert(0, "--from")
+            group.add_argument(*names, help=help_, **kw)
+
+
+def config_from_args(ns: argparse.Namespace, **fixed: Any) -> RunConfig:
+    """Build a :class:`RunConfig` from parsed flags: defaults, then preset, then flags, then ``fixed``."""
+    values: dict[str, Any] = {}
+    preset = getattr(ns, "preset", None)
+    if preset:
+        values.update(PRESETS[preset])
+    for klass in SECTIONS.values():
+        for f in fields(klass):
+            v = getattr(ns, f.name, None)
+            if v is not None:
+                values[f.name] = v
+    values.update(fixed)
+    return RunConfig().replace(**values)

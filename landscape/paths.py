@@ -1,0 +1,83 @@
+"""Every file name of a run directory, one function each (ARCHITECTURE.md, "The run directory").
+
+::
+
+    <root>/<method>_<hash>/
+      config.json
+      rewind.safetensors            # w_τ (IMP-WR, SWAMP; dense runs keep it too)
+      level_00/
+        weights.safetensors         # w^(L)
+        mask.safetensors            # m_L, the mask level L was trained under
+        metrics.json
+        particles/p0.safetensors    # SWAMP only
+        analysis/<kind>_<hash>/result.json
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "analysis_dir",
+    "config",
+    "default_root",
+    "level_dir",
+    "levels",
+    "mask",
+    "metrics",
+    "particle",
+    "particles_dir",
+    "rewind",
+    "weights",
+]
+
+
+def default_root() -> Path:
+    """Where run directories go unless ``--out``/``--root`` says otherwise (``$LANDSCAPE_ROOT`` or ./runs)."""
+    return Path(os.environ.get("LANDSCAPE_ROOT", "runs"))
+
+
+def config(run_dir: Path) -> Path:
+    return Path(run_dir) / "config.json"
+
+
+def rewind(run_dir: Path) -> Path:
+    return Path(run_dir) / "rewind.safetensors"
+
+
+def level_dir(run_dir: Path, level: int) -> Path:
+    return Path(run_dir) / f"level_{level:02d}"
+
+
+def weights(run_dir: Path, level: int) -> Path:
+    return level_dir(run_dir, level) / "weights.safetensors"
+
+
+def mask(run_dir: Path, level: int) -> Path:
+    return level_dir(run_dir, level) / "mask.safetensors"
+
+
+def metrics(run_dir: Path, level: int) -> Path:
+    return level_dir(run_dir, level) / "metrics.json"
+
+
+def particles_dir(run_dir: Path, level: int) -> Path:
+    return level_dir(run_dir, level) / "particles"
+
+
+def particle(run_dir: Path, level: int, index: int) -> Path:
+    return particles_dir(run_dir, level) / f"p{index}.safetensors"
+
+
+def analysis_dir(run_dir: Path, level: int, kind: str, digest: str) -> Path:
+    return level_dir(run_dir, level) / "analysis" / f"{kind}_{digest}"
+
+
+def levels(run_dir: Path) -> list[int]:
+    """Levels whose weights exist, in order (a level counts once its weights are written)."""
+    out = []
+    for d in sorted(Path(run_dir).glob("level_*")):
+        if d.name[6:].isdigit() and (d / "weights.safetensors").exists():
+            out.append(int(d.name[6:]))
+    return out

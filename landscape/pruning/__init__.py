@@ -1,0 +1,13 @@
+"""Masks: global/layerwise magnitude and random pruning, applying and checking them (SPEC §1)."""
+
+from landscape.pruning.masks import (
+    Mask,
+    apply_mask,
+    check_mask,
+    density,
+    layer_report,
+    ones_mask,
+    prune,
+)
+
+__all__ = ["Mask", "apply_mask", "check_mask", "density", "layer_report", "ones_mask", "prune"]
