@@ -1,0 +1,76 @@
+"""``landscape <verb>``: the command line.
+
+Each verb is one module in this package (not starting with ``_``) defining
+``VERB`` (its name), ``HELP`` (one line), ``ORDER`` (position in ``--help``),
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are discovered, so a
+new verb is a new file. Errors derived from :class:`LandscapeError` (and
+``ValueError`` from settings) are printed as one clear line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from landscape import __version__
+from landscape.errors import LandscapeError
+
+__all__ = ["build_parser", "main", "verbs"]
+
+
+def verbs() -> list[ModuleType]:
+    """The verb modules, in ``ORDER``."""
+    mods = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "VERB") and hasattr(mod, "run"):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landscape",
+        description="Loss-landscape analysis for neural-network pruning research.",
+        epilog="Run `landscape VERB --help` for a verb's options. Start with `landscape demo`.",
+    )
+    parser.add_argument("--version", action="version", version=f"landscape {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", title="verbs")
+    for mod in verbs():
+        p = sub.add_parser(
+            mod.VERB, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter if getattr(mod, "SHOW_DEFAULTS", False)
+            else argparse.HelpFormatter,
+        )  # fmt: skip
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args._run(args) or 0)
+    except (LandscapeError, ValueError) as exc:
+        print(f"landscape {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"landscape {args.verb}: interrupted; finished artefacts are kept, re-run to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

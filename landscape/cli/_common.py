@@ -1,0 +1,42 @@
+"""Helpers shared by the verbs: tables and progress bars."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["format_table", "progress"]
+
+
+def progress(iterable: Iterable | None = None, **kw: Any) -> tqdm:
+    """A tqdm bar on stderr, hidden when stderr is not a terminal (logs stay clean)."""
+    kw.setdefault("file", sys.stderr)
+    kw.setdefault("disable", not sys.stderr.isatty())
+    kw.setdefault("dynamic_ncols", True)
+    kw.setdefault("leave", False)
+    return tqdm(iterable, **kw)
+
+
+def format_table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], markdown: bool = False
+) -> str:
+    """A fixed-width (or Markdown) table; floats printed with 4 significant decimals."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
+        return str(v)
+
+    body = [[cell(v) for v in r] for r in rows]
+    widths = [
+        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)
+    ]
+    if markdown:
+        line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+        sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+        return "\n".join([line(headers), sep, *map(line, body)])
+    line = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, body)])

@@ -1,0 +1,42 @@
+"""Shared by ``train``, ``prune`` and ``demo``: run a method into its run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from landscape.devices import resolve_device
+from landscape.hparams import RunConfig, add_config_args
+from landscape.runners import METHODS
+from landscape.runners.common import RunContext
+from landscape.runs import prepare_run_dir
+
+__all__ = ["add_run_arguments", "execute"]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    parser.add_argument(
+        "--out", default=None, help="run directory (default: <root>/<method>_<hash>)"
+    )
+    parser.add_argument(
+        "--root", default=None, help="where run directories go (default: $LANDSCAPE_ROOT or ./runs)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-level lines")
+    add_config_args(parser, skip=skip)
+
+
+def execute(
+    cfg: RunConfig, out: str | None = None, root: str | None = None, quiet: bool = False
+) -> Path:
+    """Run ``cfg.prune.method`` into its run directory (resuming finished work) and return the directory."""
+    runner = METHODS.get(cfg.prune.method)
+    device = resolve_device(cfg.train.device)
+    run_dir = prepare_run_dir(cfg, out=out, root=root)
+    log = (lambda *a, **k: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    log(f"{cfg.prune.method}: {run_dir}  (device {device})")
+    t0 = time.perf_counter()
+    runner(RunContext(cfg, run_dir, device, show_progress=not quiet, log=log))
+    log(f"finished in {time.perf_counter() - t0:.1f}s")
+    return run_dir

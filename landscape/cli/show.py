@@ -1,0 +1,79 @@
+"""``landscape show``: a table of a run's levels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from landscape import paths
+from landscape.checkpoint import load_json
+from landscape.cli._common import format_table
+from landscape.errors import LandscapeError
+
+VERB = "show"
+HELP = "print a run's table: level, density, train/test error, seconds"
+ORDER = 30
+
+__all__ = ["level_rows", "print_run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by a runner"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the rows as JSON instead of a table"
+    )
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
+def level_rows(run_dir: Path) -> list[dict]:
+    """One dict per finished level (metrics without the curve and layer table)."""
+    run_dir = Path(run_dir)
+    if not paths.config(run_dir).exists():
+        raise LandscapeError(
+            f"{run_dir} is not a run directory (no config.json); pass the directory a runner wrote"
+        )
+    rows = []
+    for d in sorted(run_dir.glob("level_*")):
+        f = d / "metrics.json"
+        if f.exists():
+            m = load_json(f)
+            rows.append({k: v for k, v in m.items() if k not in ("curve", "layers")})
+    return rows
+
+
+HEADERS = ("level", "density", "train err", "test err", "test acc", "seconds")
+
+
+def _cells(r: dict) -> tuple:
+    return (
+        r["level"],
+        r["density"],
+        r["train_error"],
+        r["test_error"],
+        1 - r["test_error"],
+        round(r["seconds"], 1),
+    )
+
+
+def print_run(run_dir: Path, markdown: bool = False) -> None:
+    rows = level_rows(run_dir)
+    cfg = load_json(paths.config(run_dir))
+    print(f"\n{cfg['method']} run {run_dir}")
+    if not rows:
+        print("  (no finished level yet)")
+        return
+    print(format_table(HEADERS, [_cells(r) for r in rows], markdown=markdown))
+    total = sum(r["seconds"] for r in rows)
+    print(f"{len(rows)} levels, {total:.1f}s of training and evaluation")
+
+
+def run(args: argparse.Namespace) -> int:
+    for run_dir in args.run_dirs:
+        if args.json:
+            print(json.dumps(level_rows(Path(run_dir)), indent=2))
+        else:
+            print_run(Path(run_dir), markdown=args.markdown)
+    return 0

@@ -1,0 +1,32 @@
+"""``landscape train``: train a dense network into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from landscape.cli._runner import add_run_arguments, execute
+from landscape.cli.show import print_run
+from landscape.hparams import PruneHparams, config_from_args
+
+VERB = "train"
+HELP = "train a dense network into a run directory"
+ORDER = 10
+DESCRIPTION = (
+    "Train a dense network (level 0 only) into <root>/dense_<hash>. Re-running the same "
+    "command resumes or does nothing. Example: landscape train --data mnist1d --model mlp"
+)
+
+_KEEP = {"prune_scope"}
+_SKIP = tuple(f.name for f in dataclasses.fields(PruneHparams) if f.name not in _KEEP)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser, skip=_SKIP)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args, method="dense", levels=0)
+    run_dir = execute(cfg, args.out, args.root, args.quiet)
+    print_run(run_dir)
+    return 0

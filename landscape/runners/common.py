@@ -1,0 +1,178 @@
+"""What every runner shares: the run context, the rewind point, and writing a level.
+
+A level directory is complete once its ``metrics.json`` exists; it is written
+last, after the weights, so a run killed at any moment resumes at the first
+level without metrics and recomputes it from the same inputs (bit-for-bit on CPU).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from landscape import paths
+from landscape.checkpoint import check_state_fits, load_json, load_state, save_json, save_state
+from landscape.data import DataSet, load_data
+from landscape.errors import CheckpointError
+from landscape.functional import state_of
+from landscape.hparams import RunConfig, parse_duration
+from landscape.models import create_model
+from landscape.pruning import Mask, apply_mask, check_mask, density, layer_report, ones_mask
+from landscape.training import TrainResult, evaluate, train
+
+__all__ = ["RunContext", "level_done", "write_level"]
+
+
+@dataclass
+class RunContext:
+    """A run being written: its settings, directory, device and data."""
+
+    cfg: RunConfig
+    run_dir: Path
+    device: torch.device
+    show_progress: bool = True
+    log: Any = field(default=print)
+
+    @cached_property
+    def data(self) -> DataSet:
+        d = self.cfg.data
+        return load_data(d.data, d.data_root, d.download, d.train_subset, device=str(self.device))
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.data.steps_per_epoch(self.cfg.data.batch_size)
+
+    def steps(self, duration: str) -> int:
+        return parse_duration(duration, self.steps_per_epoch)
+
+    @property
+    def total_steps(self) -> int:
+        """T, the length of the original training run."""
+        return self.steps(self.cfg.train.length)
+
+    @property
+    def eval_every(self) -> int:
+        return self.steps(self.cfg.train.eval_every)
+
+    def model(self) -> nn.Module:
+        """A freshly initialised network (seeded by ``--seed``) on the device."""
+        return create_model(
+            self.cfg.model.model,
+            self.data.in_shape,
+            self.data.num_classes,
+            seed=self.cfg.train.seed,
+        ).to(self.device)
+
+    def load_state(self, path: Path, model: nn.Module) -> dict[str, Tensor]:
+        state = load_state(path, self.device)
+        check_state_fits(state, model.state_dict(), path)
+        return state
+
+    def load_mask(self, level: int, model: nn.Module) -> Mask:
+        path = paths.mask(self.run_dir, level)
+        mask = {k: v.bool() for k, v in load_state(path, self.device).items()}
+        check_mask(mask, model, str(path))
+        return mask
+
+    def train(
+        self, model: nn.Module, *, start: int, stop: int, mask: Mask | None, desc: str, **kw: Any
+    ) -> TrainResult:
+        """:func:`landscape.training.train` with this run's settings."""
+        kw.setdefault("data_seed", self.cfg.data.data_seed)
+        kw.setdefault("augment", self.cfg.data.augment)
+        kw.setdefault("eval_every", self.eval_every)
+        return train(
+            model, self.data, self.cfg.train, self.cfg.data.batch_size, start=start, stop=stop, mask=mask,
+            desc=desc, show_progress=self.show_progress, context=f"{self.run_dir}, {desc}", **kw,
+        )  # fmt: skip
+
+    def rewind_state(self, rewind_step: int) -> dict[str, Tensor]:
+        """``w_τ = A_0(w_0, τ)``, trained once and saved as ``rewind.safetensors`` (SPEC §2)."""
+        path = paths.rewind(self.run_dir)
+        model = self.model()
+        if path.exists():
+            return self.load_state(path, model)
+        if rewind_step > 0:
+            self.train(
+                model,
+                start=0,
+                stop=rewind_step,
+                mask=None,
+                desc=f"pretrain to step {rewind_step}",
+                eval_every=0,
+            )
+        state = state_of(model)
+        save_state(path, state, metadata={"step": str(rewind_step)})
+        return state
+
+    def prepare_mask(self, level: int, model: nn.Module, compute: Any) -> Mask:
+        """The mask of ``level``: read if written, else ``compute()`` and write it."""
+        path = paths.mask(self.run_dir, level)
+        if path.exists():
+            return self.load_mask(level, model)
+        mask = ones_mask(model, self.cfg.prune.prune_scope) if level == 0 else compute()
+        save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
+        return mask
+
+    def previous(self, level: int, model: nn.Module) -> tuple[dict[str, Tensor], Mask]:
+        """Weights and mask of the finished ``level``."""
+        if not level_done(self.run_dir, level):
+            raise CheckpointError(
+                f"level {level} of {self.run_dir} is not finished; re-run to complete it first"
+            )
+        return self.load_state(paths.weights(self.run_dir, level), model), self.load_mask(
+            level, model
+        )
+
+
+def level_done(run_dir: Path, level: int) -> bool:
+    """A level is finished when its weights and metrics are both written."""
+    return paths.metrics(run_dir, level).exists() and paths.weights(run_dir, level).exists()
+
+
+def write_level(
+    ctx: RunContext,
+    level: int,
+    model: nn.Module,
+    mask: Mapping[str, Tensor],
+    result: TrainResult,
+    extra: Mapping[str, Any] | None = None,
+    started: float | None = None,
+) -> dict[str, Any]:
+    """Evaluate the trained level, then write its weights and (last) its ``metrics.json``."""
+    apply_mask(model, mask)  # guards the invariant: pruned weights are exactly 0 on disk
+    train_m = evaluate(model, ctx.data, "train")
+    test_m = evaluate(model, ctx.data, "test")
+    metrics: dict[str, Any] = {
+        "level": level,
+        "method": ctx.cfg.prune.method,
+        "density": density(mask),
+        "sparsity": 1.0 - density(mask),
+        "kept": sum(int(m.sum()) for m in mask.values()),
+        "prunable": sum(m.numel() for m in mask.values()),
+        "train_loss": train_m["loss"],
+        "train_error": train_m["error"],
+        "test_loss": test_m["loss"],
+        "test_error": test_m["error"],
+        "test_accuracy": 1.0 - test_m["error"],
+        "steps": result.steps,
+        "train_seconds": result.seconds,
+        "seconds": (time.perf_counter() - started) if started is not None else result.seconds,
+        **(extra or {}),
+        "layers": layer_report(mask),
+        "curve": result.curve,
+    }
+    save_state(paths.weights(ctx.run_dir, level), state_of(model))
+    save_json(paths.metrics(ctx.run_dir, level), metrics)
+    return metrics
+
+
+def read_metrics(run_dir: Path, level: int) -> dict[str, Any]:
+    return load_json(paths.metrics(run_dir, level))

@@ -1,0 +1,151 @@
+"""The masked SGD training loop ``A_t(w, k)`` of SPEC §0.
+
+Pruned coordinates stay exactly zero: their gradients are zeroed before every
+optimiser step and the weights are re-masked after it, so the momentum buffer of
+a pruned coordinate, which only ever accumulates ``grad + wd·w = 0``, stays 0.
+A fresh optimiser is made for every call (open_lth's "fresh optimiser state at
+every level").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from landscape.data import DataSet
+from landscape.errors import DivergenceError
+from landscape.hparams import TrainHparams
+from landscape.training.evaluate import evaluate
+from landscape.training.schedules import Schedule, lr_schedule
+
+__all__ = ["TrainResult", "train"]
+
+# How often (in steps) the loop looks at the loss for NaN/inf. Looking costs a host
+# sync, so it is batched: a diverged step is still caught within this many steps.
+_FINITE_CHECK_EVERY = 50
+
+
+@dataclass
+class TrainResult:
+    """What a call of :func:`train` did: the learning curve, wall seconds and steps."""
+
+    curve: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "bf16":
+        if device.type != "cuda":
+            raise ValueError("--precision bf16 needs a CUDA device; use fp32 on CPU")
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train(
+    model: nn.Module,
+    data: DataSet,
+    hp: TrainHparams,
+    batch_size: int,
+    *,
+    stop: int,
+    start: int = 0,
+    mask: Mapping[str, Tensor] | None = None,
+    lr_at: Schedule | None = None,
+    data_seed: int = 0,
+    augment: bool = True,
+    eval_every: int = 0,
+    desc: str = "train",
+    show_progress: bool = True,
+    context: str = "",
+) -> TrainResult:
+    """Train ``model`` in place for global steps ``start .. stop-1`` with masked SGD.
+
+    Args:
+        model: the network; its weights should already be masked.
+        data: batches are drawn by global step index (resume-safe).
+        hp: optimiser settings (lr, momentum, Nesterov, weight decay, precision).
+        batch_size: training batch size.
+        stop, start: global step range; the LR at step ``t`` is ``lr_at(t)``.
+        mask: prunable-tensor mask (``True`` keeps); ``None`` trains densely.
+        lr_at: schedule ``t -> lr``; default: :func:`lr_schedule` of ``hp``.
+        data_seed: seed of the data order / augmentation (SGD noise).
+        eval_every: append a test-set point to the learning curve every N steps (0: never).
+        context: named in the divergence message (e.g. the run directory and level).
+
+    Returns:
+        A :class:`TrainResult`; ``curve`` rows hold ``step``, ``lr``, ``train_loss``
+        (mean batch loss since the last point), ``test_loss`` and ``test_error``.
+
+    Raises:
+        DivergenceError: the training loss became NaN or infinite.
+    """
+    from landscape.cli._common import progress  # the loop reports progress like every long task
+
+    device = next(model.parameters()).device
+    spe = data.steps_per_epoch(batch_size)
+    lr_at = lr_at or lr_schedule(hp, spe)
+    params = dict(model.named_parameters())
+    masks = {n: m.to(device=device, dtype=params[n].dtype) for n, m in (mask or {}).items()}
+    opt = torch.optim.SGD(
+        model.parameters(), lr=lr_at(start), momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
+        weight_decay=hp.weight_decay,
+    )  # fmt: skip
+    result = TrainResult()
+    t0 = time.perf_counter()
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    since = 0
+    bar = progress(total=stop - start, desc=desc, disable=None if show_progress else True)
+    batches = data.train_batches(start, stop, batch_size, data_seed, augment)
+    for t, (x, y) in zip(range(start, stop), batches):
+        lr = lr_at(t)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with _autocast(device, hp.precision):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if masks:
+            for n, m in masks.items():
+                params[n].grad.mul_(m)
+        opt.step()
+        if masks:
+            with torch.no_grad():
+                for n, m in masks.items():
+                    params[n].mul_(m)
+        loss_sum += loss.detach().float()
+        since += 1
+        done = t + 1
+        if (done - start) % _FINITE_CHECK_EVERY == 0 or done == stop:
+            _check_finite(loss_sum, done, context)
+        if eval_every and (done % eval_every == 0 or done == stop):
+            _check_finite(loss_sum, done, context)
+            point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(loss_sum) / since}
+            test = evaluate(model, data, "test")
+            point.update(test_loss=test["loss"], test_error=test["error"])
+            result.curve.append(point)
+            loss_sum.zero_()
+            since = 0
+            bar.set_postfix(test_err=f"{test['error']:.3f}")
+        bar.update(1)
+    bar.close()
+    result.steps = stop - start
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _check_finite(loss_sum: Tensor, step: int, context: str) -> None:
+    if not torch.isfinite(loss_sum):
+        where = f" ({context})" if context else ""
+        raise DivergenceError(
+            f"the training loss diverged (non-finite) by step {step}{where}. Nothing of this level "
+            "was saved and finished levels are intact. Lower --lr, add --warmup, or check the data."
+        )
