@@ -54,7 +54,7 @@ def _cells(r: dict) -> tuple:
         r["train_error"],
         r["test_error"],
         1 - r["test_error"],
-        round(r["seconds"], 1),
+        f"{r['seconds']:.1f}",
     )
 
 
