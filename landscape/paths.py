@@ -75,9 +75,9 @@ def analysis_dir(run_dir: Path, level: int, kind: str, digest: str) -> Path:
 
 
 def levels(run_dir: Path) -> list[int]:
-    """Levels whose weights exist, in order (a level counts once its weights are written)."""
+    """Finished levels, in order: those with both weights and ``metrics.json`` (written last)."""
     out = []
     for d in sorted(Path(run_dir).glob("level_*")):
-        if d.name[6:].isdigit() and (d / "weights.safetensors").exists():
+        if d.name[6:].isdigit() and (d / "weights.safetensors").exists() and (d / "metrics.json").exists():
             out.append(int(d.name[6:]))
     return out
