@@ -28,7 +28,7 @@ from landscape.hparams import RunConfig
 from landscape.models import create_model
 from landscape.pruning import Mask, check_mask
 
-__all__ = ["Run", "open_run", "prepare_run_dir", "resolve_checkpoint"]
+__all__ = ["Run", "level_metrics", "open_run", "prepare_run_dir", "resolve_checkpoint"]
 
 
 def _git_sha() -> str:
@@ -217,3 +217,17 @@ def resolve_checkpoint(
             raise CheckpointError(f"{p} has no trained level yet; run the runner first")
         level = levels[-1]
     return run, run.weights(level)
+
+
+def level_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """One dict per finished level, from its ``metrics.json`` (without the curve and layer table)."""
+    run_dir = Path(run_dir)
+    if not paths.config(run_dir).exists():
+        raise LandscapeError(
+            f"{run_dir} is not a run directory (no config.json); pass the directory a runner wrote"
+        )
+    rows = []
+    for level in paths.levels(run_dir):
+        m = load_json(paths.metrics(run_dir, level))
+        rows.append({k: v for k, v in m.items() if k not in ("curve", "layers")})
+    return rows

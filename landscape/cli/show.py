@@ -9,13 +9,13 @@ from pathlib import Path
 from landscape import paths
 from landscape.checkpoint import load_json
 from landscape.cli._common import format_table
-from landscape.errors import LandscapeError
+from landscape.runs import level_metrics
 
 VERB = "show"
 HELP = "print a run's table: level, density, train/test error, seconds"
 ORDER = 30
 
-__all__ = ["level_rows", "print_run"]
+__all__ = ["print_run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,22 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--json", action="store_true", help="print the rows as JSON instead of a table"
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-
-
-def level_rows(run_dir: Path) -> list[dict]:
-    """One dict per finished level (metrics without the curve and layer table)."""
-    run_dir = Path(run_dir)
-    if not paths.config(run_dir).exists():
-        raise LandscapeError(
-            f"{run_dir} is not a run directory (no config.json); pass the directory a runner wrote"
-        )
-    rows = []
-    for d in sorted(run_dir.glob("level_*")):
-        f = d / "metrics.json"
-        if f.exists():
-            m = load_json(f)
-            rows.append({k: v for k, v in m.items() if k not in ("curve", "layers")})
-    return rows
 
 
 HEADERS = ("level", "density", "train err", "test err", "test acc", "seconds")
@@ -59,7 +43,7 @@ def _cells(r: dict) -> tuple:
 
 
 def print_run(run_dir: Path, markdown: bool = False) -> None:
-    rows = level_rows(run_dir)
+    rows = level_metrics(run_dir)
     cfg = load_json(paths.config(run_dir))
     print(f"\n{cfg['method']} run {run_dir}")
     if not rows:
@@ -73,7 +57,7 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
 def run(args: argparse.Namespace) -> int:
     for run_dir in args.run_dirs:
         if args.json:
-            print(json.dumps(level_rows(Path(run_dir)), indent=2))
+            print(json.dumps(level_metrics(Path(run_dir)), indent=2))
         else:
             print_run(Path(run_dir), markdown=args.markdown)
     return 0

@@ -24,7 +24,7 @@ from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
 from landscape.models import create_model
-from landscape.pruning import Mask, apply_mask, check_mask, density, layer_report, ones_mask
+from landscape.pruning import Mask, check_mask, density, layer_report, ones_mask
 from landscape.training import TrainResult, evaluate, train
 
 __all__ = ["RunContext", "level_done", "write_level"]
@@ -147,7 +147,7 @@ def write_level(
     started: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate the trained level, then write its weights and (last) its ``metrics.json``."""
-    apply_mask(model, mask)  # guards the invariant: pruned weights are exactly 0 on disk
+    _check_pruned_zero(model, mask, level)
     train_m = evaluate(model, ctx.data, "train")
     test_m = evaluate(model, ctx.data, "test")
     metrics: dict[str, Any] = {
@@ -172,6 +172,16 @@ def write_level(
     save_state(paths.weights(ctx.run_dir, level), state_of(model))
     save_json(paths.metrics(ctx.run_dir, level), metrics)
     return metrics
+
+
+def _check_pruned_zero(model: nn.Module, mask: Mapping[str, Tensor], level: int) -> None:
+    """Masked training must leave pruned weights exactly 0; anything else is a bug, not data."""
+    params = dict(model.named_parameters())
+    for n, m in mask.items():
+        if bool((params[n].detach()[~m.to(params[n].device)] != 0).any()):
+            raise RuntimeError(
+                f"level {level}: pruned weights of {n} are not zero after training (a masking bug)"
+            )
 
 
 def read_metrics(run_dir: Path, level: int) -> dict[str, Any]:
