@@ -235,6 +235,13 @@ class RunConfig:
         canon = json.dumps(self.non_default(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:10]
 
+    def dense(self) -> RunConfig:
+        """The dense run these settings start from: same data, model and training; the pruning
+        section at its defaults but for ``prune_scope``. ``landscape train`` and ``--method imp``
+        (without ``--from``) both make exactly this run, so they share its directory."""
+        prune_hp = PruneHparams(method="dense", levels=0, prune_scope=self.prune.prune_scope)
+        return RunConfig(data=self.data, model=self.model, train=self.train, prune=prune_hp)
+
     def run_name(self) -> str:
         return f"{self.prune.method}_{self.hash()}"
 

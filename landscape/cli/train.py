@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args, method="dense", levels=0)
+    cfg = config_from_args(args).dense()
     run_dir = execute(cfg, args.out, args.root, args.quiet)
     print_run(run_dir)
     return 0
