@@ -29,12 +29,17 @@ def plot_metric_vs_sparsity(
         fig = Figure(figsize=(5.5, 3.6))
         ax = fig.subplots()
     fig = ax.figure
+    ticks: set[float] = set()
     for label, src in runs.items():
         rows = level_metrics(src) if isinstance(src, (str, Path)) else list(src)
         x = [100 * r["density"] for r in rows]
+        ticks.update(round(v, 1) for v in x)
         y = [r[metric] if metric in r else 1 - r["test_error"] for r in rows]
         ax.plot(x, y, marker="o", ms=3, label=label)
     ax.set_xscale("log")
+    ax.set_xticks(sorted(ticks)[:: max(1, len(ticks) // 8)], minor=False)
+    ax.set_xticklabels([f"{v:g}" for v in sorted(ticks)[:: max(1, len(ticks) // 8)]])
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel(metric.replace("_", " "))
