@@ -1,8 +1,14 @@
-"""Shared test setup: data cache and run roots live in temporary directories only."""
+"""Shared test setup: data cache and run roots live in temporary directories only.
+
+Tests use one CPU thread (also in the subprocesses they start): the models are tiny,
+so a second thread buys nothing, and on a loaded machine two spinning OpenMP threads
+per process made tests up to 50x slower (measured while four jobs shared 2 cores).
+"""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -11,5 +17,9 @@ def _isolated_dirs(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("LANDSCAPE_DATA", str(tmp_path_factory.mktemp("data")))
     mp.setenv("LANDSCAPE_ROOT", str(tmp_path_factory.mktemp("runs")))
+    mp.setenv("OMP_NUM_THREADS", "1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     mp.undo()

@@ -1,0 +1,494 @@
+"""One evaluation engine for paths, barrier matrices and slice grids (SPEC §3–4).
+
+Every point an analysis needs is a linear combination of a few *basis* states:
+a path point is ``(1 − γ) w_a + γ w_b``, a slice point ``c_o w_o + c_p w_p + c_n w_n``,
+a barrier matrix uses all level solutions as its basis. :class:`Points` holds the
+basis and the ``K × J`` coefficient matrix; :func:`evaluate_points` returns the
+loss and error of all ``K`` points, materialising them chunk by chunk so memory
+stays bounded, and handles BatchNorm by one of three policies (SPEC §3):
+
+- ``recompute`` [ours, default]: reset the running statistics and re-estimate
+  them, for every point, as the cumulative mean over fixed training batches
+  (``bn_data``, no augmentation) — the same statistics as
+  :func:`landscape.training.recompute_bn`.
+- ``interpolate``: combine the buffers with the same coefficients as the weights
+  (Paul's notebook, [code]); running variances are clamped at 0 where a slice
+  extrapolates past its anchors.
+- ``none``: every point keeps the statistics of its reference state (the start
+  of its path, the origin of its plane) unchanged.
+
+Two execution modes give the same numbers (to float rounding):
+
+- ``vmap``: ``torch.func.vmap`` over the stacked states of a chunk, so one call
+  evaluates all of them (batched matmuls, grouped convolutions). BatchNorm
+  re-estimation works under ``vmap`` because the buffers are stacked too and the
+  momentum is a float ``1/(j+1)`` (cumulative mean over ``j`` batches), see
+  PERF_NOTES.md.
+- ``loop``: one point at a time in a private copy of the model whose tensors are
+  overwritten with each point's (a plain module call, no reparametrisation).
+
+``auto`` picks ``vmap`` on CUDA and ``loop`` on CPU, where batching measured
+slower (PERF_NOTES.md and ``bench/RESULTS_connectivity.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from landscape.errors import CheckpointError
+
+__all__ = [
+    "BN_POLICIES",
+    "MODES",
+    "Evaluation",
+    "Points",
+    "as_batches",
+    "batchnorm_buffers",
+    "batchnorm_modules",
+    "check_states",
+    "evaluate_points",
+    "evaluate_points_multi",
+    "resolve_mode",
+]
+
+BN_POLICIES = ("recompute", "interpolate", "none")
+MODES = ("auto", "vmap", "loop")
+
+Batch = tuple[Tensor, Tensor]
+DataLike = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+State = Mapping[str, Tensor]
+
+# Rows (points × samples) per vmap call. On the 2-core CPU, 8 points × 1000 MNIST-1D
+# samples beat 21 × 1000 (bigger batched matmuls spill the cache). A GPU wants large
+# calls to fill its cores; 16 points × 1000 CIFAR images keep one ResNet-20
+# activation near 1 GB (a guess until the GPU bench runs).
+_ROWS_CPU = 8192
+_ROWS_CUDA = 16384
+# Bytes of materialised states per chunk (the float64 combination doubles it briefly).
+_STATE_BYTES_CPU = 512 * 2**20
+_STATE_BYTES_CUDA = 2 * 2**30
+
+
+@dataclass(frozen=True, eq=False)
+class Points:
+    """``K`` weight vectors as linear combinations of ``J`` basis states.
+
+    Point ``k`` is ``Σ_j coeffs[k, j] · basis[j]`` for parameters (and non-BatchNorm
+    floating buffers). ``reference[k]`` names the basis state whose integer buffers
+    (and, under the ``none`` policy, BatchNorm statistics) point ``k`` keeps.
+
+    Attributes:
+        basis: ``J`` state dicts of one architecture (parameters and buffers).
+        coeffs: ``float64`` tensor ``[K, J]`` on the CPU.
+        reference: ``int64`` tensor ``[K]`` of basis indices.
+    """
+
+    basis: tuple[State, ...]
+    coeffs: Tensor
+    reference: Tensor
+
+    def __post_init__(self) -> None:
+        if not self.basis:
+            raise ValueError("Points needs at least one basis state")
+        if self.coeffs.dim() != 2 or self.coeffs.shape[1] != len(self.basis):
+            raise ValueError(
+                f"coeffs must be [K, {len(self.basis)}] (one column per basis state), "
+                f"got {tuple(self.coeffs.shape)}"
+            )
+        if self.reference.shape != (self.coeffs.shape[0],):
+            raise ValueError("reference must hold one basis index per point")
+
+    @classmethod
+    def combine(
+        cls,
+        basis: Sequence[State],
+        coeffs: Tensor | np.ndarray,
+        reference: Sequence[int] | None = None,
+    ) -> Points:
+        """Points from a basis and a ``[K, J]`` coefficient matrix (reference: basis 0)."""
+        c = torch.as_tensor(np.asarray(coeffs, dtype=np.float64))
+        ref = (
+            torch.zeros(c.shape[0], dtype=torch.long)
+            if reference is None
+            else torch.as_tensor(list(reference), dtype=torch.long)
+        )
+        return cls(tuple(basis), c, ref)
+
+    @classmethod
+    def states(cls, states: Sequence[State]) -> Points:
+        """Each state as it is (identity coefficients); each is its own reference."""
+        n = len(states)
+        return cls.combine(states, np.eye(n), range(n))
+
+    @classmethod
+    def line(cls, state_a: State, state_b: State, alphas: Sequence[float] | np.ndarray) -> Points:
+        """``(1 − α) w_a + α w_b`` for each ``α`` [PAUL Def. 2.1]; reference ``w_a``."""
+        a = np.asarray(alphas, dtype=np.float64)
+        return cls.combine((state_a, state_b), np.stack([1.0 - a, a], axis=1))
+
+    def __len__(self) -> int:
+        return int(self.coeffs.shape[0])
+
+    def materialize(
+        self,
+        start: int,
+        stop: int,
+        *,
+        bn_policy: str = "interpolate",
+        bn_buffers: Mapping[str, str] | None = None,
+        device: torch.device | None = None,
+    ) -> dict[str, Tensor]:
+        """States of points ``start .. stop-1`` stacked along a new leading dimension.
+
+        The combination runs in float64 and is cast back, so a coefficient row that
+        selects one basis state reproduces it bit for bit.
+
+        Args:
+            bn_policy: one of :data:`BN_POLICIES` (how BatchNorm statistics are set).
+            bn_buffers: ``{name: "mean" | "var" | "count"}`` for BatchNorm buffers
+                (see :func:`batchnorm_buffers`); other buffers combine like weights.
+            device: where the stacked tensors go (default: the basis' device).
+        """
+        bn_buffers = bn_buffers or {}
+        coeffs = self.coeffs[start:stop]
+        ref = self.reference[start:stop]
+        k = coeffs.shape[0]
+        used = [j for j in range(coeffs.shape[1]) if bool(coeffs[:, j].ne(0).any())]
+        out: dict[str, Tensor] = {}
+        for name, like in self.basis[0].items():
+            dev = device or like.device
+            role = bn_buffers.get(name)
+            if not like.is_floating_point() or (role is not None and bn_policy == "none"):
+                out[name] = torch.stack([self.basis[int(j)][name] for j in ref]).to(dev)
+            elif role is not None and bn_policy == "recompute":
+                # Re-estimated from scratch below; start from reset values, like
+                # ``reset_running_stats`` (mean 0, var 1).
+                fill = 1.0 if role == "var" else 0.0
+                out[name] = torch.full((k, *like.shape), fill, dtype=like.dtype, device=dev)
+            else:
+                c = coeffs[:, used].to(device=dev)
+                stack = torch.stack([self.basis[j][name].to(dev, torch.float64) for j in used])
+                value = torch.einsum("kj,j...->k...", c, stack).to(like.dtype)
+                if role == "var":
+                    value.clamp_(min=0.0)  # an extrapolated variance must stay a variance
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Mean cross-entropy loss and error (1 − accuracy) of each point, in point order.
+
+    Attributes:
+        losses: ``float64 [K]``, mean over samples.
+        errors: ``float64 [K]``, fraction misclassified.
+        samples: number of samples averaged over.
+    """
+
+    losses: np.ndarray
+    errors: np.ndarray
+    samples: int
+
+
+def batchnorm_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """BatchNorm layers that keep running statistics (the ones a policy applies to)."""
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
+
+
+def batchnorm_buffers(model: nn.Module) -> dict[str, str]:
+    """``{state name: "mean" | "var" | "count"}`` of every BatchNorm running statistic."""
+    roles = {"running_mean": "mean", "running_var": "var", "num_batches_tracked": "count"}
+    out = {}
+    for prefix, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+            for buf, role in roles.items():
+                out[f"{prefix}.{buf}" if prefix else buf] = role
+    return out
+
+
+def check_states(model: nn.Module, states: Mapping[str, State]) -> None:
+    """Raise :class:`CheckpointError` unless every state has ``model``'s names and shapes.
+
+    Args:
+        states: ``{label: state}``; the label names the state in the message.
+    """
+    ref = model.state_dict()
+    for label, state in states.items():
+        missing = [k for k in ref if k not in state]
+        extra = [k for k in state if k not in ref]
+        wrong = [
+            f"{k} {tuple(state[k].shape)} vs {tuple(ref[k].shape)}"
+            for k in ref
+            if k in state and state[k].shape != ref[k].shape
+        ]
+        if missing or extra or wrong:
+            detail = "; ".join(
+                part
+                for part in (
+                    f"missing {missing[:3]}" if missing else "",
+                    f"unexpected {extra[:3]}" if extra else "",
+                    f"shape mismatch {', '.join(wrong[:3])}" if wrong else "",
+                )
+                if part
+            )
+            raise CheckpointError(
+                f"{label} does not fit the model ({detail}). Paths and planes join states of one "
+                "architecture: pass checkpoints written for the same model (and the model they "
+                "were trained as)."
+            )
+
+
+def as_batches(data: DataLike, batch_size: int) -> list[Batch]:
+    """``data`` as a list of ``(inputs, targets)`` batches.
+
+    Args:
+        data: a tensor pair ``(inputs, targets)``, split into batches of
+            ``batch_size``, or an iterable of such pairs, used as given.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, Tensor) for t in data)
+    ):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"inputs and targets differ in length ({x.shape[0]} vs {y.shape[0]}); "
+                "pass (inputs, targets) of one data set"
+            )
+        return [
+            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
+        ]
+    batches = []
+    for item in data:
+        if not (isinstance(item, (tuple, list)) and len(item) >= 2 and isinstance(item[0], Tensor)):
+            raise ValueError(
+                "data must be a tensor pair (inputs, targets) or an iterable of such pairs, "
+                f"got an item of type {type(item).__name__}"
+            )
+        batches.append((item[0], item[1]))
+    if not batches:
+        raise ValueError("the data holds no batches; pass at least one (inputs, targets) pair")
+    return batches
+
+
+def resolve_mode(mode: str, model: nn.Module, device: torch.device) -> str:
+    """``auto`` → ``vmap`` on CUDA, ``loop`` on CPU (measured: ``bench/RESULTS_connectivity.md``).
+
+    On the 2-core CPU a batched matmul over K points ran at about half the speed
+    per point of K separate ones (the stacked activations leave the cache), for the
+    MLP as for convolutions, so batching is a GPU optimisation (PERF_NOTES.md).
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode != "auto":
+        return mode
+    return "vmap" if device.type == "cuda" else "loop"
+
+
+def _chunk_size(requested: int, mode: str, points: Points, batch_rows: int, device) -> int:
+    if requested > 0:
+        return requested
+    state_bytes = sum(t.numel() * t.element_size() for t in points.basis[0].values())
+    cuda = torch.device(device).type == "cuda"
+    by_memory = (_STATE_BYTES_CUDA if cuda else _STATE_BYTES_CPU) // max(1, 2 * state_bytes)
+    by_rows = (_ROWS_CUDA if cuda else _ROWS_CPU) // max(1, batch_rows) if mode == "vmap" else 64
+    return max(1, min(len(points), by_memory, by_rows))
+
+
+@contextlib.contextmanager
+def _modes(model: nn.Module, bns: Sequence[nn.Module]) -> Iterator[None]:
+    """Restore every module's train/eval flag and every BatchNorm momentum afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    momenta = [(m, m.momentum) for m in bns]
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        for m, mom in momenta:
+            m.momentum = mom
+
+
+def _set_bn_for_estimation(model: nn.Module, bns: Sequence[nn.Module]) -> None:
+    model.eval()
+    for m in bns:  # only BatchNorm in train mode: dropout etc. stay deterministic
+        m.train()
+
+
+def _score(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Summed cross-entropy (float64) and misclassification count per point; logits ``[k, B, C]``."""
+    logits = logits.float()
+    k, b = logits.shape[:2]
+    ce = F.cross_entropy(logits.reshape(k * b, -1), y.repeat(k), reduction="none").view(k, b)
+    return ce.double().sum(1), (logits.argmax(-1) != y).sum(1).double()
+
+
+class _Vmapped:
+    """All points of a chunk in one call: ``vmap`` over the stacked states."""
+
+    def __init__(self, model: nn.Module, bns: Sequence[nn.Module]) -> None:
+        self.model, self.bns = model, bns
+        self.forward = vmap(lambda s, x: functional_call(model, s, (x,)), in_dims=(0, None))
+
+    def run(self, stacked, bn_batches, sets, device, loss, wrong, rows: slice) -> None:
+        if bn_batches:
+            _set_bn_for_estimation(self.model, self.bns)
+            for j, (x, _) in enumerate(bn_batches):
+                for m in self.bns:
+                    m.momentum = 1.0 / (j + 1)  # cumulative mean over the batches so far
+                # The stacked buffers are updated in place, one slice per point.
+                self.forward(stacked, x.to(device, non_blocking=True))
+        self.model.eval()
+        for name, batches in sets.items():
+            for x, y in batches:
+                y = y.to(device, non_blocking=True)
+                ls, wr = _score(self.forward(stacked, x.to(device, non_blocking=True)), y)
+                loss[name][rows] += ls
+                wrong[name][rows] += wr
+
+
+class _Looped:
+    """One point at a time in a private copy of the model: its tensors are overwritten
+    with each point's, so every forward is a plain module call (no reparametrisation)."""
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self.model = copy.deepcopy(model).to(device)
+        self.bns = batchnorm_modules(self.model)
+        self.slots = self.model.state_dict(keep_vars=True)
+
+    def run(self, stacked, bn_batches, sets, device, loss, wrong, rows: slice) -> None:
+        k = next(iter(stacked.values())).shape[0]
+        for i in range(k):
+            for name, t in stacked.items():
+                self.slots[name].copy_(t[i])
+            if bn_batches:
+                _set_bn_for_estimation(self.model, self.bns)
+                for j, (x, _) in enumerate(bn_batches):
+                    for m in self.bns:
+                        m.momentum = 1.0 / (j + 1)
+                    self.model(x.to(device, non_blocking=True))
+            self.model.eval()
+            row = rows.start + i
+            for name, batches in sets.items():
+                for x, y in batches:
+                    y = y.to(device, non_blocking=True)
+                    ls, wr = _score(self.model(x.to(device, non_blocking=True)).unsqueeze(0), y)
+                    loss[name][row] += ls[0]
+                    wrong[name][row] += wr[0]
+
+
+@torch.no_grad()
+def evaluate_points_multi(
+    model: nn.Module,
+    points: Points,
+    datasets: Mapping[str, DataLike],
+    *,
+    bn_policy: str = "recompute",
+    bn_data: DataLike | None = None,
+    batch_size: int = 1000,
+    chunk_size: int = 0,
+    mode: str = "auto",
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, Evaluation]:
+    """Loss and error of every point on each data set, in one pass over the data per chunk.
+
+    Args:
+        model: the architecture (a skeleton: its own weights are never used or changed;
+            its train/eval flags and BatchNorm momenta are restored afterwards).
+        points: the weight vectors (:class:`Points`).
+        datasets: ``{name: data}``; each a tensor pair or an iterable of pairs.
+        bn_policy: ``recompute`` (default), ``interpolate`` or ``none`` (SPEC §3).
+        bn_data: training batches for ``recompute`` (no augmentation); needed only
+            when the model has BatchNorm.
+        batch_size: samples per batch when a data set is given as one tensor pair.
+        chunk_size: points materialised together (0: chosen from the device, the
+            mode and the state size); ``vmap`` evaluates a chunk in one call.
+        mode: ``auto``, ``vmap`` or ``loop`` (same results; speed differs).
+        progress: called with the number of points finished after each chunk.
+
+    Returns:
+        ``{name: Evaluation}`` with ``K`` losses and errors each.
+
+    Raises:
+        ValueError: unknown policy or mode, ``recompute`` without ``bn_data``, empty data.
+        CheckpointError: a basis state does not fit ``model``.
+    """
+    if bn_policy not in BN_POLICIES:
+        raise ValueError(f"unknown bn_policy {bn_policy!r}: use one of {', '.join(BN_POLICIES)}")
+    check_states(model, {f"basis state {j}": s for j, s in enumerate(points.basis)})
+    device = next(iter(points.basis[0].values())).device
+    mode = resolve_mode(mode, model, device)
+    bns = batchnorm_modules(model)
+    recompute = bn_policy == "recompute" and bool(bns)
+    bn_batches: list[Batch] = []
+    if recompute:
+        if bn_data is None:
+            raise ValueError(
+                "bn_policy='recompute' re-estimates BatchNorm statistics and needs bn_data: pass "
+                "a few training batches (no augmentation), or choose bn_policy='interpolate'"
+            )
+        bn_batches = as_batches(bn_data, batch_size)
+    sets = {name: as_batches(d, batch_size) for name, d in datasets.items()}
+    if not sets:
+        raise ValueError("no data set to evaluate on")
+    max_rows = max(len(x) for batches in (*sets.values(), bn_batches) for x, _ in batches)
+    chunk = _chunk_size(chunk_size, mode, points, max_rows, device)
+    bn_roles = batchnorm_buffers(model)
+
+    n = len(points)
+    loss = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
+    wrong = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
+    with _modes(model, bns):
+        runner = _Vmapped(model, bns) if mode == "vmap" else _Looped(model, device)
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            stacked = points.materialize(
+                start, stop, bn_policy=bn_policy, bn_buffers=bn_roles, device=device
+            )
+            runner.run(stacked, bn_batches, sets, device, loss, wrong, slice(start, stop))
+            if progress is not None:
+                progress(stop - start)
+    out = {}
+    for name, batches in sets.items():
+        total = sum(len(y) for _, y in batches)
+        out[name] = Evaluation(
+            losses=(loss[name] / total).cpu().numpy(),
+            errors=(wrong[name] / total).cpu().numpy(),
+            samples=total,
+        )
+    return out
+
+
+def evaluate_points(
+    model: nn.Module,
+    points: Points,
+    data: DataLike,
+    *,
+    bn_policy: str = "recompute",
+    bn_data: DataLike | None = None,
+    batch_size: int = 1000,
+    chunk_size: int = 0,
+    mode: str = "auto",
+    progress: Callable[[int], object] | None = None,
+) -> Evaluation:
+    """Loss and error of every point on one data set; see :func:`evaluate_points_multi`."""
+    return evaluate_points_multi(
+        model, points, {"data": data}, bn_policy=bn_policy, bn_data=bn_data,
+        batch_size=batch_size, chunk_size=chunk_size, mode=mode, progress=progress,
+    )["data"]  # fmt: skip

@@ -1,0 +1,160 @@
+"""``landscape instability RUN_DIR --level L``: the stability test of SPEC §3 [PAUL §2].
+
+Trains two copies of level ``L`` from the level's starting point with different
+SGD noise (data order, augmentation) and reports the barrier between them. The
+starting point and step range are the runner's own (``landscape/runners/imp.py``):
+``imp-wr`` — ``m_L ⊙ w_τ`` over ``τ .. T``; ``imp-lrr`` — ``m_L ⊙ w^(L−1)`` over ``0 .. T``;
+``imp-ft`` — ``m_L ⊙ w^(L−1)`` over ``T .. 2T`` at the final LR; level 0 — ``w_τ``
+(``w_0`` unless IMP-WR) over ``τ .. T``. The copies are saved, so a re-run
+only re-measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from torch import Tensor
+
+from landscape import paths
+from landscape.analysis.connectivity import barrier
+from landscape.checkpoint import load_state, save_state
+from landscape.cli.barrier import print_barrier
+from landscape.cli.connectivity import (
+    add_engine_arguments,
+    bn_batches,
+    engine_kwargs,
+    eval_data,
+    eval_settings,
+    existing_result,
+    save_figure,
+    settings_digest,
+    stamp,
+    use_agg,
+    write_result,
+)
+from landscape.errors import LandscapeError
+from landscape.functional import state_of
+from landscape.hparams import parse_duration
+from landscape.pruning import apply_mask
+from landscape.runs import Run, open_run
+from landscape.training import constant, evaluate, lr_schedule, train
+
+VERB = "instability"
+HELP = "train two copies of a level with different SGD noise and measure their barrier"
+ORDER = 52
+
+_METHODS = ("imp-wr", "imp-lrr", "imp-ft", "dense")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="an IMP run directory")
+    parser.add_argument("--level", type=int, required=True, help="the level to test")
+    parser.add_argument(
+        "--seeds", type=int, nargs=2, default=None, metavar=("S1", "S2"),
+        help="data-order seeds of the two copies (default: the run's --data-seed + 1 and + 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--points", type=int, default=11, metavar="P",
+        help="evenly spaced points on the path between the copies (default 11)",
+    )  # fmt: skip
+    add_engine_arguments(parser)
+
+
+def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool]:
+    """``(state, start step, stop step, constant final LR?)`` the runner trained ``level`` from."""
+    cfg = run.config
+    method = cfg.prune.method
+    if method not in _METHODS:
+        raise LandscapeError(
+            f"instability retrains IMP levels ({', '.join(_METHODS)}); {run.path} is a "
+            f"{method!r} run"
+        )
+    spe = run.data.steps_per_epoch(cfg.data.batch_size)
+    total = parse_duration(cfg.train.length, spe)
+    tau = parse_duration(cfg.prune.rewind_step, spe) if method == "imp-wr" else 0
+    if level not in run.levels():
+        raise LandscapeError(f"level {level} is not trained in {run.path} (levels: {run.levels()})")
+    if not paths.rewind(run.path).exists():
+        raise LandscapeError(
+            f"{run.path} has no rewind.safetensors (the starting point); re-run its runner"
+        )
+    mask = run.mask(level)
+    if level == 0 or method == "imp-wr":
+        state, start, stop, const = run.rewind(), tau, total, False
+    elif method == "imp-lrr":
+        state, start, stop, const = run.weights(level - 1), 0, total, False
+    else:  # imp-ft
+        state, start, stop, const = run.weights(level - 1), total, 2 * total, True
+    state = {k: v.clone() for k, v in state.items()}
+    apply_mask(state, mask)
+    return state, start, stop, const
+
+
+def run(args: argparse.Namespace) -> int:
+    use_agg()
+    from landscape.plotting.connectivity import plot_barrier
+
+    run_ = open_run(args.run_dir, args.device)
+    cfg = run_.config
+    seeds = tuple(args.seeds) if args.seeds else (cfg.data.data_seed + 1, cfg.data.data_seed + 2)
+    if seeds[0] == seeds[1]:
+        raise ValueError("--seeds must differ: two copies with the same SGD noise are identical")
+    if args.points < 2:
+        raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
+    state0, start, stop, const = start_point(run_, args.level)
+    train_settings = {"kind": "instability", "level": args.level, "seeds": list(seeds)}
+    settings = {**train_settings, "points": args.points, **eval_settings(args)}
+    # The copies depend only on the training settings: other evaluation settings reuse them.
+    copies_dir = paths.analysis_dir(
+        run_.path, args.level, "instability-copies", settings_digest(train_settings)
+    )
+    folder = paths.analysis_dir(run_.path, args.level, "instability", settings_digest(settings))
+    record = existing_result(folder, args.force)
+    if record is None:
+        spe = run_.data.steps_per_epoch(cfg.data.batch_size)
+        schedule = lr_schedule(cfg.train, spe)
+        lr_at = constant(schedule(start - 1)) if const else schedule  # imp-ft: the final LR
+        mask = run_.mask(args.level)
+        copies, finals = [], []
+        t0 = time.perf_counter()
+        for i, seed in enumerate(seeds):
+            path = copies_dir / f"copy_{i}.safetensors"
+            model = run_.model()
+            if path.exists():
+                model.load_state_dict(load_state(path, run_.device))
+            else:
+                model.load_state_dict(state0)
+                train(
+                    model, run_.data, cfg.train, cfg.data.batch_size, start=start, stop=stop,
+                    mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
+                    desc=f"copy {i} (seed {seed})", show_progress=not args.quiet,
+                    context=f"{run_.path}, instability copy {i}",
+                )  # fmt: skip
+                save_state(path, state_of(model), metadata={"seed": str(seed)})
+            copies.append(state_of(model))
+            finals.append(evaluate(model, run_.data, args.split))
+        train_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = barrier(
+            run_.model(), copies[0], copies[1], eval_data(run_, args.split, args.eval_samples),
+            args.points, args.bn_policy, bn_batches(run_, args), **engine_kwargs(args),
+        )  # fmt: skip
+        record = {
+            "kind": "instability", "title": f"{run_.path.name}: level {args.level}, seeds {seeds}",
+            "settings": settings, "run": str(run_.path), **res.to_dict(),
+            "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
+            "copy_errors_own_bn": [f["error"] for f in finals],
+            "train_steps": [start, stop], "train_seconds": train_seconds,
+            "seconds": time.perf_counter() - t0, **stamp(),
+        }  # fmt: skip
+        write_result(folder, record, {"alphas": res.alphas, "losses": res.losses,
+                                      "errors": res.errors})  # fmt: skip
+        fig, _ = plot_barrier(record)
+        save_figure(fig, folder / "barrier.png")
+    print(f"level {args.level}: two copies trained over steps {record['train_steps'][0]}.."
+          f"{record['train_steps'][1]} with data seeds {record['settings']['seeds']}; their "
+          f"{record['settings']['split']} errors (own BN statistics): "
+          + ", ".join(f"{e:.4f}" for e in record["copy_errors_own_bn"]))  # fmt: skip
+    print_barrier(record, folder)
+    return 0

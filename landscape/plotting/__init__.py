@@ -1,0 +1,6 @@
+"""Plots: one function per figure kind, reading only result files (JSON), returning ``(fig, ax)``.
+
+Plot functions never compute: every number they draw was written by an analysis.
+Submodules: ``connectivity`` (paths, barriers, barrier matrix), ``slices``
+(2-D contour planes), ``hessian`` (spectra).
+"""

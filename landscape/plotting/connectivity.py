@@ -1,0 +1,136 @@
+"""Connectivity figures [PAUL Fig. 2]: a path's curve, the piecewise path through levels, the barrier matrix.
+
+Every function reads a result written by an analysis (a ``result.json`` path, its
+folder, or the loaded dict) and draws it; nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = ["load_result", "plot_barrier", "plot_barrier_matrix", "plot_connectivity", "plot_path"]
+
+_METRICS = {"error": ("errors", "test error"), "loss": ("losses", "loss")}
+
+
+def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A result dict from a dict, a ``result.json`` file or the analysis folder holding one."""
+    if isinstance(result, Mapping):
+        return result
+    path = Path(result)
+    if path.is_dir():
+        path = path / "result.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; pass a result.json written by an analysis")
+    return json.loads(path.read_text())
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def _split_label(res: Mapping[str, Any], metric: str) -> str:
+    split = res.get("settings", {}).get("split", "")
+    name = "error" if metric == "error" else "loss"
+    return f"{split} {name}".strip()
+
+
+def plot_barrier(
+    result: str | Path | Mapping[str, Any], metric: str = "error", ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """The curve along ``(1 − γ) w_a + γ w_b`` with the straight line between its ends.
+
+    The gap between the curve and the dashed line at its widest is the barrier
+    [PAUL Def. 2.1]; its value (read from the result) is in the title.
+    """
+    res = load_result(result)
+    key, _ = _METRICS[metric]
+    fig, ax = _axes(ax, (4.5, 3.2))
+    a, v = np.asarray(res["alphas"]), np.asarray(res[key])
+    ax.plot(a, v, "o-", ms=3, label="path")
+    ax.plot([a[0], a[-1]], [v[0], v[-1]], "--", color="gray", lw=1, label="linear in γ")
+    ax.set_xlabel("γ  (w = (1−γ)·w_a + γ·w_b)")
+    ax.set_ylabel(_split_label(res, metric))
+    ax.set_title(f"{metric} barrier {res[f'{metric}_barrier']:.4f}  (BN: {res['bn_policy']})")
+    ax.legend(frameon=False)
+    return fig, ax
+
+
+def plot_path(
+    result: str | Path | Mapping[str, Any], metric: str = "error", ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """The piecewise-linear path ``w^(0) → w^(1) → …`` [PAUL Fig. 2 left].
+
+    The x axis counts levels: segment ``i`` runs from ``i`` to ``i + 1``.
+    """
+    res = load_result(result)
+    key, _ = _METRICS[metric]
+    fig, ax = _axes(ax, (6.0, 3.2))
+    pos, vals = np.asarray(res["path"]["position"]), np.asarray(res["path"][key])
+    ax.plot(pos, vals, "-", lw=1.5)
+    labels = res["labels"]
+    ends = np.asarray(res[f"endpoint_{key}"])
+    ax.plot(np.arange(len(labels)), ends, "o", color="black", ms=4, label="level solutions")
+    ax.set_xticks(np.arange(len(labels)), [str(v) for v in labels])
+    ax.set_xlabel("level (path through successive solutions)")
+    ax.set_ylabel(_split_label(res, metric))
+    ax.set_title(f"path through level solutions (BN: {res['bn_policy']})")
+    ax.legend(frameon=False)
+    return fig, ax
+
+
+def plot_barrier_matrix(
+    result: str | Path | Mapping[str, Any], metric: str = "error", ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """The barrier ``B(w^(i), w^(j))`` of every pair of levels [PAUL Fig. 2 right]."""
+    res = load_result(result)
+    mat = res.get(f"{metric}_matrix")
+    if mat is None:
+        raise ValueError("this result has no barrier matrix (it was computed with --no-matrix)")
+    mat = np.asarray(mat)
+    labels = [str(v) for v in res["labels"]]
+    fig, ax = _axes(ax, (4.2, 3.6))
+    im = ax.imshow(mat, cmap="viridis", vmin=0.0, origin="upper")
+    fig.colorbar(im, ax=ax, label=f"{metric} barrier")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("level j")
+    ax.set_ylabel("level i")
+    if len(labels) <= 12:
+        top = float(mat.max()) if mat.size else 0.0
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                color = "black" if top > 0 and mat[i, j] > 0.6 * top else "white"
+                ax.text(j, i, f"{mat[i, j]:.3f}", ha="center", va="center", fontsize=7, color=color)
+    ax.set_title(f"{metric} barrier between levels")
+    return fig, ax
+
+
+def plot_connectivity(
+    result: str | Path | Mapping[str, Any], metric: str = "error"
+) -> tuple[Figure, np.ndarray]:
+    """Both panels of [PAUL Fig. 2]: the path (left) and the barrier matrix (right)."""
+    res = load_result(result)
+    has_matrix = res.get(f"{metric}_matrix") is not None
+    fig, axes = plt.subplots(
+        1, 2 if has_matrix else 1, figsize=(10.5 if has_matrix else 6.0, 3.6),
+        layout="constrained", squeeze=False, width_ratios=[1.5, 1] if has_matrix else None,
+    )  # fmt: skip
+    plot_path(res, metric, axes[0, 0])
+    if has_matrix:
+        plot_barrier_matrix(res, metric, axes[0, 1])
+    title = res.get("title")
+    if title:
+        fig.suptitle(title)
+    return fig, axes[0]

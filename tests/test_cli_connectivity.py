@@ -1,0 +1,165 @@
+"""The connectivity verbs end to end on tiny runs: connectivity, barrier, instability, slice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from landscape.checkpoint import load_json
+from landscape.cli import main
+from landscape.plotting.connectivity import plot_barrier_matrix
+
+
+def _prune(out: Path, model: str, levels: int) -> Path:
+    code = main([
+        "prune", "--method", "imp-wr", "--data", "synthetic", "--model", model,
+        "--levels", str(levels), "--length", "1ep", "--batch-size", "128", "--rewind-step", "2",
+        "--eval-every", "1ep", "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    return _prune(tmp_path_factory.mktemp("runs") / "mlp", "mlp", 2)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    return _prune(tmp_path_factory.mktemp("runs") / "cnn", "cnn1d", 1)
+
+
+def _only(pattern: str, root: Path) -> Path:
+    found = sorted(root.glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_connectivity_writes_path_matrix_and_per_level_barriers(mlp_run, capsys):
+    assert main(["connectivity", str(mlp_run), "--points", "3", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "0 → 1" in out and "barrier matrix over 3 levels" in out
+    folder = _only("level_00/analysis/connectivity_*", mlp_run)
+    rec = load_json(folder / "result.json")
+    assert rec["labels"] == [0, 1, 2] and rec["settings"]["points"] == 3
+    assert np.asarray(rec["error_matrix"]).shape == (3, 3)
+    assert len(rec["path"]["position"]) == 2 * 2 + 1
+    assert rec["bn_policy"] == "recompute" and rec["has_batchnorm"] is False
+    with np.load(folder / "result.npz") as z:
+        np.testing.assert_allclose(z["error_matrix"], rec["error_matrix"])
+    assert (folder / "connectivity.png").stat().st_size > 0
+    # Each successive pair is also a barrier result in its first level's folder, the same
+    # folder `landscape barrier` uses for that pair and these settings.
+    seg = load_json(_only("level_01/analysis/barrier_*", mlp_run) / "result.json")
+    assert seg["error_barrier"] == rec["segments"][1]["error_barrier"]
+    before = set(mlp_run.glob("level_00/analysis/barrier_*"))
+    assert main(["barrier", str(mlp_run / "level_00"), str(mlp_run / "level_01"),
+                 "--points", "3", "--quiet"]) == 0  # fmt: skip
+    assert set(mlp_run.glob("level_00/analysis/barrier_*")) == before
+    assert "error barrier" in capsys.readouterr().out
+
+
+def test_connectivity_selected_levels_and_no_matrix(mlp_run):
+    assert main(["connectivity", str(mlp_run), "--levels", "0,2", "--points", "2",
+                 "--no-matrix", "--split", "train", "--quiet"]) == 0  # fmt: skip
+    recs = [load_json(p) for p in mlp_run.glob("level_00/analysis/connectivity_*/result.json")]
+    rec = next(r for r in recs if r["labels"] == [0, 2])
+    assert rec["error_matrix"] is None and rec["settings"]["split"] == "train"
+    with pytest.raises(ValueError, match="no barrier matrix"):
+        plot_barrier_matrix(rec)
+
+
+def test_barrier_between_files_and_with_bn(cnn_run, tmp_path):
+    out = tmp_path / "b"
+    args = ["barrier", str(cnn_run / "rewind.safetensors"), str(cnn_run / "level_01/weights.safetensors"),
+            "--points", "3", "--bn-samples", "256", "--out", str(out), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads((out / "result.json").read_text())
+    assert rec["has_batchnorm"] and rec["settings"]["bn_samples"] == 256
+    assert rec["settings"]["a"] == "rewind.safetensors"
+    assert (out / "barrier.png").exists()
+
+
+def test_barrier_across_architectures_fails_clearly(mlp_run, cnn_run, capsys):
+    assert main(["barrier", str(mlp_run), str(cnn_run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "one architecture" in err and "'mlp'" in err and "'cnn1d'" in err
+
+
+def test_barrier_of_a_non_level_file_needs_out(cnn_run, capsys):
+    assert main(["barrier", str(cnn_run / "rewind.safetensors"), str(cnn_run), "--quiet"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_instability_trains_two_copies_and_reuses_them(cnn_run, capsys):
+    args = ["instability", str(cnn_run), "--level", "1", "--points", "3", "--bn-samples", "256", "--eval-samples", "128",
+            "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    rec = load_json(_only("level_01/analysis/instability_*", cnn_run) / "result.json")
+    assert rec["settings"]["seeds"] == [1, 2] and rec["train_steps"][0] == 2
+    assert rec["error_barrier"] >= 0 and len(rec["errors"]) == 3
+    copies = sorted(cnn_run.glob("level_01/analysis/instability-copies_*/copy_*.safetensors"))
+    assert len(copies) == 2
+    stamp = copies[0].stat().st_mtime_ns
+    # Another evaluation setting re-measures the same copies instead of retraining them.
+    assert main([*args, "--bn-policy", "interpolate"]) == 0
+    assert copies[0].stat().st_mtime_ns == stamp
+    assert "two copies trained" in capsys.readouterr().out
+
+
+def test_instability_rejects_equal_seeds(cnn_run, capsys):
+    assert main(["instability", str(cnn_run), "--level", "1", "--seeds", "3", "3"]) == 2
+    assert "must differ" in capsys.readouterr().err
+
+
+def test_slice_of_a_level(mlp_run):
+    assert main(["slice", str(mlp_run), "--level", "1", "--grid", "4", "--quiet"]) == 0
+    folder = _only("level_01/analysis/slice_*", mlp_run)
+    rec = load_json(folder / "result.json")
+    assert [m["name"] for m in rec["marks"]] == ["w^(1)", "m_2 ⊙ w^(1)", "w^(2)", "w^(0) dense"]
+    assert rec["matching_level"] == pytest.approx(rec["marks"][3]["test_error"] + 0.01)
+    assert np.asarray(rec["values"]["train_loss"]).shape == (4, 4)
+    assert (folder / "slice.png").exists()
+
+
+def test_slice_through_three_checkpoints_and_random(cnn_run, tmp_path):
+    ckpts = [
+        str(cnn_run / "rewind.safetensors"),
+        str(cnn_run / "level_00"),
+        str(cnn_run / "level_01"),
+    ]
+    out = tmp_path / "three"
+    assert main(["slice", "--checkpoints", *ckpts, "--grid", "3", "--bn-policy", "interpolate", "--eval-samples", "128",
+                 "--out", str(out), "--quiet"]) == 0  # fmt: skip
+    rec = load_json(out / "result.json")
+    assert rec["kind"] == "anchors" and rec["settings"]["plane"] == "checkpoints"
+    assert main(["slice", str(cnn_run / "level_01"), "--random", "--filter-normalize",
+                 "--within-mask", "--grid", "3", "--bn-samples", "128", "--eval-samples", "128", "--quiet"]) == 0  # fmt: skip
+    rec = load_json(_only("level_01/analysis/slice_*", cnn_run) / "result.json")
+    assert rec["kind"] == "random" and rec["geometry"]["within_mask"] is True
+    assert rec["settings"]["normalize"] == "filter"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["slice", "RUN"], "pick one plane"),
+        (["slice", "RUN", "--level", "0", "--random"], "--level and --random"),
+        (["slice", "RUN", "--level", "2"], "needs levels 2 and 3"),
+        (["slice", "--random"], "needs a run directory"),
+        (["connectivity", "RUN", "--levels", "0,7"], "levels [7] have no weights"),
+        (["connectivity", "RUN", "--levels", "1"], "at least two"),
+        (["connectivity", "RUN", "--points", "1"], "--points"),
+        (["connectivity", "RUN", "--levels", "x"], "--levels"),
+        (["connectivity", "RUN", "--bn-samples", "0"], "--bn-samples"),
+    ],
+)
+def test_bad_input_is_one_clear_line(mlp_run, capsys, argv, message):
+    argv = [str(mlp_run) if a == "RUN" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
