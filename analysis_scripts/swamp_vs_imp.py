@@ -1,0 +1,132 @@
+"""SWAMP against IMP-WR: test accuracy vs sparsity, and particles vs their average [SWAMP §4, Fig. 3].
+
+For every seed, one IMP-WR run and one SWAMP run with the same preset, rewind step,
+levels and pruning fraction (the SWAMP run adds N particles, SWA from 75% of each
+level at ``--swa-lr``). Writes ``<out>.json`` (one row per level, every seed's and
+particle's test error) and draws from it ``<out>_accuracy.png`` (mean ± std over
+seeds) and ``<out>_particles.png`` (each particle against the averaged network).
+
+    python analysis_scripts/swamp_vs_imp.py                                  # MNIST-1D MLP, CPU
+    python analysis_scripts/swamp_vs_imp.py --preset cnn1d-mnist1d --out figures/swamp_cnn1d
+    python analysis_scripts/swamp_vs_imp.py --preset resnet20-cifar10 --levels 10 \\
+        --out figures/swamp_resnet20_cifar10 --threads 0 --data-root DIR --download   # a GPU
+
+Runs land in ``--root`` (default ``runs/swamp_vs_imp``); a repeated call reuses every
+finished level and particle, so an interrupted study resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from datetime import date
+
+import torch
+
+from landscape.checkpoint import save_json
+from landscape.cli._runner import execute
+from landscape.hparams import PRESETS, RunConfig
+from landscape.plotting.swamp import plot_accuracy_vs_sparsity, plot_particles_vs_average
+from landscape.runs import open_run
+
+# ---- settings (each can be overridden on the command line) ----------------------------------
+PRESET = "mlp-mnist1d"  # MNIST-1D MLP, rewind step 200, 36 epochs; CIFAR presets want a GPU
+SEEDS = [0, 1, 2]  # initialisation and data-order seed (particle n adds 1000·n to the latter)
+LEVELS = 8  # levels 0..8: down to 0.8^8 = 17% of the weights
+PARTICLES = 4  # N [SWAMP default]
+SWA_START, SWA_LR = 0.75, 0.05  # [SWAMP]: SWA over the last quarter of each level at 0.05
+MODE = "vectorized"  # same numbers in every mode; on CPU vectorised was 1.7-2x faster for MNIST-1D models (bench/RESULTS_swamp.md)
+ROOT = "runs/swamp_vs_imp"
+OUT = "figures/swamp_mnist1d"
+THREADS = 1  # one torch thread: two threads on a busy 2-core machine were several times slower
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--preset", default=PRESET, choices=sorted(PRESETS))
+parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+parser.add_argument("--levels", type=int, default=LEVELS)
+parser.add_argument("--particles", type=int, default=PARTICLES)
+parser.add_argument("--swa-start", type=float, default=SWA_START)
+parser.add_argument("--swa-lr", type=float, default=SWA_LR)
+parser.add_argument("--particle-mode", default=MODE)
+parser.add_argument("--root", default=ROOT, help="where the run directories go")
+parser.add_argument("--out", default=OUT, help="output path without extension")
+parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads (0: default)")
+parser.add_argument("--data-root", default="", help="where CIFAR is (or goes with --download)")
+parser.add_argument("--download", action="store_true")
+parser.add_argument("--device", default="auto")
+args = parser.parse_args()
+seeds = [int(s) for s in args.seeds.split(",")]
+if args.threads:
+    torch.set_num_threads(args.threads)
+
+
+def config(seed: int, method: str, **extra) -> RunConfig:
+    settings = dict(PRESETS[args.preset], seed=seed, data_seed=seed, levels=args.levels,
+                    device=args.device, data_root=args.data_root, download=args.download)  # fmt: skip
+    return RunConfig().replace(**settings, method=method, **extra)
+
+
+# ---- the runs ----------------------------------------------------------------------------------
+t0 = time.perf_counter()
+runs: dict[str, list] = {"imp-wr": [], "swamp": []}
+for seed in seeds:
+    for method, extra in (("imp-wr", {}),
+                          ("swamp", dict(particles=args.particles, swa_start=args.swa_start,
+                                         swa_lr=args.swa_lr, particle_mode=args.particle_mode))):  # fmt: skip
+        t = time.perf_counter()
+        run_dir = execute(config(seed, method, **extra), root=args.root, quiet=True)
+        runs[method].append(open_run(run_dir, device="cpu"))
+        print(f"seed {seed} {method:6s} {run_dir}  {time.perf_counter() - t:.0f}s", flush=True)
+
+# ---- the result: one row per level, every seed ------------------------------------------------
+rows = []
+for level in range(args.levels + 1):
+    imp = [r.metrics(level) for r in runs["imp-wr"]]
+    sw = [r.metrics(level) for r in runs["swamp"]]
+    rows.append({
+        "level": level,
+        "density": sw[0]["density"],
+        "imp_wr_test_error": [m["test_error"] for m in imp],
+        "swamp_test_error": [m["test_error"] for m in sw],
+        "swamp_particle_test_errors": [m["particle_test_errors"] for m in sw],
+    })  # fmt: skip
+result = {
+    "settings": {
+        "preset": args.preset, "seeds": seeds, "levels": args.levels, "particles": args.particles,
+        "swa_start": args.swa_start, "swa_lr": args.swa_lr, "particle_mode": args.particle_mode,
+        "bn_recompute": runs["swamp"][0].metrics(0).get("bn_recompute"),
+        "runs": {m: [str(r.path) for r in rs] for m, rs in runs.items()},
+    },
+    "command": "python analysis_scripts/swamp_vs_imp.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in ("", None, False)
+    ),
+    "date": date.today().isoformat(),
+    "seconds": time.perf_counter() - t0,
+    "levels": rows,
+}  # fmt: skip
+save_json(f"{args.out}.json", result)
+
+# ---- the figures (drawn from the JSON just written) ---------------------------------------------
+for suffix, plot in (
+    ("accuracy", plot_accuracy_vs_sparsity),
+    ("particles", plot_particles_vs_average),
+):
+    fig, _ = plot(f"{args.out}.json")
+    fig.savefig(f"{args.out}_{suffix}.png", dpi=150)
+
+
+def cell(errors: list[float]) -> str:
+    """Accuracy mean ± std (%) over seeds."""
+    acc = [100 * (1 - e) for e in errors]
+    sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
+    return f"{statistics.mean(acc):6.2f} ± {sd:4.2f}"
+
+
+print(f"\n{'level':>5} {'kept %':>7} {'IMP-WR acc':>14} {'SWAMP acc':>14} {'particles acc':>14}")
+for row in rows:
+    parts = [statistics.mean(p) for p in row["swamp_particle_test_errors"]]
+    print(f"{row['level']:5d} {100 * row['density']:7.2f} {cell(row['imp_wr_test_error']):>14} "
+          f"{cell(row['swamp_test_error']):>14} {cell(parts):>14}")  # fmt: skip
+print(f"wrote {args.out}.json, {args.out}_accuracy.png, {args.out}_particles.png "
+      f"in {time.perf_counter() - t0:.0f}s")  # fmt: skip
