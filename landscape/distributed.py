@@ -32,6 +32,7 @@ __all__ = [
     "barrier",
     "broadcast_object",
     "broadcast_state",
+    "env_rank",
     "env_world_size",
     "gather_objects",
     "init_from_env",
@@ -61,6 +62,13 @@ def env_world_size() -> int:
     if size < 1:
         raise DistributedError(f"WORLD_SIZE={size}: it must be at least 1")
     return size
+
+
+def env_rank() -> int:
+    """The rank torchrun announced in ``RANK`` (0 when not launched by torchrun), usable
+    before the process group exists (e.g. to keep other ranks quiet)."""
+    raw = os.environ.get("RANK", "0")
+    return int(raw) if raw.isdigit() else 0
 
 
 def is_active() -> bool:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from landscape.devices import resolve_device
+from landscape.distributed import env_rank
 from landscape.hparams import RunConfig, add_config_args
 from landscape.runners import METHODS
 from landscape.runners.common import RunContext
@@ -34,6 +35,7 @@ def execute(
     runner = METHODS.get(cfg.prune.method)
     device = resolve_device(cfg.train.device)
     run_dir = prepare_run_dir(cfg, out=out, root=root)
+    quiet = quiet or env_rank() != 0  # under torchrun only rank 0 reports
     log = (lambda *a, **k: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     log(f"{cfg.prune.method}: {run_dir}  (device {device})")
     t0 = time.perf_counter()

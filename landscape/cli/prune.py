@@ -6,6 +6,7 @@ import argparse
 
 from landscape.cli._runner import add_run_arguments, execute
 from landscape.cli.show import print_run
+from landscape.distributed import env_rank
 from landscape.hparams import config_from_args
 from landscape.runners import METHODS
 
@@ -37,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("use `landscape train` for a dense run")
     METHODS.get(cfg.prune.method)  # an unknown method fails here, listing the valid ones
     run_dir = execute(cfg, args.out, args.root, args.quiet)
-    print_run(run_dir)
+    if env_rank() == 0:
+        print_run(run_dir)
     return 0

@@ -7,6 +7,7 @@ import dataclasses
 
 from landscape.cli._runner import add_run_arguments, execute
 from landscape.cli.show import print_run
+from landscape.distributed import env_rank
 from landscape.hparams import PruneHparams, config_from_args
 
 VERB = "train"
@@ -28,5 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).dense()
     run_dir = execute(cfg, args.out, args.root, args.quiet)
-    print_run(run_dir)
+    if env_rank() == 0:
+        print_run(run_dir)
     return 0

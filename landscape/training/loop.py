@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,11 +25,11 @@ from landscape.hparams import TrainHparams
 from landscape.training.evaluate import evaluate
 from landscape.training.schedules import Schedule, lr_schedule
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["FINITE_CHECK_EVERY", "TrainResult", "autocast", "check_finite", "masked_sgd", "train"]
 
 # How often (in steps) the loop looks at the loss for NaN/inf. Looking costs a host
 # sync, so it is batched: a diverged step is still caught within this many steps.
-_FINITE_CHECK_EVERY = 50
+FINITE_CHECK_EVERY = 50
 
 
 @dataclass
@@ -41,12 +41,25 @@ class TrainResult:
     steps: int = 0
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when asked for, else nothing."""
     if precision == "bf16":
         if device.type != "cuda":
             raise ValueError("--precision bf16 needs a CUDA device; use fp32 on CPU")
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def masked_sgd(params: Sequence[Tensor], hp: TrainHparams, lr: float) -> torch.optim.Optimizer:
+    """A fresh ``torch.optim.SGD`` over ``params`` with the run's momentum, Nesterov and decay.
+
+    The update is elementwise, so stacked particle tensors ``[N, ...]`` are updated
+    exactly as N separate copies would be (SWAMP's vectorised mode rests on this).
+    """
+    return torch.optim.SGD(
+        params, lr=lr, momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
+        weight_decay=hp.weight_decay,
+    )  # fmt: skip
 
 
 def train(
@@ -65,6 +78,7 @@ def train(
     desc: str = "train",
     show_progress: bool = True,
     context: str = "",
+    on_step: Callable[[int, nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for global steps ``start .. stop-1`` with masked SGD.
 
@@ -79,6 +93,8 @@ def train(
         data_seed: seed of the data order / augmentation (SGD noise).
         eval_every: append a test-set point to the learning curve every N steps (0: never).
         context: named in the divergence message (e.g. the run directory and level).
+        on_step: called as ``on_step(t + 1, model)`` after every optimiser step and
+            re-masking (SWA snapshots hook in here).
 
     Returns:
         A :class:`TrainResult`; ``curve`` rows hold ``step``, ``lr``, ``train_loss``
@@ -94,10 +110,7 @@ def train(
     lr_at = lr_at or lr_schedule(hp, spe)
     params = dict(model.named_parameters())
     masks = {n: m.to(device=device, dtype=params[n].dtype) for n, m in (mask or {}).items()}
-    opt = torch.optim.SGD(
-        model.parameters(), lr=lr_at(start), momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
-        weight_decay=hp.weight_decay,
-    )  # fmt: skip
+    opt = masked_sgd(list(model.parameters()), hp, lr_at(start))
     result = TrainResult()
     t0 = time.perf_counter()
     model.train()
@@ -109,7 +122,7 @@ def train(
         lr = lr_at(t)
         for g in opt.param_groups:
             g["lr"] = lr
-        with _autocast(device, hp.precision):
+        with autocast(device, hp.precision):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,13 +134,15 @@ def train(
             with torch.no_grad():
                 for n, m in masks.items():
                     params[n].mul_(m)
+        done = t + 1
+        if on_step is not None:
+            on_step(done, model)
         loss_sum += loss.detach().float()
         since += 1
-        done = t + 1
-        if (done - start) % _FINITE_CHECK_EVERY == 0 or done == stop:
-            _check_finite(loss_sum, done, context)
+        if (done - start) % FINITE_CHECK_EVERY == 0 or done == stop:
+            check_finite(loss_sum, done, context)
         if eval_every and (done % eval_every == 0 or done == stop):
-            _check_finite(loss_sum, done, context)
+            check_finite(loss_sum, done, context)
             point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(loss_sum) / since}
             test = evaluate(model, data, "test")
             point.update(test_loss=test["loss"], test_error=test["error"])
@@ -142,10 +157,12 @@ def train(
     return result
 
 
-def _check_finite(loss_sum: Tensor, step: int, context: str) -> None:
-    if not torch.isfinite(loss_sum):
+def check_finite(loss_sum: Tensor, step: int, context: str) -> None:
+    """Raise :class:`DivergenceError` if any accumulated loss is NaN or infinite."""
+    if not bool(torch.isfinite(loss_sum).all()):
         where = f" ({context})" if context else ""
         raise DivergenceError(
             f"the training loss diverged (non-finite) by step {step}{where}. Nothing of this level "
-            "was saved and finished levels are intact. Lower --lr, add --warmup, or check the data."
+            "was saved and finished levels are intact (so are saved SWAMP particles). Lower --lr "
+            "(or --swa-lr), add --warmup, or check the data."
         )

@@ -17,31 +17,24 @@ cumulative mean), which works on a plain module.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.swa_utils import get_swa_multi_avg_fn
 
 from landscape.data import DataSet
-from landscape.errors import DivergenceError
 from landscape.hparams import TrainHparams
+from landscape.training.loop import train
 from landscape.training.schedules import Schedule
 
 __all__ = [
     "BN_SAMPLES",
     "ParticleResult",
     "SwaPlan",
-    "autocast",
     "bn_batches",
-    "check_finite",
     "make_plan",
-    "masked_sgd",
     "train_particle",
 ]
 
@@ -127,38 +120,6 @@ class ParticleResult:
     steps: int = 0
 
 
-def masked_sgd(params: Sequence[Tensor], hp: TrainHparams, lr: float) -> torch.optim.Optimizer:
-    """A fresh ``torch.optim.SGD`` over ``params`` with the run's momentum, Nesterov and decay.
-
-    The update is elementwise, so stacked particle tensors ``[N, ...]`` are updated
-    exactly as N separate copies would be — the fact the vectorised mode rests on.
-    """
-    return torch.optim.SGD(
-        params, lr=lr, momentum=hp.momentum, nesterov=hp.nesterov and hp.momentum > 0,
-        weight_decay=hp.weight_decay,
-    )  # fmt: skip
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked for, else nothing (as the training loop does)."""
-    if precision == "bf16":
-        if device.type != "cuda":
-            raise ValueError("--precision bf16 needs a CUDA device; use fp32 on CPU")
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def check_finite(loss_sum: Tensor, step: int, context: str) -> None:
-    """Raise :class:`DivergenceError` if any accumulated loss is NaN or infinite."""
-    if not bool(torch.isfinite(loss_sum).all()):
-        where = f" ({context})" if context else ""
-        raise DivergenceError(
-            f"a SWAMP particle's training loss diverged (non-finite) by step {step}{where}. "
-            "Particles already saved and finished levels are intact. Lower --lr or --swa-lr, "
-            "or add --warmup."
-        )
-
-
 def train_particle(
     model: nn.Module,
     data: DataSet,
@@ -200,59 +161,26 @@ def train_particle(
     Raises:
         DivergenceError: the loss became NaN or infinite.
     """
-    from landscape.cli._common import progress
-
-    device = next(model.parameters()).device
-    lr_of = plan.lr(lr_at)
-    params = dict(model.named_parameters())
-    masks = {n: m.to(device=device, dtype=params[n].dtype) for n, m in (mask or {}).items()}
-    opt = masked_sgd(list(params.values()), hp, lr_of(plan.start))
-    names = list(params)
-    avg = [p.detach().clone() for p in params.values()]
+    names = [n for n, _ in model.named_parameters()]
+    avg = [p.detach().clone() for _, p in model.named_parameters()]
     snaps, taken = set(plan.snapshots()), 0
-    curve: list[dict[str, float]] = []
-    loss_sum, since = torch.zeros((), device=device), 0
-    t0 = time.perf_counter()
-    model.train()
-    bar = progress(total=plan.stop - plan.start, desc=desc, disable=None if show_progress else True)
-    batches = data.train_batches(plan.start, plan.stop, batch_size, data_seed, augment)
-    for t, (x, y) in zip(range(plan.start, plan.stop), batches):
-        lr = lr_of(t)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        with autocast(device, hp.precision):
-            loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for n, m in masks.items():
-            params[n].grad.mul_(m)
-        opt.step()
-        with torch.no_grad():
-            for n, m in masks.items():
-                params[n].mul_(m)
-        done = t + 1
+
+    def snapshot(done: int, net: nn.Module) -> None:
+        nonlocal taken
         if done in snaps:
             # lerp by 1/(k+1): the first snapshot replaces the placeholder copy.
-            _swa_update(avg, [p.detach() for p in params.values()], taken)
+            _swa_update(avg, [p.detach() for p in net.parameters()], taken)
             taken += 1
-        loss_sum += loss.detach().float()
-        since += 1
-        if (done - plan.start) % _FINITE_CHECK_EVERY == 0 or done == plan.stop:
-            check_finite(loss_sum, done, context)
-        if (eval_every and done % eval_every == 0) or done == plan.stop:
-            curve.append({"step": done, "lr": lr, "train_loss": float(loss_sum) / since})
-            loss_sum.zero_()
-            since = 0
-        bar.update(1)
-    bar.close()
+
+    result = train(
+        model, data, hp, batch_size, start=plan.start, stop=plan.stop, mask=mask,
+        lr_at=plan.lr(lr_at), data_seed=data_seed, augment=augment, eval_every=eval_every,
+        desc=desc, show_progress=show_progress, context=context, on_step=snapshot,
+    )  # fmt: skip
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     state.update(dict(zip(names, avg)))
     return ParticleResult(
-        state=state,
-        snapshots=taken,
-        curve=curve,
-        seconds=time.perf_counter() - t0,
-        steps=plan.stop - plan.start,
+        state=state, snapshots=taken, curve=result.curve, seconds=result.seconds, steps=result.steps
     )
 
 

@@ -31,18 +31,12 @@ from torch.optim.swa_utils import get_swa_multi_avg_fn
 
 from landscape.data import DataSet
 from landscape.hparams import TrainHparams
+from landscape.training.loop import FINITE_CHECK_EVERY, autocast, check_finite, masked_sgd
 from landscape.training.schedules import Schedule
-from landscape.training.swa import (
-    ParticleResult,
-    SwaPlan,
-    autocast,
-    check_finite,
-    masked_sgd,
-)
+from landscape.training.swa import ParticleResult, SwaPlan
 
 __all__ = ["stack_states", "train_particles", "unstack_state"]
 
-_FINITE_CHECK_EVERY = 50  # as in swa.py: one host sync per 50 steps
 _swa_update = get_swa_multi_avg_fn()  # the same lerp-by-1/(k+1) rule as swa.py
 
 
@@ -157,7 +151,7 @@ def train_particles(
             taken += 1
         loss_sum += losses.detach().float()
         since += 1
-        if (done - plan.start) % _FINITE_CHECK_EVERY == 0 or done == plan.stop:
+        if (done - plan.start) % FINITE_CHECK_EVERY == 0 or done == plan.stop:
             check_finite(loss_sum, done, context)
         if (eval_every and done % eval_every == 0) or done == plan.stop:
             means = (loss_sum / since).tolist()
