@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["configure_threads", "resolve_device"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -15,3 +15,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: no CUDA device is visible here; use --device cpu")
     return dev
+
+
+# Below this many parameters a second CPU thread buys nothing (the matrix products are
+# tiny), and when another process holds a core two OpenMP threads stall each other:
+# the MNIST-1D MLP took ~70 s a level with 2 threads beside one busy process, 1.0 s
+# with 1 thread (2-core machine, 2026-11-21; README "Results").
+SMALL_MODEL_PARAMS = 100_000
+
+
+def configure_threads(device: torch.device, num_params: int, threads: int = 0) -> int:
+    """Set torch's CPU thread count for a run on ``device``; returns the count in force.
+
+    ``threads > 0`` is used as given; ``0`` means auto: one thread for models under
+    :data:`SMALL_MODEL_PARAMS` parameters on the CPU, torch's default otherwise.
+    """
+    if threads > 0:
+        torch.set_num_threads(threads)
+    elif device.type == "cpu" and num_params < SMALL_MODEL_PARAMS:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()

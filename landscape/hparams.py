@@ -115,6 +115,9 @@ class TrainHparams:
     seed: int = _f(0, "initialisation seed")
     precision: str = _f("fp32", "fp32, or bf16 autocast (GPU only)", choices=("fp32", "bf16"))
     device: str = _f("auto", "cpu, cuda, cuda:N or auto (CUDA when present)", hashed=False)
+    threads: int = _f(
+        0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
+    )
 
     def validate(self) -> None:
         if self.lr <= 0:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from landscape.devices import resolve_device
+from landscape.devices import configure_threads, resolve_device
 from landscape.distributed import env_rank
 from landscape.hparams import RunConfig, add_config_args
 from landscape.runners import METHODS
@@ -39,6 +39,11 @@ def execute(
     log = (lambda *a, **k: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     log(f"{cfg.prune.method}: {run_dir}  (device {device})")
     t0 = time.perf_counter()
-    runner(RunContext(cfg, run_dir, device, show_progress=not quiet, log=log))
+    ctx = RunContext(cfg, run_dir, device, show_progress=not quiet, log=log)
+    num_params = sum(p.numel() for p in ctx.model().parameters())
+    threads = configure_threads(device, num_params, cfg.train.threads)
+    if device.type == "cpu":
+        log(f"{num_params:,} parameters, {threads} CPU thread(s) (--threads to change)")
+    runner(ctx)
     log(f"finished in {time.perf_counter() - t0:.1f}s")
     return run_dir
