@@ -78,6 +78,10 @@ def levels(run_dir: Path) -> list[int]:
     """Finished levels, in order: those with both weights and ``metrics.json`` (written last)."""
     out = []
     for d in sorted(Path(run_dir).glob("level_*")):
-        if d.name[6:].isdigit() and (d / "weights.safetensors").exists() and (d / "metrics.json").exists():
+        if (
+            d.name[6:].isdigit()
+            and (d / "weights.safetensors").exists()
+            and (d / "metrics.json").exists()
+        ):
             out.append(int(d.name[6:]))
     return out

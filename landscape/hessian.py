@@ -1,0 +1,54 @@
+"""Hessian spectra of the training loss: the public Python API (SPEC §5).
+
+::
+
+    from landscape.hessian import spectrum
+
+    result = spectrum(model, (inputs, targets), top_k=5, trace_probes=100, density=True,
+                      mask=None, seed=0)
+    result.eigenvalues, result.trace, result.trace_stderr
+    result.density_grid, result.density
+
+``data`` is a pair of tensors or an iterable of pairs; the loss is the mean
+cross-entropy over all of it (``loss_fn=`` to change it), BatchNorm in eval mode.
+For other uses, the engine's parts are here too: :class:`HessianOperator`
+(``v ↦ H_m v``), :func:`top_eigen` (Lanczos), :func:`hutchinson` (trace) and
+:func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
+``tr[(I + c·H)^{-1}]`` for the flatness bound of SPEC §6).
+"""
+
+from landscape.analysis.hessian import (
+    METHODS,
+    Density,
+    Estimate,
+    HessianOperator,
+    Quadrature,
+    Spectrum,
+    TopEigen,
+    hutchinson,
+    param_groups,
+    quadrature_trace,
+    slq,
+    spectral_density,
+    spectrum,
+    top_eigen,
+    trace_fn,
+)
+
+__all__ = [
+    "METHODS",
+    "Density",
+    "Estimate",
+    "HessianOperator",
+    "Quadrature",
+    "Spectrum",
+    "TopEigen",
+    "hutchinson",
+    "param_groups",
+    "quadrature_trace",
+    "slq",
+    "spectral_density",
+    "spectrum",
+    "top_eigen",
+    "trace_fn",
+]

@@ -1,0 +1,149 @@
+"""Hessian spectrum figures (SPEC §5): the density, the per-layer top eigenvalues, and the
+top eigenvalue and trace against sparsity across pruning levels.
+
+Every function reads a result written by ``landscape hessian`` (a ``result.json``
+path, its folder, or the loaded dict) and draws it; nothing is computed here.
+Figures are bare :class:`~matplotlib.figure.Figure` objects (no pyplot state).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+__all__ = ["load_result", "plot_density", "plot_layers", "plot_levels"]
+
+
+def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
+    """A result dict from a dict, a ``result.json`` file or the analysis folder holding one."""
+    if isinstance(result, Mapping):
+        return result
+    path = Path(result)
+    if path.is_dir():
+        path = path / "result.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; pass a result.json written by an analysis")
+    return json.loads(path.read_text())
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots()
+
+
+def plot_density(
+    result: str | Path | Mapping[str, Any], ax: Axes | None = None, label: str | None = None
+) -> tuple[Figure, Axes]:
+    """The smoothed eigenvalue density on a log scale (Ghorbani et al. 2019, Fig. 1 style).
+
+    Values below 1e-8 of the peak are clipped so the log axis shows the bulk and the
+    outliers rather than the kernel's vanishing tails.
+    """
+    res = load_result(result)
+    if res.get("density") is None:
+        raise ValueError("this result has no density; run `landscape hessian --density`")
+    grid, dens = np.asarray(res["density_grid"]), np.asarray(res["density"])
+    fig, ax = _axes(ax, (5.5, 3.6))
+    floor = 1e-8 * dens.max()
+    ax.semilogy(grid, np.maximum(dens, floor), lw=1, label=label)
+    ax.set_ylim(bottom=floor)
+    ax.set_xlabel("eigenvalue")
+    ax.set_ylabel("density (log scale)")
+    top = res.get("eigenvalues") or []
+    if top:
+        ax.axvline(top[0], color="C3", lw=0.8, ls="--", label=f"λ_max = {top[0]:.4g}")
+    title = res.get("title")
+    if title:
+        ax.set_title(title, fontsize=9)
+    if label is not None or top:
+        ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def plot_layers(
+    result: str | Path | Mapping[str, Any], ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """Top eigenvalue (and trace, where measured) of each parameter group, as bars."""
+    res = load_result(result)
+    groups = res.get("groups") or []
+    if not groups:
+        raise ValueError(
+            "this result has no per-layer spectra; run `landscape hessian --per-layer`"
+        )
+    names = [g["group"] or "(root)" for g in groups]
+    top = [g["eigenvalues"][0] if g["eigenvalues"] else np.nan for g in groups]
+    fig, ax = _axes(ax, (max(4.0, 0.5 * len(names) + 2), 3.6))
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, top, width=0.4, label="top eigenvalue")
+    traces = [g.get("trace") for g in groups]
+    if any(t is not None for t in traces):
+        ax.bar(x + 0.2, [np.nan if t is None else t for t in traces], width=0.4, label="trace")
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_ylabel("curvature")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    return fig, ax
+
+
+def _minor_label(v: float, _pos: int) -> str:
+    """Label the 2, 3 and 5 between decades, so log-axis labels do not collide."""
+    if v <= 0:
+        return ""
+    lead = round(v / 10 ** math.floor(math.log10(v)))
+    return f"{v:g}" if lead in (2, 3, 5) else ""
+
+
+def plot_levels(
+    summary: str | Path | Mapping[str, Any], axes: Any = None
+) -> tuple[Figure, np.ndarray]:
+    """Top eigenvalue and trace (± standard error) against the weights remaining, per level.
+
+    Args:
+        summary: a ``hessian-levels`` result (``landscape hessian RUN_DIR --all-levels``).
+        axes: two axes to draw into (default: a new 1×2 figure).
+
+    Returns:
+        ``(fig, axes)`` with the two axes.
+    """
+    res = load_result(summary)
+    rows = res["levels"]
+    remaining = np.array([100 * r["weights_remaining"] for r in rows])
+    if axes is None:
+        fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+        axes = fig.subplots(1, 2)
+    fig = axes[0].figure
+    top = np.array([r["eigenvalues"][0] if r["eigenvalues"] else np.nan for r in rows])
+    axes[0].plot(remaining, top, marker="o", ms=3)
+    axes[0].set_ylabel("top Hessian eigenvalue λ_max")
+    trace = np.array([np.nan if r.get("trace") is None else r["trace"] for r in rows])
+    err = np.array([0.0 if r.get("trace_stderr") is None else r["trace_stderr"] for r in rows])
+    axes[1].errorbar(remaining, trace, yerr=err, marker="o", ms=3, capsize=2)
+    axes[1].set_ylabel("Hessian trace (± s.e.)")
+    masked = res.get("settings", {}).get("masked", False)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlabel("weights remaining (%)")
+        ax.grid(alpha=0.3, which="both")
+        for r, x_, y_ in zip(rows, remaining, top if ax is axes[0] else trace):
+            ax.annotate(str(r["level"]), (x_, y_), fontsize=6, xytext=(2, 2),
+                        textcoords="offset points")  # fmt: skip
+    title = res.get("title")
+    if title:
+        fig.suptitle(title + (" (kept coordinates)" if masked else ""), fontsize=9)
+    return fig, np.asarray(axes)
