@@ -6,7 +6,6 @@ folder, or the loaded dict) and draws it; nothing is computed here.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,28 +15,12 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from landscape.plotting._common import axes as _axes
+from landscape.plotting._common import load_result
+
 __all__ = ["load_result", "plot_barrier", "plot_barrier_matrix", "plot_connectivity", "plot_path"]
 
 _METRICS = {"error": ("errors", "test error"), "loss": ("losses", "loss")}
-
-
-def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A result dict from a dict, a ``result.json`` file or the analysis folder holding one."""
-    if isinstance(result, Mapping):
-        return result
-    path = Path(result)
-    if path.is_dir():
-        path = path / "result.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a result.json written by an analysis")
-    return json.loads(path.read_text())
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return fig, ax
 
 
 def _split_label(res: Mapping[str, Any], metric: str) -> str:

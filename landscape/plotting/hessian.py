@@ -8,7 +8,6 @@ Figures are bare :class:`~matplotlib.figure.Figure` objects (no pyplot state).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,26 +18,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from landscape.plotting._common import axes as _axes
+from landscape.plotting._common import load_result
+
 __all__ = ["load_result", "plot_density", "plot_layers", "plot_levels"]
-
-
-def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A result dict from a dict, a ``result.json`` file or the analysis folder holding one."""
-    if isinstance(result, Mapping):
-        return result
-    path = Path(result)
-    if path.is_dir():
-        path = path / "result.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a result.json written by an analysis")
-    return json.loads(path.read_text())
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.subplots()
 
 
 def plot_density(

@@ -13,7 +13,6 @@ The result holds one row per level::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from landscape.plotting._common import axes as _axes
+from landscape.plotting._common import load_result
+
 __all__ = ["load_result", "plot_accuracy_vs_sparsity", "plot_particles_vs_average"]
-
-
-def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """The result dict from a dict or a JSON file written by ``swamp_vs_imp.py``."""
-    if isinstance(result, Mapping):
-        return result
-    path = Path(result)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; run analysis_scripts/swamp_vs_imp.py")
-    return json.loads(path.read_text())
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.subplots()
 
 
 def _band(ax: Axes, x: np.ndarray, values: np.ndarray, **kw: Any) -> None:
