@@ -409,3 +409,19 @@ def test_bad_input_says_what_to_do():
         spectrum(model, (x, y), which="middle")
     with pytest.raises(ValueError, match="length"):
         HessianOperator(model, (x, y))(torch.ones(3, dtype=F64))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu():
+    """Same seeds, same probes (drawn on the CPU): the GPU gives the CPU's numbers."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    model = _bn_net()
+    x, y = _data(model)
+    kw = {"top_k": 3, "trace_probes": 20, "density": True, "density_steps": 20, "tol": 1e-10}
+    cpu = spectrum(model, (x, y), mask=_mask(model), **kw)
+    gpu_model = copy.deepcopy(model).cuda()
+    gpu = spectrum(gpu_model, (x.cuda(), y.cuda()), mask=_mask(model), **kw)
+    np.testing.assert_allclose(gpu.eigenvalues, cpu.eigenvalues, rtol=1e-8)
+    np.testing.assert_allclose(gpu.trace_samples, cpu.trace_samples, rtol=1e-8)
+    np.testing.assert_allclose(gpu.density, cpu.density, rtol=1e-6, atol=1e-9)

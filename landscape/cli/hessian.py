@@ -44,7 +44,7 @@ from landscape.checkpoint import (
 )
 from landscape.cli._common import format_table, progress
 from landscape.data import load_data
-from landscape.devices import resolve_device
+from landscape.devices import configure_threads, resolve_device
 from landscape.errors import CheckpointError, LandscapeError
 from landscape.models import create_model
 from landscape.pruning import check_mask
@@ -120,6 +120,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (default: the run's)"
     )
+    e.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="CPU threads for torch (default 0: auto, 1 for models under 100k parameters)")  # fmt: skip
     u = parser.add_argument_group("a user's own model (a bare state-dict checkpoint)")
     u.add_argument("--model", default="", help="model name or package.module:factory")
     u.add_argument("--data", default="", help="data set for the model's input shape and the loss")
@@ -239,7 +241,7 @@ def _bare_target(args: argparse.Namespace, p: Path):
 
 
 def _check(args: argparse.Namespace) -> None:
-    for name in ("top_k", "samples", "chunk_size"):
+    for name in ("top_k", "samples", "chunk_size", "threads"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(args, name)}")
     for name in ("probes", "density_steps", "density_probes", "max_steps"):
@@ -433,6 +435,8 @@ def run(args: argparse.Namespace) -> int:
     from landscape.plotting.hessian import plot_density, plot_layers, plot_levels
 
     model, dataset, targets, run_ = _targets(args)
+    params = list(model.parameters())
+    configure_threads(params[0].device, sum(p.numel() for p in params), args.threads)
     data = dataset.tensors(args.split, args.samples)
     name = run_.path.name if run_ is not None else Path(args.ckpt).name
     records = []
