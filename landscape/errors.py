@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = [
     "CheckpointError",
     "ConfigMismatchError",
+    "DataError",
     "DivergenceError",
     "LandscapeError",
     "RegistryError",
@@ -32,3 +33,7 @@ class ConfigMismatchError(LandscapeError):
 
 class DivergenceError(LandscapeError):
     """Training produced a non-finite loss."""
+
+
+class DataError(LandscapeError, ValueError):
+    """Data passed to an analysis is not a tensor pair or an iterable of pairs, or is empty."""

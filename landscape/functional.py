@@ -8,14 +8,19 @@ skeleton can evaluate many weight vectors (ARCHITECTURE.md, ``functional``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from landscape.errors import DataError
+
 __all__ = [
+    "as_batches",
     "call",
     "flatten",
+    "is_tensor_pair",
     "param_names",
     "prunable_names",
     "state_of",
@@ -71,3 +76,48 @@ def unflatten(vec: Tensor, like: Mapping[str, Tensor], names: Iterable[str]) -> 
 def call(model: nn.Module, state: Mapping[str, Tensor], x: Tensor) -> Tensor:
     """``model(x)`` with ``state`` substituted for its parameters and buffers."""
     return functional_call(model, dict(state), (x,))
+
+
+Batch = tuple[Tensor, Tensor]
+DataLike = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+
+def is_tensor_pair(data: Any) -> bool:
+    """Whether ``data`` is one ``(inputs, targets)`` pair of tensors (not an iterable of pairs)."""
+    return (
+        isinstance(data, (tuple, list))
+        and len(data) == 2
+        and all(isinstance(t, Tensor) for t in data)
+    )
+
+
+def as_batches(data: DataLike, batch_size: int) -> list[Batch]:
+    """``data`` as a list of ``(inputs, targets)`` batches.
+
+    Args:
+        data: a tensor pair ``(inputs, targets)``, split into batches of
+            ``batch_size``, or an iterable of such pairs, used as given.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if is_tensor_pair(data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise DataError(
+                f"inputs and targets differ in length ({x.shape[0]} vs {y.shape[0]}); "
+                "pass (inputs, targets) of one data set"
+            )
+        return list(zip(x.split(batch_size), y.split(batch_size)))
+    batches = []
+    for item in data:
+        if not (isinstance(item, (tuple, list)) and len(item) >= 2 and isinstance(item[0], Tensor)):
+            raise DataError(
+                "data must be a tensor pair (inputs, targets) or an iterable of such pairs, "
+                f"got an item of type {type(item).__name__}"
+            )
+        batches.append((item[0], item[1]))
+    if not batches:
+        raise DataError(
+            "no data: the data holds no batches; pass at least one (inputs, targets) pair"
+        )
+    return batches

@@ -393,7 +393,7 @@ def test_bad_input_says_what_to_do():
                         mask={"0.weight": torch.zeros(6, 5, dtype=torch.bool)})  # fmt: skip
     with pytest.raises(LandscapeError, match="no data"):
         HessianOperator(model, [])
-    with pytest.raises(LandscapeError, match="samples but targets"):
+    with pytest.raises(LandscapeError, match="differ in length"):
         HessianOperator(model, (x, y[:3]))
     with pytest.raises(LandscapeError, match="pair"):
         HessianOperator(model, [x])

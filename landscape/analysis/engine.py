@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from landscape.errors import CheckpointError
+from landscape.functional import Batch, DataLike, as_batches
 
 __all__ = [
     "BN_POLICIES",
@@ -63,8 +64,6 @@ __all__ = [
 BN_POLICIES = ("recompute", "interpolate", "none")
 MODES = ("auto", "vmap", "loop")
 
-Batch = tuple[Tensor, Tensor]
-DataLike = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 State = Mapping[str, Tensor]
 
 # Rows (points × samples) per vmap call. On the 2-core CPU, 8 points × 1000 MNIST-1D
@@ -249,42 +248,6 @@ def check_states(model: nn.Module, states: Mapping[str, State]) -> None:
                 "architecture: pass checkpoints written for the same model (and the model they "
                 "were trained as)."
             )
-
-
-def as_batches(data: DataLike, batch_size: int) -> list[Batch]:
-    """``data`` as a list of ``(inputs, targets)`` batches.
-
-    Args:
-        data: a tensor pair ``(inputs, targets)``, split into batches of
-            ``batch_size``, or an iterable of such pairs, used as given.
-    """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(isinstance(t, Tensor) for t in data)
-    ):
-        x, y = data
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"inputs and targets differ in length ({x.shape[0]} vs {y.shape[0]}); "
-                "pass (inputs, targets) of one data set"
-            )
-        return [
-            (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)
-        ]
-    batches = []
-    for item in data:
-        if not (isinstance(item, (tuple, list)) and len(item) >= 2 and isinstance(item[0], Tensor)):
-            raise ValueError(
-                "data must be a tensor pair (inputs, targets) or an iterable of such pairs, "
-                f"got an item of type {type(item).__name__}"
-            )
-        batches.append((item[0], item[1]))
-    if not batches:
-        raise ValueError("the data holds no batches; pass at least one (inputs, targets) pair")
-    return batches
 
 
 def resolve_mode(mode: str, model: nn.Module, device: torch.device) -> str:

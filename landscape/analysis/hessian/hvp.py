@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from landscape.errors import LandscapeError
+from landscape.functional import as_batches, is_tensor_pair
 
 __all__ = [
     "METHODS",
@@ -280,32 +281,17 @@ class HessianOperator:
         return _Coords(names, [self._params[n].shape for n in names], kept)
 
     def _chunks(self, data, chunk_size: int | None) -> list[tuple[Tensor, Tensor]]:
-        if (
-            isinstance(data, (tuple, list))
-            and len(data) == 2
-            and all(isinstance(t, Tensor) for t in data)
-        ):
-            x, y = data
-            if x.shape[0] != y.shape[0]:
-                raise LandscapeError(
-                    f"inputs hold {x.shape[0]} samples but targets {y.shape[0]}; pass matching tensors"
-                )
-            size = chunk_size or default_chunk_size(x[0].numel() if x.shape[0] else 1, self.device)
-            pairs: Iterable[tuple[Tensor, Tensor]] = zip(x.split(size), y.split(size))
-        else:
-            pairs = data
+        size = chunk_size or 1  # an iterable of pairs is used as given
+        if is_tensor_pair(data) and not chunk_size:
+            x = data[0]
+            size = default_chunk_size(x[0].numel() if x.shape[0] else 1, self.device)
         chunks = []
-        for pair in pairs:
-            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-                raise LandscapeError(
-                    "data must be a pair (inputs, targets) of tensors or an iterable of such pairs"
-                )
-            x, y = pair
+        for x, y in as_batches(data, size):
             x = x.to(self.device)
             if x.is_floating_point():
                 x = x.to(self.dtype)
             chunks.append((x, y.to(self.device)))
-        if not chunks or sum(int(x.shape[0]) for x, _ in chunks) == 0:
+        if sum(int(x.shape[0]) for x, _ in chunks) == 0:
             raise LandscapeError("no data: pass at least one sample (inputs, targets)")
         return chunks
 
