@@ -54,7 +54,7 @@ def test_training_lowers_the_loss(data):
     assert evaluate(model, data, "train")["loss"] < before
 
 
-def test_same_seeds_give_identical_weights_and_resume_splits_are_exact(data):
+def test_same_seeds_give_identical_weights(data):
     def fresh():
         return create_model("mlp", data.in_shape, data.num_classes, seed=0)
 

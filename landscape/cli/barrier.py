@@ -18,6 +18,13 @@ import torch
 from landscape import paths
 from landscape.analysis.connectivity import barrier
 from landscape.cli._common import format_table
+from landscape.cli._results import (
+    existing_result,
+    save_figure,
+    settings_digest,
+    use_agg,
+    write_result,
+)
 from landscape.cli.connectivity import (
     add_engine_arguments,
     barrier_record,
@@ -26,11 +33,6 @@ from landscape.cli.connectivity import (
     engine_kwargs,
     eval_data,
     eval_settings,
-    existing_result,
-    save_figure,
-    settings_digest,
-    use_agg,
-    write_result,
 )
 from landscape.errors import LandscapeError
 from landscape.runs import Run, resolve_checkpoint

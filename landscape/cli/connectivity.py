@@ -14,13 +14,10 @@ This module also holds the options and helpers the other connectivity verbs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +27,15 @@ import torch
 from landscape import paths
 from landscape.analysis.connectivity import BarrierResult, connectivity
 from landscape.analysis.engine import BN_POLICIES, MODES, Batch
-from landscape.checkpoint import atomic_write_bytes, load_json, save_json
 from landscape.cli._common import format_table, progress
+from landscape.cli._results import (
+    existing_result,
+    save_figure,
+    settings_digest,
+    stamp,
+    use_agg,
+    write_result,
+)
 from landscape.errors import LandscapeError
 from landscape.runs import Run, open_run
 
@@ -120,12 +124,6 @@ def eval_settings(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def settings_digest(settings: Mapping[str, Any]) -> str:
-    """Ten hex digits of SHA-256 over the canonical JSON of ``settings``."""
-    canon = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canon.encode()).hexdigest()[:10]
-
-
 def parse_levels(text: str, available: Sequence[int]) -> list[int]:
     """``"all"``, ``"0,2,5"`` or ``"0-4"`` → the listed levels, each checked to exist."""
     if text in ("", "all"):
@@ -165,49 +163,6 @@ def bn_batches(run: Run, args: argparse.Namespace) -> list[Batch] | None:
     bs = min(run.config.data.batch_size, run.data.num_train)
     steps = math.ceil(args.bn_samples / bs)
     return list(run.data.train_batches(0, steps, bs, run.config.data.data_seed, augment=False))
-
-
-def existing_result(folder: Path, force: bool) -> dict[str, Any] | None:
-    """The finished result in ``folder`` unless ``--force`` asks to recompute it."""
-    path = folder / "result.json"
-    if force or not path.exists():
-        return None
-    return load_json(path)
-
-
-def write_result(folder: Path, result: Mapping[str, Any], arrays: Mapping[str, Any]) -> Path:
-    """Write ``result.json`` (everything, arrays as lists) and ``result.npz`` (the arrays)."""
-    import io
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-    atomic_write_bytes(folder / "result.npz", buf.getvalue())
-    save_json(folder / "result.json", dict(result))
-    return folder / "result.json"
-
-
-def save_figure(fig: Any, path: Path) -> None:
-    """Save a matplotlib figure atomically (PNG, 150 dpi) and close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def use_agg() -> None:
-    """Headless plotting for the command line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-
-
-def stamp() -> dict[str, str]:
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def barrier_record(

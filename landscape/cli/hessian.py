@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ from torch import Tensor, nn
 from landscape import paths
 from landscape.analysis.hessian import METHODS, Spectrum, param_groups, spectrum
 from landscape.checkpoint import (
-    atomic_write_bytes,
     atomic_write_text,
     check_state_fits,
     load_json,
@@ -43,6 +40,7 @@ from landscape.checkpoint import (
     save_state,
 )
 from landscape.cli._common import format_table, progress
+from landscape.cli._results import save_figure, settings_digest, stamp, write_result
 from landscape.data import load_data
 from landscape.devices import configure_threads, resolve_device
 from landscape.errors import CheckpointError, LandscapeError
@@ -276,14 +274,6 @@ def _settings(args: argparse.Namespace, ident: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _digest(settings: Mapping[str, Any]) -> str:
-    canon = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canon.encode()).hexdigest()[:10]
-
-
-# --------------------------------------------------------------------------- compute
-
-
 def _analyse(
     args: argparse.Namespace, model: nn.Module, data: tuple[Tensor, Tensor], t: _Target, bar
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], Spectrum]:
@@ -335,20 +325,6 @@ def _kept(model: nn.Module, names: Sequence[str], mask: Mapping[str, Tensor] | N
 
 
 # --------------------------------------------------------------------------- output
-
-
-def _write(folder: Path, record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
-    atomic_write_bytes(folder / "result.npz", buf.getvalue())
-    save_json(folder / "result.json", dict(record))  # last: its presence marks the result done
-
-
-def _save_figure(fig: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _fmt_pm(value: float | None, err: float | None) -> str:
@@ -423,13 +399,6 @@ def _headers(k: int) -> tuple[str, ...]:
     )
 
 
-def _stamp() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------- the verb
-
-
 def run(args: argparse.Namespace) -> int:
     _check(args)
     from landscape.plotting.hessian import plot_density, plot_layers, plot_levels
@@ -443,7 +412,7 @@ def run(args: argparse.Namespace) -> int:
     with progress(total=None, desc="HVPs", unit="hvp", disable=True if args.quiet else None) as bar:
         for t in targets:
             settings = _settings(args, t.ident)
-            folder = t.folder_for(_digest(settings))
+            folder = t.folder_for(settings_digest(settings))
             path = folder / "result.json"
             if path.exists() and not args.force:
                 records.append(load_json(path))
@@ -455,17 +424,17 @@ def run(args: argparse.Namespace) -> int:
                 remaining = mask_density(run_.mask(t.level))
             record = {"kind": "hessian", "title": f"{name}: {t.label}", "run": str(run_.path) if run_ else None,
                       "level": t.level, "weights_remaining": remaining, **record,
-                      "settings": settings, "engine": record["settings"], "created": _stamp()}  # fmt: skip
+                      "settings": settings, "engine": record["settings"], **stamp()}  # fmt: skip
             if args.eigenvectors and res.eigenvectors:
                 save_state(folder / "eigenvectors.safetensors",
                            {f"{i}/{n}": v for i, vec in enumerate(res.eigenvectors) for n, v in vec.items()})  # fmt: skip
             folder.mkdir(parents=True, exist_ok=True)
             if record.get("density") is not None:
-                _save_figure(plot_density(record)[0], folder / "density.png")
+                save_figure(plot_density(record)[0], folder / "density.png")
             if record["groups"]:
-                _save_figure(plot_layers(record)[0], folder / "layers.png")
+                save_figure(plot_layers(record)[0], folder / "layers.png")
             atomic_write_text(folder / "report.md", _level_report(record))
-            _write(folder, record, arrays)
+            write_result(folder, record, arrays)
             records.append(record)
             print(f"{t.label}: {record['hvp_count']['total']} HVPs in {record['seconds']['total']:.1f}s "
                   f"({record['hvp_method']}) → {folder}")  # fmt: skip
@@ -490,14 +459,14 @@ def _write_summary(
 ) -> Path:
     levels = [r["level"] for r in records]
     settings = {**_settings(args, "levels"), "kind": "hessian-levels", "levels": levels}
-    folder = paths.analysis_dir(run_.path, levels[0], "hessian-levels", _digest(settings))
+    folder = paths.analysis_dir(run_.path, levels[0], "hessian-levels", settings_digest(settings))
     keep = ("level", "weights_remaining", "num_params", "num_kept", "num_samples", "eigenvalues",
             "eigen_converged", "trace", "trace_stderr", "trace_probes", "hvp_count", "seconds", "hvp_method")  # fmt: skip
     rows = [{k: r.get(k) for k in keep} for r in records]
     record = {"kind": "hessian-levels", "title": f"{run_.path.name}: Hessian across levels",
-              "run": str(run_.path), "settings": settings, "levels": rows, "created": _stamp()}  # fmt: skip
+              "run": str(run_.path), "settings": settings, "levels": rows, **stamp()}  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
-    _save_figure(plot_levels(record)[0], folder / "levels.png")
+    save_figure(plot_levels(record)[0], folder / "levels.png")
     k = args.top_k
     s = records[0]["settings"]
     md = [f"# Hessian spectrum across levels — {run_.path.name}", "",

@@ -19,6 +19,14 @@ from torch import Tensor
 from landscape import paths
 from landscape.analysis.connectivity import barrier
 from landscape.checkpoint import load_state, save_state
+from landscape.cli._results import (
+    existing_result,
+    save_figure,
+    settings_digest,
+    stamp,
+    use_agg,
+    write_result,
+)
 from landscape.cli.barrier import print_barrier
 from landscape.cli.connectivity import (
     add_engine_arguments,
@@ -26,12 +34,6 @@ from landscape.cli.connectivity import (
     engine_kwargs,
     eval_data,
     eval_settings,
-    existing_result,
-    save_figure,
-    settings_digest,
-    stamp,
-    use_agg,
-    write_result,
 )
 from landscape.errors import LandscapeError
 from landscape.functional import state_of

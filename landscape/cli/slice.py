@@ -24,6 +24,14 @@ from typing import Any
 from landscape import paths
 from landscape.analysis.slices import NORMALIZATIONS, plane_slice, random_slice
 from landscape.cli._common import format_table, progress
+from landscape.cli._results import (
+    existing_result,
+    save_figure,
+    settings_digest,
+    stamp,
+    use_agg,
+    write_result,
+)
 from landscape.cli.barrier import locate
 from landscape.cli.connectivity import (
     add_engine_arguments,
@@ -31,12 +39,6 @@ from landscape.cli.connectivity import (
     engine_kwargs,
     eval_data,
     eval_settings,
-    existing_result,
-    save_figure,
-    settings_digest,
-    stamp,
-    use_agg,
-    write_result,
 )
 from landscape.errors import LandscapeError
 from landscape.runs import open_run

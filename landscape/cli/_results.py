@@ -1,0 +1,64 @@
+"""Writing analysis results, shared by every analysis verb (connectivity, barrier,
+instability, slice, hessian): a folder per settings hash holding ``result.json``
+(written last: its presence marks the result finished), ``result.npz`` and PNGs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.checkpoint import atomic_write_bytes, load_json, save_json
+
+__all__ = ["existing_result", "save_figure", "settings_digest", "stamp", "use_agg", "write_result"]
+
+
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    """Ten hex digits of SHA-256 over the canonical JSON of ``settings``."""
+    canon = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canon.encode()).hexdigest()[:10]
+
+
+def existing_result(folder: Path, force: bool) -> dict[str, Any] | None:
+    """The finished result in ``folder`` unless ``--force`` asks to recompute it."""
+    path = folder / "result.json"
+    if force or not path.exists():
+        return None
+    return load_json(path)
+
+
+def write_result(folder: Path, result: Mapping[str, Any], arrays: Mapping[str, Any]) -> Path:
+    """Write ``result.json`` (everything, arrays as lists) and ``result.npz`` (the arrays)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+    atomic_write_bytes(folder / "result.npz", buf.getvalue())
+    save_json(folder / "result.json", dict(result))
+    return folder / "result.json"
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure atomically (PNG, 150 dpi) and close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def use_agg() -> None:
+    """Headless plotting for the command line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def stamp() -> dict[str, str]:
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
