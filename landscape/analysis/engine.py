@@ -25,10 +25,14 @@ Two execution modes give the same numbers (to float rounding):
   momentum is a float ``1/(j+1)`` (cumulative mean over ``j`` batches), see
   PERF_NOTES.md.
 - ``loop``: one point at a time in a private copy of the model whose tensors are
-  overwritten with each point's (a plain module call, no reparametrisation).
+  overwritten with each point's (a plain module call, no reparametrisation). When
+  the model starts with a linear layer (``Sequential`` of reshapes, then
+  ``Linear``/``Conv``), that layer runs once per basis state and batch and each
+  point combines the outputs (:mod:`~landscape.analysis.input_layer`): exact, as
+  the layer is linear in its weights.
 
 ``auto`` picks ``vmap`` on CUDA and ``loop`` on CPU, where batching measured
-slower (PERF_NOTES.md and ``bench/RESULTS_connectivity.md``).
+slower (PERF_NOTES.md and ``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from landscape.analysis.input_layer import FactoredInput
 from landscape.errors import CheckpointError
 from landscape.functional import Batch, DataLike, as_batches
 
@@ -72,6 +77,10 @@ State = Mapping[str, Tensor]
 # activation near 1 GB (a guess until the GPU bench runs).
 _ROWS_CPU = 8192
 _ROWS_CUDA = 16384
+# Bytes of cached input-layer outputs (input_layer.py) per evaluation: the MLP on
+# 2000 MNIST-1D samples and 3 basis states needs 2.4 MB.
+_FACTOR_BYTES_CPU = 256 * 2**20
+_FACTOR_BYTES_CUDA = 2**30
 # Bytes of materialised states per chunk (the float64 combination doubles it briefly).
 _STATE_BYTES_CPU = 512 * 2**20
 _STATE_BYTES_CUDA = 2 * 2**30
@@ -251,7 +260,7 @@ def check_states(model: nn.Module, states: Mapping[str, State]) -> None:
 
 
 def resolve_mode(mode: str, model: nn.Module, device: torch.device) -> str:
-    """``auto`` → ``vmap`` on CUDA, ``loop`` on CPU (measured: ``bench/RESULTS_connectivity.md``).
+    """``auto`` → ``vmap`` on CUDA, ``loop`` on CPU (measured: ``bench/RESULTS.md``).
 
     On the 2-core CPU a batched matmul over K points ran at about half the speed
     per point of K separate ones (the stacked activations leave the cache), for the
@@ -295,21 +304,33 @@ def _set_bn_for_estimation(model: nn.Module, bns: Sequence[nn.Module]) -> None:
 
 
 def _score(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Summed cross-entropy (float64) and misclassification count per point; logits ``[k, B, C]``."""
+    """Summed cross-entropy and misclassification count per point; logits ``[k, B, C]``.
+
+    Each point's batch sum is taken in float32 (as in :func:`_score_one`) and returned
+    as float64, the type the engine accumulates over batches in.
+    """
     logits = logits.float()
     k, b = logits.shape[:2]
     ce = F.cross_entropy(logits.reshape(k * b, -1), y.repeat(k), reduction="none").view(k, b)
-    return ce.double().sum(1), (logits.argmax(-1) != y).sum(1).double()
+    return ce.sum(1).double(), (logits.argmax(-1) != y).sum(1).double()
+
+
+def _score_one(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_score` of one point, logits ``[B, C]`` (fewer small ops: the CPU loop's
+    per-point cost on tiny models is mostly such ops)."""
+    logits = logits.float()
+    return F.cross_entropy(logits, y, reduction="sum").double(), (logits.argmax(1) != y).sum()
 
 
 class _Vmapped:
     """All points of a chunk in one call: ``vmap`` over the stacked states."""
 
-    def __init__(self, model: nn.Module, bns: Sequence[nn.Module]) -> None:
-        self.model, self.bns = model, bns
+    def __init__(self, model: nn.Module, bns: Sequence[nn.Module], device: torch.device) -> None:
+        self.model, self.bns, self.device = model, bns, device
         self.forward = vmap(lambda s, x: functional_call(model, s, (x,)), in_dims=(0, None))
 
-    def run(self, stacked, bn_batches, sets, device, loss, wrong, rows: slice) -> None:
+    def run(self, stacked, coeffs, bn_batches, sets, loss, wrong, rows: slice) -> None:
+        device = self.device
         if bn_batches:
             _set_bn_for_estimation(self.model, self.bns)
             for j, (x, _) in enumerate(bn_batches):
@@ -327,33 +348,83 @@ class _Vmapped:
 
 
 class _Looped:
-    """One point at a time in a private copy of the model: its tensors are overwritten
-    with each point's, so every forward is a plain module call (no reparametrisation)."""
+    """``loop`` mode: one point at a time in a private copy of the model, whose tensors
+    are overwritten with each point's, so every forward is a plain module call (no
+    reparametrisation); with ``factored``, its input layer is a combination of cached
+    basis outputs (:mod:`~landscape.analysis.input_layer`)."""
 
-    def __init__(self, model: nn.Module, device: torch.device) -> None:
-        self.model = copy.deepcopy(model).to(device)
+    def __init__(self, model: nn.Module, device: torch.device, factored: FactoredInput | None):
+        self.model = copy.deepcopy(model).to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
         self.bns = batchnorm_modules(self.model)
         self.slots = self.model.state_dict(keep_vars=True)
+        self.factored = factored
+        self.pick = factored.install(self.model) if factored is not None else None
+        self.device = device
 
-    def run(self, stacked, bn_batches, sets, device, loss, wrong, rows: slice) -> None:
-        k = next(iter(stacked.values())).shape[0]
-        for i in range(k):
-            for name, t in stacked.items():
-                self.slots[name].copy_(t[i])
-            if bn_batches:
+    def run(self, stacked, coeffs, bn_batches, sets, loss, wrong, rows: slice) -> None:
+        results = self._evaluate(stacked, coeffs, bn_batches, sets)
+        index = torch.arange(rows.start, rows.stop, device=self.device)
+        for name in sets:
+            loss[name].index_add_(0, index, torch.stack([s[name][0] for s in results]).double())
+            wrong[name].index_add_(0, index, torch.stack([s[name][1] for s in results]).double())
+
+    def _evaluate(
+        self, stacked, coeffs: Tensor, bn_batches, sets
+    ) -> list[dict[str, tuple[Tensor, Tensor]]]:
+        """``{set: (summed loss, errors)}`` of each point of a chunk, in order.
+
+        Everything per chunk is resolved before the point loop: on tiny models the
+        loop's Python work is a large share of a point's cost (``bench/RESULTS.md``).
+        """
+        dev = self.device
+        slots = [(self.slots[name], t) for name, t in stacked.items()]
+        rows = self.factored.rows(coeffs) if self.factored is not None else None
+        bn = [(("bn", j), x.to(dev, non_blocking=True)) for j, (x, _) in enumerate(bn_batches)]
+        evals = {
+            name: [
+                (("eval", name, b), x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
+                for b, (x, y) in enumerate(batches)
+            ]
+            for name, batches in sets.items()
+        }
+        out = []
+        for i in range(coeffs.shape[0]):
+            for slot, t in slots:
+                slot.copy_(t[i])
+            if rows is not None:
+                self.pick.row = rows[i]
+            if bn:
                 _set_bn_for_estimation(self.model, self.bns)
-                for j, (x, _) in enumerate(bn_batches):
+                for j, (key, x) in enumerate(bn):
                     for m in self.bns:
                         m.momentum = 1.0 / (j + 1)
-                    self.model(x.to(device, non_blocking=True))
-            self.model.eval()
-            row = rows.start + i
-            for name, batches in sets.items():
-                for x, y in batches:
-                    y = y.to(device, non_blocking=True)
-                    ls, wr = _score(self.model(x.to(device, non_blocking=True)).unsqueeze(0), y)
-                    loss[name][row] += ls[0]
-                    wrong[name][row] += wr[0]
+                    self._forward(key, x)
+                self.model.eval()
+            scores = {}
+            for name, batches in evals.items():
+                total = wrong = 0
+                for key, x, y in batches:
+                    ls, wr = _score_one(self._forward(key, x), y)
+                    total, wrong = total + ls, wrong + wr
+                scores[name] = (total, wrong)
+            out.append(scores)
+        return out
+
+    def _forward(self, key: tuple, x: Tensor) -> Tensor:
+        if self.pick is not None:
+            self.pick.key = key
+        return self.model(x)
+
+
+def _factor_input(model, points: Points, bn_batches, sets, device) -> FactoredInput | None:
+    """The input-layer cache (:mod:`~landscape.analysis.input_layer`) for every batch."""
+    batches = {("bn", j): x.to(device) for j, (x, _) in enumerate(bn_batches)}
+    for name, data in sets.items():
+        batches.update({("eval", name, b): x.to(device) for b, (x, _) in enumerate(data)})
+    budget = _FACTOR_BYTES_CUDA if device.type == "cuda" else _FACTOR_BYTES_CPU
+    return FactoredInput.build(model, points.basis, points.coeffs, batches, budget)
 
 
 @torch.no_grad()
@@ -367,6 +438,7 @@ def evaluate_points_multi(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
+    factor_input: bool = True,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, Evaluation]:
     """Loss and error of every point on each data set, in one pass over the data per chunk.
@@ -383,6 +455,9 @@ def evaluate_points_multi(
         chunk_size: points materialised together (0: chosen from the device, the
             mode and the state size); ``vmap`` evaluates a chunk in one call.
         mode: ``auto``, ``vmap`` or ``loop`` (same results; speed differs).
+        factor_input: in ``loop`` mode, compute the input layer once per basis state
+            and combine its outputs per point (:mod:`~landscape.analysis.input_layer`;
+            exact up to float rounding, speed only). ``False`` measures what it saves.
         progress: called with the number of points finished after each chunk.
 
     Returns:
@@ -418,13 +493,27 @@ def evaluate_points_multi(
     loss = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
     wrong = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
     with _modes(model, bns):
-        runner = _Vmapped(model, bns) if mode == "vmap" else _Looped(model, device)
+        if mode == "vmap":
+            runner: _Vmapped | _Looped = _Vmapped(model, bns, device)
+        else:
+            factored = (
+                _factor_input(model, points, bn_batches, sets, device) if factor_input else None
+            )
+            runner = _Looped(model, device, factored)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             stacked = points.materialize(
                 start, stop, bn_policy=bn_policy, bn_buffers=bn_roles, device=device
             )
-            runner.run(stacked, bn_batches, sets, device, loss, wrong, slice(start, stop))
+            runner.run(
+                stacked,
+                points.coeffs[start:stop],
+                bn_batches,
+                sets,
+                loss,
+                wrong,
+                slice(start, stop),
+            )
             if progress is not None:
                 progress(stop - start)
     out = {}
@@ -448,10 +537,12 @@ def evaluate_points(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
+    factor_input: bool = True,
     progress: Callable[[int], object] | None = None,
 ) -> Evaluation:
     """Loss and error of every point on one data set; see :func:`evaluate_points_multi`."""
     return evaluate_points_multi(
         model, points, {"data": data}, bn_policy=bn_policy, bn_data=bn_data,
-        batch_size=batch_size, chunk_size=chunk_size, mode=mode, progress=progress,
+        batch_size=batch_size, chunk_size=chunk_size, mode=mode, factor_input=factor_input,
+        progress=progress,
     )["data"]  # fmt: skip
