@@ -5,8 +5,7 @@ grid, on the same data for both contenders.
 
 - baseline: for every point, build its state dict, ``load_state_dict``, reset and
   re-estimate BatchNorm (``landscape.training.recompute_bn``), evaluate.
-- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop,
-  and ``loop-nofactor``: loop without the input-layer factoring, to measure what that saves).
+- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop).
 
 Runs are interleaved (baseline, engine, baseline, ...) and the median of
 ``--repeats`` is reported, with the speed-up (baseline / engine) and the largest
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from landscape.analysis.engine import Points, evaluate_points
+from landscape.analysis.engine import MODES, Points, evaluate_points
 from landscape.analysis.slices import anchor_plane
 from landscape.data import load_data
 from landscape.models import create_model
@@ -58,10 +57,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--bn-batches", type=int, default=10, help="training batches for BN recompute")
     p.add_argument("--bn-batch-size", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
-    p.add_argument(
-        "--modes", nargs="+", default=["auto", "vmap", "loop"],
-        choices=["auto", "vmap", "loop", "loop-nofactor"],
-    )  # fmt: skip
+    p.add_argument("--modes", nargs="+", default=["auto", "vmap", "loop"], choices=MODES)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--json", default=None, help="append the rows to this JSON-lines file")
@@ -186,8 +182,7 @@ def main() -> None:
             for mode in args.modes:
                 t0, c0 = time.perf_counter(), time.process_time()
                 ev = evaluate_points(model, pts, (x, y), bn_policy="recompute", bn_data=bn,
-                                     batch_size=args.batch_size, mode=mode.split("-")[0],
-                                     factor_input=not mode.endswith("-nofactor"))  # fmt: skip
+                                     batch_size=args.batch_size, mode=mode)  # fmt: skip
                 sync(device)
                 eng_t[mode].append(time.perf_counter() - t0)
                 eng_c[mode].append(time.process_time() - c0)

@@ -25,11 +25,7 @@ Two execution modes give the same numbers (to float rounding):
   momentum is a float ``1/(j+1)`` (cumulative mean over ``j`` batches), see
   PERF_NOTES.md.
 - ``loop``: one point at a time in a private copy of the model whose tensors are
-  overwritten with each point's (a plain module call, no reparametrisation). When
-  the model starts with a linear layer (``Sequential`` of reshapes, then
-  ``Linear``/``Conv``), that layer runs once per basis state and batch and each
-  point combines the outputs (:mod:`~landscape.analysis.input_layer`): exact, as
-  the layer is linear in its weights.
+  overwritten with each point's (a plain module call, no reparametrisation).
 
 ``auto`` picks ``vmap`` on CUDA and ``loop`` on CPU, where batching measured
 slower (PERF_NOTES.md and ``bench/RESULTS.md``).
@@ -48,7 +44,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from landscape.analysis.input_layer import FactoredInput
 from landscape.errors import CheckpointError
 from landscape.functional import Batch, DataLike, as_batches
 
@@ -77,10 +72,6 @@ State = Mapping[str, Tensor]
 # activation near 1 GB (a guess until the GPU bench runs).
 _ROWS_CPU = 8192
 _ROWS_CUDA = 16384
-# Bytes of cached input-layer outputs (input_layer.py) per evaluation: the MLP on
-# 2000 MNIST-1D samples and 3 basis states needs 2.4 MB.
-_FACTOR_BYTES_CPU = 256 * 2**20
-_FACTOR_BYTES_CUDA = 2**30
 # Bytes of materialised states per chunk (the float64 combination doubles it briefly).
 _STATE_BYTES_CPU = 512 * 2**20
 _STATE_BYTES_CUDA = 2 * 2**30
@@ -329,7 +320,7 @@ class _Vmapped:
         self.model, self.bns, self.device = model, bns, device
         self.forward = vmap(lambda s, x: functional_call(model, s, (x,)), in_dims=(0, None))
 
-    def run(self, stacked, coeffs, bn_batches, sets, loss, wrong, rows: slice) -> None:
+    def run(self, stacked, bn_batches, sets, loss, wrong, rows: slice) -> None:
         device = self.device
         if bn_batches:
             _set_bn_for_estimation(self.model, self.bns)
@@ -350,28 +341,25 @@ class _Vmapped:
 class _Looped:
     """``loop`` mode: one point at a time in a private copy of the model, whose tensors
     are overwritten with each point's, so every forward is a plain module call (no
-    reparametrisation); with ``factored``, its input layer is a combination of cached
-    basis outputs (:mod:`~landscape.analysis.input_layer`)."""
+    reparametrisation)."""
 
-    def __init__(self, model: nn.Module, device: torch.device, factored: FactoredInput | None):
+    def __init__(self, model: nn.Module, device: torch.device):
         self.model = copy.deepcopy(model).to(device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.bns = batchnorm_modules(self.model)
         self.slots = self.model.state_dict(keep_vars=True)
-        self.factored = factored
-        self.pick = factored.install(self.model) if factored is not None else None
         self.device = device
 
-    def run(self, stacked, coeffs, bn_batches, sets, loss, wrong, rows: slice) -> None:
-        results = self._evaluate(stacked, coeffs, bn_batches, sets)
+    def run(self, stacked, bn_batches, sets, loss, wrong, rows: slice) -> None:
+        results = self._evaluate(stacked, rows.stop - rows.start, bn_batches, sets)
         index = torch.arange(rows.start, rows.stop, device=self.device)
         for name in sets:
             loss[name].index_add_(0, index, torch.stack([s[name][0] for s in results]).double())
             wrong[name].index_add_(0, index, torch.stack([s[name][1] for s in results]).double())
 
     def _evaluate(
-        self, stacked, coeffs: Tensor, bn_batches, sets
+        self, stacked, k: int, bn_batches, sets
     ) -> list[dict[str, tuple[Tensor, Tensor]]]:
         """``{set: (summed loss, errors)}`` of each point of a chunk, in order.
 
@@ -380,51 +368,31 @@ class _Looped:
         """
         dev = self.device
         slots = [(self.slots[name], t) for name, t in stacked.items()]
-        rows = self.factored.rows(coeffs) if self.factored is not None else None
-        bn = [(("bn", j), x.to(dev, non_blocking=True)) for j, (x, _) in enumerate(bn_batches)]
+        bn = [x.to(dev, non_blocking=True) for x, _ in bn_batches]
         evals = {
-            name: [
-                (("eval", name, b), x.to(dev, non_blocking=True), y.to(dev, non_blocking=True))
-                for b, (x, y) in enumerate(batches)
-            ]
+            name: [(x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)) for x, y in batches]
             for name, batches in sets.items()
         }
         out = []
-        for i in range(coeffs.shape[0]):
+        for i in range(k):
             for slot, t in slots:
                 slot.copy_(t[i])
-            if rows is not None:
-                self.pick.row = rows[i]
             if bn:
                 _set_bn_for_estimation(self.model, self.bns)
-                for j, (key, x) in enumerate(bn):
+                for j, x in enumerate(bn):
                     for m in self.bns:
                         m.momentum = 1.0 / (j + 1)
-                    self._forward(key, x)
+                    self.model(x)
                 self.model.eval()
             scores = {}
             for name, batches in evals.items():
                 total = wrong = 0
-                for key, x, y in batches:
-                    ls, wr = _score_one(self._forward(key, x), y)
+                for x, y in batches:
+                    ls, wr = _score_one(self.model(x), y)
                     total, wrong = total + ls, wrong + wr
                 scores[name] = (total, wrong)
             out.append(scores)
         return out
-
-    def _forward(self, key: tuple, x: Tensor) -> Tensor:
-        if self.pick is not None:
-            self.pick.key = key
-        return self.model(x)
-
-
-def _factor_input(model, points: Points, bn_batches, sets, device) -> FactoredInput | None:
-    """The input-layer cache (:mod:`~landscape.analysis.input_layer`) for every batch."""
-    batches = {("bn", j): x.to(device) for j, (x, _) in enumerate(bn_batches)}
-    for name, data in sets.items():
-        batches.update({("eval", name, b): x.to(device) for b, (x, _) in enumerate(data)})
-    budget = _FACTOR_BYTES_CUDA if device.type == "cuda" else _FACTOR_BYTES_CPU
-    return FactoredInput.build(model, points.basis, points.coeffs, batches, budget)
 
 
 @torch.no_grad()
@@ -438,7 +406,6 @@ def evaluate_points_multi(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
-    factor_input: bool = True,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, Evaluation]:
     """Loss and error of every point on each data set, in one pass over the data per chunk.
@@ -455,9 +422,6 @@ def evaluate_points_multi(
         chunk_size: points materialised together (0: chosen from the device, the
             mode and the state size); ``vmap`` evaluates a chunk in one call.
         mode: ``auto``, ``vmap`` or ``loop`` (same results; speed differs).
-        factor_input: in ``loop`` mode, compute the input layer once per basis state
-            and combine its outputs per point (:mod:`~landscape.analysis.input_layer`;
-            exact up to float rounding, speed only). ``False`` measures what it saves.
         progress: called with the number of points finished after each chunk.
 
     Returns:
@@ -496,24 +460,13 @@ def evaluate_points_multi(
         if mode == "vmap":
             runner: _Vmapped | _Looped = _Vmapped(model, bns, device)
         else:
-            factored = (
-                _factor_input(model, points, bn_batches, sets, device) if factor_input else None
-            )
-            runner = _Looped(model, device, factored)
+            runner = _Looped(model, device)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             stacked = points.materialize(
                 start, stop, bn_policy=bn_policy, bn_buffers=bn_roles, device=device
             )
-            runner.run(
-                stacked,
-                points.coeffs[start:stop],
-                bn_batches,
-                sets,
-                loss,
-                wrong,
-                slice(start, stop),
-            )
+            runner.run(stacked, bn_batches, sets, loss, wrong, slice(start, stop))
             if progress is not None:
                 progress(stop - start)
     out = {}
@@ -537,12 +490,10 @@ def evaluate_points(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
-    factor_input: bool = True,
     progress: Callable[[int], object] | None = None,
 ) -> Evaluation:
     """Loss and error of every point on one data set; see :func:`evaluate_points_multi`."""
     return evaluate_points_multi(
         model, points, {"data": data}, bn_policy=bn_policy, bn_data=bn_data,
-        batch_size=batch_size, chunk_size=chunk_size, mode=mode, factor_input=factor_input,
-        progress=progress,
+        batch_size=batch_size, chunk_size=chunk_size, mode=mode, progress=progress,
     )["data"]  # fmt: skip
