@@ -74,6 +74,18 @@ def analysis_dir(run_dir: Path, level: int, kind: str, digest: str) -> Path:
     return level_dir(run_dir, level) / "analysis" / f"{kind}_{digest}"
 
 
+def run_analysis_dir(run_dir: Path, kind: str, digest: str) -> Path:
+    """Results about files outside any level (``rewind.safetensors``, a dense run's init)."""
+    return Path(run_dir) / "analysis" / f"{kind}_{digest}"
+
+
+def result_dir(run_dir: Path, level: int | None, kind: str, digest: str) -> Path:
+    """The level's analysis folder, or the run's when the checkpoint is in no level."""
+    if level is None:
+        return run_analysis_dir(run_dir, kind, digest)
+    return analysis_dir(run_dir, level, kind, digest)
+
+
 def levels(run_dir: Path) -> list[int]:
     """Finished levels, in order: those with both weights and ``metrics.json`` (written last)."""
     out = []

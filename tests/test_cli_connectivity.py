@@ -90,9 +90,13 @@ def test_barrier_across_architectures_fails_clearly(mlp_run, cnn_run, capsys):
     assert "one architecture" in err and "'mlp'" in err and "'cnn1d'" in err
 
 
-def test_barrier_of_a_non_level_file_needs_out(cnn_run, capsys):
-    assert main(["barrier", str(cnn_run / "rewind.safetensors"), str(cnn_run), "--quiet"]) == 2
-    assert "--out" in capsys.readouterr().err
+def test_barrier_of_a_non_level_file_goes_to_the_run_analysis_folder(cnn_run):
+    args = ["barrier", str(cnn_run / "rewind.safetensors"), str(cnn_run), "--points", "3",
+            "--bn-policy", "interpolate", "--eval-samples", "64", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    rec = load_json(_only("analysis/barrier_*", cnn_run) / "result.json")
+    assert rec["settings"]["a"] == "rewind.safetensors"
+    assert rec["settings"]["b"] == "level_01/weights.safetensors"
 
 
 def test_instability_trains_two_copies_and_reuses_them(cnn_run, capsys):

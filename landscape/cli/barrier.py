@@ -4,7 +4,8 @@ A CKPT is a run directory (its last level, or ``--level-a/--level-b``), a
 ``level_NN`` folder, or a ``.safetensors`` file inside a run directory (e.g.
 ``rewind.safetensors`` or a SWAMP particle). Both must be of one architecture.
 The data and BatchNorm batches come from CKPT_A's run. The result goes into
-CKPT_A's level ``analysis/barrier_<hash>/`` (or ``--out``).
+CKPT_A's level ``analysis/barrier_<hash>/`` — the run's ``analysis/`` when CKPT_A
+is in no level, like ``rewind.safetensors`` — or ``--out``.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--out", default=None, metavar="DIR",
-        help="result folder (default: CKPT_A's level analysis/barrier_<hash>/)",
+        help="result folder (default: analysis/barrier_<hash>/ in CKPT_A's level, or in its run "
+        "for a file outside the levels such as rewind.safetensors)",
     )  # fmt: skip
     add_engine_arguments(parser)
 
@@ -102,15 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if args.points < 2:
         raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
     settings = barrier_settings(eval_settings(args), args.points, ident_a, ident_b)
-    if args.out:
-        folder = Path(args.out)
-    elif level_a is not None:
-        folder = paths.analysis_dir(run_a.path, level_a, "barrier", settings_digest(settings))
-    else:
-        raise LandscapeError(
-            f"{args.ckpt_a} does not belong to a level, so there is no level folder for the "
-            "result; pass --out DIR"
-        )
+    digest = settings_digest(settings)
+    folder = (
+        Path(args.out) if args.out else paths.result_dir(run_a.path, level_a, "barrier", digest)
+    )
     record = existing_result(folder, args.force)
     if record is None:
         t0 = time.perf_counter()

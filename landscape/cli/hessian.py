@@ -18,6 +18,7 @@ mnist1d`` (a state dict of tensors; ``--mask FILE`` for ``--masked``).
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -171,8 +172,8 @@ def _targets(args: argparse.Namespace) -> tuple[nn.Module, Any, list[_Target], R
         if args.masked and level is None:
             raise LandscapeError(f"{p} is not in a level folder, so it has no mask; drop --masked")
         rel = p.relative_to(run_dir).as_posix()
-        folder = (lambda d: paths.analysis_dir(run_dir, level, "hessian", d)) if level is not None \
-            else (lambda d: Path(run_dir) / "analysis" / f"hessian_{d}")  # fmt: skip
+
+        folder = functools.partial(paths.result_dir, run_dir, level, "hessian")
         return run.model(), run.data, [_Target(rel, rel, run.load(p), mask, folder, level)], run
     if p.is_dir() and p.name.startswith("level_") and not paths.config(p).exists():
         if args.all_levels or args.level is not None:

@@ -11,7 +11,8 @@ Three ways to pick the plane:
   random filter-normalised directions, biases and BatchNorm excluded [Li et al. 2018].
 
 Test error/loss and train loss/error are measured at every grid point; the result
-(JSON + NPZ) and ``slice.png`` go into the origin's level ``analysis/slice_<hash>/``.
+(JSON + NPZ) and ``slice.png`` go into the origin's level ``analysis/slice_<hash>/``
+(the run's ``analysis/`` for an origin outside the levels, e.g. ``rewind.safetensors``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--out", default=None, metavar="DIR",
-        help="result folder (default: the origin's level analysis/slice_<hash>/)",
+        help="result folder (default: analysis/slice_<hash>/ in the origin's level, or in its run "
+        "for a file outside the levels such as rewind.safetensors)",
     )  # fmt: skip
     add_engine_arguments(parser, split=False)
 
@@ -161,12 +163,8 @@ def run(args: argparse.Namespace) -> int:
                     "margin": args.margin, "tolerance": args.tolerance, **base}  # fmt: skip
         title = f"{run_.path.name}: level {level} → {level + 1}"
 
-    if args.out:
-        folder = Path(args.out)
-    elif level is not None:
-        folder = paths.analysis_dir(run_.path, level, "slice", settings_digest(settings))
-    else:
-        raise LandscapeError("the origin checkpoint is not a level's weights; pass --out DIR")
+    digest = settings_digest(settings)
+    folder = Path(args.out) if args.out else paths.result_dir(run_.path, level, "slice", digest)
     record = existing_result(folder, args.force)
     if record is None:
         record = _compute(args, run_, anchors, mask, settings, title)
