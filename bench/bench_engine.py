@@ -6,6 +6,10 @@ grid, on the same data for both contenders.
 - baseline: for every point, build its state dict, ``load_state_dict``, reset and
   re-estimate BatchNorm (``landscape.training.recompute_bn``), evaluate.
 - engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop).
+- ``floor`` (also in ``--modes``): what any engine that runs one forward per point must
+  at least do — the forwards (BN passes included) and scores of K points with the
+  weights held fixed, nothing else. baseline / floor is the ceiling on the speed-up of
+  such an engine on this machine.
 
 Runs are interleaved (baseline, engine, baseline, ...) and the median of
 ``--repeats`` is reported, with the speed-up (baseline / engine) and the largest
@@ -35,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from landscape.analysis.engine import MODES, Points, evaluate_points
+from landscape.analysis.engine import MODES, Points, batchnorm_modules, evaluate_points
 from landscape.analysis.slices import anchor_plane
 from landscape.data import load_data
 from landscape.models import create_model
@@ -57,7 +61,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--bn-batches", type=int, default=10, help="training batches for BN recompute")
     p.add_argument("--bn-batch-size", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
-    p.add_argument("--modes", nargs="+", default=["auto", "vmap", "loop"], choices=MODES)
+    p.add_argument(
+        "--modes", nargs="+", default=["auto", "vmap", "loop", "floor"],
+        choices=[*MODES, "floor"],
+    )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--json", default=None, help="append the rows to this JSON-lines file")
@@ -131,6 +138,27 @@ def baseline(model, basis, coeffs, x, y, bn, batch_size) -> np.ndarray:
     return np.array(losses)
 
 
+@torch.no_grad()
+def floor(model, k, x, y, bn, batch_size) -> np.ndarray:
+    """K forwards and scores with fixed weights: the least one-forward-per-point work."""
+    bns = batchnorm_modules(model)
+    losses = []
+    for _ in range(k):
+        if bns:
+            for m in bns:
+                m.train()
+            for xb, _ in bn:
+                model(xb)
+        model.eval()
+        total = torch.zeros((), dtype=torch.float64, device=x.device)
+        for i in range(0, len(x), batch_size):
+            out = model(x[i : i + batch_size])
+            total += F.cross_entropy(out, y[i : i + batch_size], reduction="sum").double()
+            (out.argmax(1) != y[i : i + batch_size]).sum()
+        losses.append(float(total) / len(x))
+    return np.array(losses)
+
+
 def main() -> None:
     args = parse()
     if args.threads:
@@ -181,16 +209,20 @@ def main() -> None:
             got = {}
             for mode in args.modes:
                 t0, c0 = time.perf_counter(), time.process_time()
-                ev = evaluate_points(model, pts, (x, y), bn_policy="recompute", bn_data=bn,
-                                     batch_size=args.batch_size, mode=mode)  # fmt: skip
+                if mode == "floor":
+                    got[mode] = floor(model, len(pts), x, y, bn, args.batch_size)
+                else:
+                    got[mode] = evaluate_points(model, pts, (x, y), bn_policy="recompute",
+                                                bn_data=bn, batch_size=args.batch_size,
+                                                mode=mode).losses  # fmt: skip
                 sync(device)
                 eng_t[mode].append(time.perf_counter() - t0)
                 eng_c[mode].append(time.process_time() - c0)
-                got[mode] = ev.losses
         tb, cb = statistics.median(base_t), statistics.median(base_c)
         for mode in args.modes:
             te, ce = statistics.median(eng_t[mode]), statistics.median(eng_c[mode])
-            diff = float(np.abs(got[mode] - ref).max())
+            # The floor evaluates one fixed point K times: its losses are not comparable.
+            diff = float(np.abs(got[mode] - ref).max()) if mode != "floor" else float("nan")
             row = {"model": args.model, "workload": wname, "mode": mode, "points": len(pts),
                    "baseline_s": tb, "engine_s": te, "speedup": tb / te, "max_loss_diff": diff,
                    "baseline_cpu_s": cb, "engine_cpu_s": ce, "cpu_speedup": cb / ce,
