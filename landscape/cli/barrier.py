@@ -76,12 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--points", type=int, default=11, metavar="P",
         help="evenly spaced points on the path, both ends included (default 11)",
     )  # fmt: skip
-    parser.add_argument(
-        "--out", default=None, metavar="DIR",
-        help="result folder (default: analysis/barrier_<hash>/ in CKPT_A's level, or in its run "
-        "for a file outside the levels such as rewind.safetensors)",
-    )  # fmt: skip
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, out=("barrier", "CKPT_A's"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -59,8 +59,23 @@ __all__ = [
 # --------------------------------------------------------------------------- shared helpers
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, *, split: bool = True) -> None:
-    """Options of the evaluation engine shared by the connectivity verbs."""
+def add_engine_arguments(
+    parser: argparse.ArgumentParser, *, split: bool = True, out: tuple[str, str] | None = None
+) -> None:
+    """Options of the evaluation engine shared by the connectivity verbs.
+
+    Args:
+        split: add ``--split``.
+        out: ``(kind, whose)`` adds ``--out DIR``, whose default is the result folder
+            ``analysis/<kind>_<hash>/`` of ``whose`` level (or run).
+    """
+    if out is not None:
+        kind, whose = out
+        parser.add_argument(
+            "--out", default=None, metavar="DIR",
+            help=f"result folder (default: analysis/{kind}_<hash>/ in {whose} level, or in its "
+            "run for a file outside the levels such as rewind.safetensors)",
+        )  # fmt: skip
     g = parser.add_argument_group("evaluation")
     g.add_argument(
         "--bn-policy", choices=BN_POLICIES, default="recompute",

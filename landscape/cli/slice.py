@@ -87,12 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tolerance", type=float, default=0.01, metavar="EPS",
         help="matching contour at the reference test error + EPS (default 0.01)",
     )  # fmt: skip
-    parser.add_argument(
-        "--out", default=None, metavar="DIR",
-        help="result folder (default: analysis/slice_<hash>/ in the origin's level, or in its run "
-        "for a file outside the levels such as rewind.safetensors)",
-    )  # fmt: skip
-    add_engine_arguments(parser, split=False)
+    add_engine_arguments(parser, split=False, out=("slice", "the origin's"))
 
 
 def run(args: argparse.Namespace) -> int:
