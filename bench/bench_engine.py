@@ -5,7 +5,8 @@ grid, on the same data for both contenders.
 
 - baseline: for every point, build its state dict, ``load_state_dict``, reset and
   re-estimate BatchNorm (``landscape.training.recompute_bn``), evaluate.
-- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop).
+- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop,
+  and ``loop-1``: loop with one replica, no threads over points).
 - ``floor`` (also in ``--modes``): what any engine that runs one forward per point must
   at least do — the forwards (BN passes included) and scores of K points with the
   weights held fixed, nothing else. baseline / floor is the ceiling on the speed-up of
@@ -23,6 +24,7 @@ three random initialisations: the work per point does not depend on their values
     python3 bench/bench_engine.py --model resnet20 --eval-samples 256 --grid 5 --threads 1
     python3 bench/bench_engine.py --model resnet20 --device cuda --eval-samples 1024  # GPU
     python3 bench/bench_engine.py --matmul --threads 1   # the MLP's matmul floor, K separate vs bmm
+    python3 bench/bench_engine.py --point-threads        # threads over points vs intra-op threads
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import os
 import platform
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import numpy as np
@@ -63,7 +66,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
     p.add_argument(
         "--modes", nargs="+", default=["auto", "vmap", "loop", "floor"],
-        choices=[*MODES, "floor"],
+        choices=[*MODES, "loop-1", "floor"],
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -71,6 +74,10 @@ def parse() -> argparse.Namespace:
     p.add_argument(
         "--matmul", action="store_true",
         help="instead: time the MNIST-1D MLP's products per point, separate vs one stacked bmm",
+    )  # fmt: skip
+    p.add_argument(
+        "--point-threads", action="store_true",
+        help="instead: the MLP's forward per point in one loop vs two threads over points",
     )  # fmt: skip
     return p.parse_args()
 
@@ -107,6 +114,46 @@ def matmul_floor(threads: int) -> None:
             torch.baddbmm(b[2][:, None], h, w[2].transpose(1, 2))
 
         print(f"| {k} | {cpu_ms(separate) / k:.3f} | {cpu_ms(stacked) / k:.3f} |")
+
+
+def point_threads() -> None:
+    """Wall ms per point of the MLP's forward + score over 1000 samples (200 points, each
+    with its own weights): one thread, two intra-op threads, and two Python threads
+    taking alternate points with one intra-op thread each (torch releases the GIL)."""
+    torch.manual_seed(0)
+    x, y = torch.randn(1000, 40), torch.randint(0, 10, (1000,))
+    k = 200
+    w = [(torch.randn(100, 40) / 6, torch.randn(100), torch.randn(100, 100) / 10,
+          torch.randn(100), torch.randn(10, 100) / 10, torch.randn(10)) for _ in range(k)]  # fmt: skip
+
+    def points(ids) -> None:
+        with torch.no_grad():
+            for i in ids:
+                w1, b1, w2, b2, w3, b3 = w[i]
+                h = F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2))
+                out = F.linear(h, w3, b3)
+                F.cross_entropy(out, y, reduction="sum").double()
+                (out.argmax(1) != y).sum()
+
+    def ms(fn) -> float:
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) / k * 1e3
+
+    rows = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        rows.append((f"one loop, {threads} intra-op thread(s)", ms(lambda: points(range(k)))))
+    torch.set_num_threads(1)
+    with ThreadPoolExecutor(2, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        rows.append(("two threads over points, 1 intra-op thread each",
+                     ms(lambda: list(pool.map(points, [range(0, k, 2), range(1, k, 2)])))))  # fmt: skip
+    print(f"MLP 40-100-100-10 forward + score on 1000 samples, {k} points, {date.today()}")
+    print("| how | wall ms per point |")
+    print("|---|---:|")
+    for name, v in rows:
+        print(f"| {name} | {v:.3f} |")
 
 
 def sync(device: torch.device) -> None:
@@ -166,6 +213,9 @@ def main() -> None:
     if args.matmul:
         matmul_floor(args.threads)
         return
+    if args.point_threads:
+        point_threads()
+        return
     device = torch.device(args.device)
     data = load_data(args.data or DATA.get(args.model, "mnist1d"), device=str(device))
     x, y = data.tensors("test", args.eval_samples)
@@ -214,7 +264,8 @@ def main() -> None:
                 else:
                     got[mode] = evaluate_points(model, pts, (x, y), bn_policy="recompute",
                                                 bn_data=bn, batch_size=args.batch_size,
-                                                mode=mode).losses  # fmt: skip
+                                                mode=mode.split("-")[0],
+                                                workers=1 if mode == "loop-1" else 0).losses  # fmt: skip
                 sync(device)
                 eng_t[mode].append(time.perf_counter() - t0)
                 eng_c[mode].append(time.process_time() - c0)
