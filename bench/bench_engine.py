@@ -5,8 +5,7 @@ grid, on the same data for both contenders.
 
 - baseline: for every point, build its state dict, ``load_state_dict``, reset and
   re-estimate BatchNorm (``landscape.training.recompute_bn``), evaluate.
-- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop,
-  and ``loop-1``: loop with one replica, no threads over points).
+- engine: ``landscape.analysis.engine.evaluate_points`` (``--modes``: auto, vmap, loop).
 - ``floor`` (also in ``--modes``): what any engine that runs one forward per point must
   at least do — the forwards (BN passes included) and scores of K points with the
   weights held fixed, nothing else. baseline / floor is the ceiling on the speed-up of
@@ -66,7 +65,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=1000, help="evaluation batch size")
     p.add_argument(
         "--modes", nargs="+", default=["auto", "vmap", "loop", "floor"],
-        choices=[*MODES, "loop-1", "floor"],
+        choices=[*MODES, "floor"],
     )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
@@ -264,8 +263,7 @@ def main() -> None:
                 else:
                     got[mode] = evaluate_points(model, pts, (x, y), bn_policy="recompute",
                                                 bn_data=bn, batch_size=args.batch_size,
-                                                mode=mode.split("-")[0],
-                                                workers=1 if mode == "loop-1" else 0).losses  # fmt: skip
+                                                mode=mode).losses  # fmt: skip
                 sync(device)
                 eng_t[mode].append(time.perf_counter() - t0)
                 eng_c[mode].append(time.process_time() - c0)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +44,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from landscape.devices import SMALL_MODEL_PARAMS
 from landscape.errors import CheckpointError
 from landscape.functional import Batch, DataLike, as_batches
 
@@ -354,16 +352,16 @@ class _Looped:
         self.device = device
 
     def run(self, stacked, bn_batches, sets, loss, wrong, rows: slice) -> None:
-        k = rows.stop - rows.start
-        _add_scores(
-            loss, wrong, rows.start, range(k), self.evaluate(stacked, range(k), bn_batches, sets)
-        )
+        results = self._evaluate(stacked, rows.stop - rows.start, bn_batches, sets)
+        index = torch.arange(rows.start, rows.stop, device=self.device)
+        for name in sets:
+            loss[name].index_add_(0, index, torch.stack([s[name][0] for s in results]).double())
+            wrong[name].index_add_(0, index, torch.stack([s[name][1] for s in results]).double())
 
-    @torch.no_grad()  # grad mode is per thread: worker threads (_Threaded) need it too
-    def evaluate(
-        self, stacked, indices: Sequence[int], bn_batches, sets
+    def _evaluate(
+        self, stacked, k: int, bn_batches, sets
     ) -> list[dict[str, tuple[Tensor, Tensor]]]:
-        """``{set: (summed loss, errors)}`` of the chunk's points ``indices``, in order.
+        """``{set: (summed loss, errors)}`` of each point of a chunk, in order.
 
         Everything per chunk is resolved before the point loop: on tiny models the
         loop's Python work is a large share of a point's cost (``bench/RESULTS.md``).
@@ -376,7 +374,7 @@ class _Looped:
             for name, batches in sets.items()
         }
         out = []
-        for i in indices:
+        for i in range(k):
             for slot, t in slots:
                 slot.copy_(t[i])
             if bn:
@@ -397,52 +395,6 @@ class _Looped:
         return out
 
 
-class _Threaded:
-    """``loop`` mode on the CPU with ``workers`` replicas in threads, each taking every
-    ``workers``-th point of a chunk with one intra-op thread (torch releases the GIL in
-    its kernels). For small models, whose per-point products are too small to split
-    well across intra-op threads (``bench/bench_engine.py --point-threads``)."""
-
-    def __init__(self, model: nn.Module, device: torch.device, workers: int) -> None:
-        self.replicas = [_Looped(model, device) for _ in range(workers)]
-        self.pool = ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,))
-
-    def close(self) -> None:
-        self.pool.shutdown()
-
-    def run(self, stacked, bn_batches, sets, loss, wrong, rows: slice) -> None:
-        k, w = rows.stop - rows.start, len(self.replicas)
-        parts = [range(r, k, w) for r in range(w)]
-        futures = [
-            self.pool.submit(rep.evaluate, stacked, part, bn_batches, sets)
-            for rep, part in zip(self.replicas, parts)
-        ]
-        for part, future in zip(parts, futures):
-            _add_scores(loss, wrong, rows.start, part, future.result())
-
-
-def _add_scores(loss, wrong, start: int, indices: Sequence[int], results) -> None:
-    """Add the per-point scores of ``results`` (in ``indices`` order) to the totals."""
-    if not results:
-        return
-    device = next(iter(loss.values())).device
-    index = torch.tensor([start + i for i in indices], device=device)
-    for name in loss:
-        loss[name].index_add_(0, index, torch.stack([r[name][0] for r in results]).double())
-        wrong[name].index_add_(0, index, torch.stack([r[name][1] for r in results]).double())
-
-
-def _workers(requested: int, model: nn.Module, device: torch.device, points: int) -> int:
-    """Replicas for ``loop`` mode: ``requested``, or (0) on the CPU one per torch thread for
-    models under :data:`~landscape.devices.SMALL_MODEL_PARAMS` parameters, else one."""
-    if requested < 0:
-        raise ValueError(f"workers must be 0 (automatic) or positive, got {requested}")
-    if requested == 0:
-        small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
-        requested = torch.get_num_threads() if device.type == "cpu" and small else 1
-    return max(1, min(requested, points))
-
-
 @torch.no_grad()
 def evaluate_points_multi(
     model: nn.Module,
@@ -454,7 +406,6 @@ def evaluate_points_multi(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
-    workers: int = 0,
     progress: Callable[[int], object] | None = None,
 ) -> dict[str, Evaluation]:
     """Loss and error of every point on each data set, in one pass over the data per chunk.
@@ -471,16 +422,13 @@ def evaluate_points_multi(
         chunk_size: points materialised together (0: chosen from the device, the
             mode and the state size); ``vmap`` evaluates a chunk in one call.
         mode: ``auto``, ``vmap`` or ``loop`` (same results; speed differs).
-        workers: ``loop`` replicas evaluating points side by side in threads (0: on the
-            CPU one per torch thread for small models, else 1). Speed only.
         progress: called with the number of points finished after each chunk.
 
     Returns:
         ``{name: Evaluation}`` with ``K`` losses and errors each.
 
     Raises:
-        ValueError: unknown policy or mode, ``recompute`` without ``bn_data``, empty data,
-            negative ``workers``.
+        ValueError: unknown policy or mode, ``recompute`` without ``bn_data``, empty data.
         CheckpointError: a basis state does not fit ``model``.
     """
     if bn_policy not in BN_POLICIES:
@@ -508,20 +456,11 @@ def evaluate_points_multi(
     n = len(points)
     loss = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
     wrong = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
-    workers = _workers(workers, model, device, n)
-    threads = torch.get_num_threads()
-    with _modes(model, bns), contextlib.ExitStack() as cleanup:
+    with _modes(model, bns):
         if mode == "vmap":
-            runner: _Vmapped | _Looped | _Threaded = _Vmapped(model, bns, device)
-        elif workers == 1:
-            runner = _Looped(model, device)
+            runner: _Vmapped | _Looped = _Vmapped(model, bns, device)
         else:
-            runner = _Threaded(model, device, workers)
-            cleanup.callback(runner.close)
-            # The workers run one intra-op thread each; an idle OpenMP pool of the main
-            # thread would only spin beside them.
-            cleanup.callback(torch.set_num_threads, threads)
-            torch.set_num_threads(1)
+            runner = _Looped(model, device)
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             stacked = points.materialize(
@@ -551,12 +490,10 @@ def evaluate_points(
     batch_size: int = 1000,
     chunk_size: int = 0,
     mode: str = "auto",
-    workers: int = 0,
     progress: Callable[[int], object] | None = None,
 ) -> Evaluation:
     """Loss and error of every point on one data set; see :func:`evaluate_points_multi`."""
     return evaluate_points_multi(
         model, points, {"data": data}, bn_policy=bn_policy, bn_data=bn_data,
-        batch_size=batch_size, chunk_size=chunk_size, mode=mode, workers=workers,
-        progress=progress,
+        batch_size=batch_size, chunk_size=chunk_size, mode=mode, progress=progress,
     )["data"]  # fmt: skip
