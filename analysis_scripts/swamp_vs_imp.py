@@ -36,7 +36,7 @@ SEEDS = [0, 1, 2]  # initialisation and data-order seed (particle n adds 1000·n
 LEVELS = 8  # levels 0..8: down to 0.8^8 = 17% of the weights
 PARTICLES = 4  # N [SWAMP default]
 SWA_START, SWA_LR = 0.75, 0.05  # [SWAMP]: SWA over the last quarter of each level at 0.05
-MODE = "vectorized"  # same numbers in every mode; on CPU vectorised was 1.7-2x faster for MNIST-1D models (bench/RESULTS_swamp.md)
+MODE = "vectorized"  # same numbers in every mode; on CPU vectorised was 1.7-2x faster for MNIST-1D models (bench/RESULTS.md)
 ROOT = "runs/swamp_vs_imp"
 OUT = "figures/swamp_mnist1d"
 THREADS = 1  # one torch thread: two threads on a busy 2-core machine were several times slower

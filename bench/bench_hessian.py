@@ -1,6 +1,6 @@
 """Bench: time to the Hessian's top-5 eigenvalues, trace and density, ours vs PyHessian.
 
-Run by hand (never in the test suite); every number in bench/RESULTS_hessian.md comes
+Run by hand (never in the test suite); every number in bench/RESULTS.md comes
 from a command of this form:
 
     python3 bench/bench_hessian.py --case mlp
