@@ -107,6 +107,8 @@ def as_batches(data: DataLike, batch_size: int) -> list[Batch]:
                 f"inputs and targets differ in length ({x.shape[0]} vs {y.shape[0]}); "
                 "pass (inputs, targets) of one data set"
             )
+        if x.shape[0] == 0:
+            raise DataError("no data: the inputs hold 0 samples; pass at least one sample")
         return list(zip(x.split(batch_size), y.split(batch_size)))
     batches = []
     for item in data:

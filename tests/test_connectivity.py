@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from landscape.analysis.engine import Points, evaluate_points
 from landscape.connectivity import (
     barrier,
     barrier_from_curve,
@@ -150,3 +151,23 @@ def test_bad_arguments_say_what_to_do(data, trained_mlp):
         barrier(model, state, state, data.tensors("test", 10), bn_policy="mean")
     with pytest.raises(ValueError, match="at least two states"):
         connectivity(model, [state], data.tensors("test", 10))
+
+
+def test_none_policy_ends_keep_their_own_statistics(data):
+    """Under ``none`` the path's ends are the networks as they are (SPEC §3: E(w_a), E(w_b))."""
+    model = create_model("cnn1d", data.in_shape, data.num_classes)
+    states = []
+    for seed in (0, 1):
+        sd = create_model("cnn1d", data.in_shape, data.num_classes, seed=seed).state_dict()
+        g = torch.Generator().manual_seed(seed)
+        for k, v in sd.items():
+            if k.endswith("running_mean"):
+                v.copy_(torch.randn(v.shape, generator=g))
+        states.append(sd)
+    xy = data.tensors("test", 128)
+    res = barrier(model, states[0], states[1], xy, points=3, bn_policy="none")
+    own = evaluate_points(model, Points.states(states), xy, bn_policy="none")
+    np.testing.assert_allclose(res.losses[[0, -1]], own.losses, rtol=0, atol=1e-6)
+    # connectivity() stores the same curve for the pair as barrier() does.
+    path = connectivity(model, states, xy, points=3, bn_policy="none", matrix=False)
+    np.testing.assert_allclose(path.segments[0].losses, res.losses, rtol=0, atol=1e-6)

@@ -199,6 +199,8 @@ def test_bad_data_says_what_to_do():
         as_batches([], 10)
     with pytest.raises(ValueError, match="tensor pair"):
         as_batches([x, x, x], 10)
+    with pytest.raises(ValueError, match="0 samples"):
+        as_batches((x[:0], torch.zeros(0, dtype=torch.long)), 10)
 
 
 def test_points_validate_their_shape(data):

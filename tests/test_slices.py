@@ -106,6 +106,23 @@ def test_plane_marks_extra_states_with_their_projection(data):
     assert res.marks[3]["test_loss"] == pytest.approx(float(direct["t"].losses[0]), abs=1e-6)
 
 
+def test_marks_keep_their_own_batchnorm_statistics_under_none(data):
+    """Anchors and extra states are evaluated as themselves, whatever the policy."""
+    model, o, p, n = _anchors("cnn1d", data)
+    extra = create_model("cnn1d", data.in_shape, 10, seed=5).state_dict()
+    g = torch.Generator().manual_seed(3)
+    for state in (n, extra):
+        for k, v in state.items():
+            if k.endswith("running_mean"):
+                state[k] = torch.randn(v.shape, generator=g)
+    sets = {"test": data.tensors("test", 64)}
+    res = plane_slice(model, o, p, n, sets, grid=2, extra={"x": extra}, bn_policy="none")
+    own = evaluate_points_multi(model, Points.states([o, p, n, extra]), sets, bn_policy="none")
+    np.testing.assert_allclose(
+        [m["test_loss"] for m in res.marks], own["test"].losses, rtol=0, atol=1e-6
+    )
+
+
 def test_filter_normalised_directions_match_filter_norms(data):
     model = create_model("cnn1d", data.in_shape, 10)
     w = create_model("cnn1d", data.in_shape, 10, seed=3).state_dict()
@@ -133,6 +150,15 @@ def test_directions_within_a_mask_and_other_normalisations(data):
     d, _ = random_directions(model, w, seed=1, mask=mask)
     for k, m in mask.items():
         assert not d[k][~m].any()
+    # Weights the mask drops do not count in the filter norms, even when the state
+    # still holds them (e.g. w^(L) with the next level's mask m_{L+1}).
+    full = model.state_dict()
+    d, _ = random_directions(model, full, seed=1, mask=mask)
+    rows = torch.linalg.vector_norm(d["3.weight"], dim=1)
+    kept = torch.linalg.vector_norm(full["3.weight"] * mask["3.weight"], dim=1)
+    torch.testing.assert_close(rows, kept, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="not in the state"):
+        random_directions(model, w, mask={"nope.weight": mask["3.weight"]})
     dl, _ = random_directions(model, w, seed=1, normalize="layer")
     assert float(dl["3.weight"].norm()) == pytest.approx(float(w["3.weight"].norm()), rel=1e-5)
     with pytest.raises(ValueError, match="normalisation"):

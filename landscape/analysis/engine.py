@@ -130,9 +130,16 @@ class Points:
 
     @classmethod
     def line(cls, state_a: State, state_b: State, alphas: Sequence[float] | np.ndarray) -> Points:
-        """``(1 − α) w_a + α w_b`` for each ``α`` [PAUL Def. 2.1]; reference ``w_a``."""
+        """``(1 − α) w_a + α w_b`` for each ``α`` [PAUL Def. 2.1].
+
+        The reference is ``w_a``, except at ``α = 1``, which is ``w_b`` itself: under the
+        ``none`` policy both ends keep their own BatchNorm statistics (as in
+        :func:`~landscape.analysis.connectivity.connectivity`), so the barrier's end
+        values are the networks' own.
+        """
         a = np.asarray(alphas, dtype=np.float64)
-        return cls.combine((state_a, state_b), np.stack([1.0 - a, a], axis=1))
+        reference = [1 if v == 1.0 else 0 for v in a]
+        return cls.combine((state_a, state_b), np.stack([1.0 - a, a], axis=1), reference)
 
     def __len__(self) -> int:
         return int(self.coeffs.shape[0])
@@ -167,7 +174,7 @@ class Points:
             dev = device or like.device
             role = bn_buffers.get(name)
             if not like.is_floating_point() or (role is not None and bn_policy == "none"):
-                out[name] = torch.stack([self.basis[int(j)][name] for j in ref]).to(dev)
+                out[name] = torch.stack([self.basis[int(j)][name].to(dev) for j in ref])
             elif role is not None and bn_policy == "recompute":
                 # Re-estimated from scratch below; start from reset values, like
                 # ``reset_running_stats`` (mean 0, var 1).

@@ -179,6 +179,10 @@ def random_directions(
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown normalisation {normalize!r}: use {', '.join(NORMALIZATIONS)}")
     params = {n for n, _ in model.named_parameters()}
+    if mask is not None and (stray := sorted(set(mask) - set(state))):
+        raise ValueError(
+            f"mask names {stray[:3]} are not in the state: pass the mask of this architecture"
+        )
     gen = torch.Generator().manual_seed(seed)
     dirs: tuple[dict[str, Tensor], dict[str, Tensor]] = ({}, {})
     for d in dirs:
@@ -189,7 +193,8 @@ def random_directions(
             r = torch.randn(w.shape, generator=gen, dtype=torch.float64)
             w64 = w.detach().to("cpu", torch.float64)
             if mask is not None and name in mask:
-                r = r * mask[name].to("cpu", torch.float64)
+                m = mask[name].to("cpu", torch.float64)
+                r, w64 = r * m, w64 * m  # normalised against the weights the mask keeps
             if normalize == "filter":
                 r = filter_normalize(r, w64)
             elif normalize == "layer":
@@ -241,8 +246,16 @@ def _evaluate_grid(
     shape: tuple[int, int],
     engine: Mapping[str, Any],
 ) -> tuple[dict[str, np.ndarray], list[dict[str, float]]]:
-    """Evaluate grid rows then mark rows in one engine call; split the results."""
-    pts = Points.combine(basis, np.concatenate([grid_coeffs, mark_rows]))
+    """Evaluate grid rows then mark rows in one engine call; split the results.
+
+    Grid points keep the origin (basis 0) as reference; a mark that is one basis state
+    is its own reference, so under the ``none`` policy it keeps its own statistics.
+    """
+    one_hot = (mark_rows != 0).sum(1) == 1
+    reference = [0] * grid_coeffs.shape[0] + [
+        int(np.flatnonzero(row)[0]) if single else 0 for row, single in zip(mark_rows, one_hot)
+    ]
+    pts = Points.combine(basis, np.concatenate([grid_coeffs, mark_rows]), reference)
     evs = evaluate_points_multi(model, pts, datasets, **engine)
     g = grid_coeffs.shape[0]
     values, marks = {}, [{} for _ in range(mark_rows.shape[0])]
