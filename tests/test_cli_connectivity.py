@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from landscape.checkpoint import load_json
+from landscape.checkpoint import load_json, load_state, save_state
 from landscape.cli import main
 from landscape.plotting.connectivity import plot_barrier_matrix
 
@@ -113,6 +115,38 @@ def test_instability_trains_two_copies_and_reuses_them(cnn_run, capsys):
     assert main([*args, "--bn-policy", "interpolate"]) == 0
     assert copies[0].stat().st_mtime_ns == stamp
     assert "two copies trained" in capsys.readouterr().out
+
+
+def test_instability_copies_follow_their_start_and_force(cnn_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run, ignore=shutil.ignore_patterns("analysis"))
+    args = ["instability", str(run), "--level", "1", "--points", "2", "--bn-policy", "none",
+            "--eval-samples", "64", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    rec = load_json(_only("level_01/analysis/instability_*", run) / "result.json")
+    # The copies' own errors are measured on the path's samples: multiples of 1/64.
+    assert all(float(e * 64).is_integer() for e in rec["copy_errors_own_bn"])
+    copy0 = _only("level_01/analysis/instability-copies_*/copy_0.safetensors", run)
+    stamp = copy0.stat().st_mtime_ns
+    assert main([*args, "--force"]) == 0
+    assert copy0.stat().st_mtime_ns != stamp  # --force retrains the copies too
+    # A retrained level (another mask) gets new copies, not the old ones.
+    mask = load_state(run / "level_01/mask.safetensors", "cpu")
+    name = next(iter(mask))
+    mask[name] = mask[name].flatten().roll(1).view_as(mask[name])
+    save_state(run / "level_01/mask.safetensors", mask)
+    assert main(args) == 0
+    assert len(list(run.glob("level_01/analysis/instability-copies_*"))) == 2
+
+
+def test_bn_samples_are_exactly_the_recorded_count(cnn_run):
+    from landscape.cli.connectivity import bn_batches
+    from landscape.runs import open_run
+
+    run = open_run(str(cnn_run), "cpu")
+    for n in (100, 128, 300):
+        ns = argparse.Namespace(bn_policy="recompute", bn_samples=n)
+        assert sum(len(x) for x, _ in bn_batches(run, ns)) == n
 
 
 def test_instability_rejects_equal_seeds(cnn_run, capsys):

@@ -177,7 +177,11 @@ def bn_batches(run: Run, args: argparse.Namespace) -> list[Batch] | None:
         return None
     bs = min(run.config.data.batch_size, run.data.num_train)
     steps = math.ceil(args.bn_samples / bs)
-    return list(run.data.train_batches(0, steps, bs, run.config.data.data_seed, augment=False))
+    batches = list(run.data.train_batches(0, steps, bs, run.config.data.data_seed, augment=False))
+    x, y = batches[-1]
+    keep = args.bn_samples - bs * (steps - 1)  # exactly --bn-samples, as recorded
+    batches[-1] = (x[:keep], y[:keep])
+    return batches
 
 
 def barrier_record(

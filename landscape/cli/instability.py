@@ -5,19 +5,24 @@ SGD noise (data order, augmentation) and reports the barrier between them. The
 starting point and step range are the runner's own (``landscape/runners/imp.py``):
 ``imp-wr`` — ``m_L ⊙ w_τ`` over ``τ .. T``; ``imp-lrr`` — ``m_L ⊙ w^(L−1)`` over ``0 .. T``;
 ``imp-ft`` — ``m_L ⊙ w^(L−1)`` over ``T .. 2T`` at the final LR; level 0 — ``w_τ``
-(``w_0`` unless IMP-WR) over ``τ .. T``. The copies are saved, so a re-run
-only re-measures.
+(``w_0`` unless IMP-WR) over ``τ .. T``. The copies are saved under a hash of
+the seeds and of the starting files (weights, mask), so a re-run with other
+evaluation settings only re-measures, a retrained level gets new copies, and
+``--force`` retrains them.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
+from pathlib import Path
 
 from torch import Tensor
 
 from landscape import paths
 from landscape.analysis.connectivity import barrier
+from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
 from landscape.cli._results import (
     existing_result,
@@ -40,7 +45,7 @@ from landscape.functional import state_of
 from landscape.hparams import parse_duration
 from landscape.pruning import apply_mask
 from landscape.runs import Run, open_run
-from landscape.training import constant, evaluate, lr_schedule, train
+from landscape.training import constant, lr_schedule, train
 
 VERB = "instability"
 HELP = "train two copies of a level with different SGD noise and measure their barrier"
@@ -63,8 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
 
 
-def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool]:
-    """``(state, start step, stop step, constant final LR?)`` the runner trained ``level`` from."""
+def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool, list[Path]]:
+    """``(state, start step, stop step, constant final LR?, source files)`` the runner
+    trained ``level`` from; the files (start weights, mask) fingerprint the copies."""
     cfg = run.config
     method = cfg.prune.method
     if method not in _METHODS:
@@ -84,13 +90,24 @@ def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool
     mask = run.mask(level)
     if level == 0 or method == "imp-wr":
         state, start, stop, const = run.rewind(), tau, total, False
+        source = paths.rewind(run.path)
     elif method == "imp-lrr":
         state, start, stop, const = run.weights(level - 1), 0, total, False
+        source = paths.weights(run.path, level - 1)
     else:  # imp-ft
         state, start, stop, const = run.weights(level - 1), total, 2 * total, True
+        source = paths.weights(run.path, level - 1)
     state = {k: v.clone() for k, v in state.items()}
     apply_mask(state, mask)
-    return state, start, stop, const
+    return state, start, stop, const, [source, paths.mask(run.path, level)]
+
+
+def _fingerprint(files: list[Path]) -> str:
+    """Sixteen hex digits of SHA-256 over the files' bytes: a retrained level gets new copies."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--seeds must differ: two copies with the same SGD noise are identical")
     if args.points < 2:
         raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
-    state0, start, stop, const = start_point(run_, args.level)
-    train_settings = {"kind": "instability", "level": args.level, "seeds": list(seeds)}
+    state0, start, stop, const, sources = start_point(run_, args.level)
+    train_settings = {"kind": "instability", "level": args.level, "seeds": list(seeds),
+                      "start": _fingerprint(sources)}  # fmt: skip
     settings = {**train_settings, "points": args.points, **eval_settings(args)}
     # The copies depend only on the training settings: other evaluation settings reuse them.
     copies_dir = paths.analysis_dir(
@@ -118,12 +136,12 @@ def run(args: argparse.Namespace) -> int:
         schedule = lr_schedule(cfg.train, spe)
         lr_at = constant(schedule(start - 1)) if const else schedule  # imp-ft: the final LR
         mask = run_.mask(args.level)
-        copies, finals = [], []
+        copies = []
         t0 = time.perf_counter()
         for i, seed in enumerate(seeds):
             path = copies_dir / f"copy_{i}.safetensors"
             model = run_.model()
-            if path.exists():
+            if path.exists() and not args.force:
                 model.load_state_dict(load_state(path, run_.device))
             else:
                 model.load_state_dict(state0)
@@ -135,18 +153,21 @@ def run(args: argparse.Namespace) -> int:
                 )  # fmt: skip
                 save_state(path, state_of(model), metadata={"seed": str(seed)})
             copies.append(state_of(model))
-            finals.append(evaluate(model, run_.data, args.split))
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
+        data = eval_data(run_, args.split, args.eval_samples)
         res = barrier(
-            run_.model(), copies[0], copies[1], eval_data(run_, args.split, args.eval_samples),
-            args.points, args.bn_policy, bn_batches(run_, args), **engine_kwargs(args),
+            run_.model(), copies[0], copies[1], data, args.points, args.bn_policy,
+            bn_batches(run_, args), **engine_kwargs(args),
         )  # fmt: skip
+        # Each copy as trained (its own BN statistics), on the same samples as the path.
+        own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
+                              **engine_kwargs(args))  # fmt: skip
         record = {
             "kind": "instability", "title": f"{run_.path.name}: level {args.level}, seeds {seeds}",
             "settings": settings, "run": str(run_.path), **res.to_dict(),
             "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
-            "copy_errors_own_bn": [f["error"] for f in finals],
+            "copy_errors_own_bn": own.errors.tolist(),
             "train_steps": [start, stop], "train_seconds": train_seconds,
             "seconds": time.perf_counter() - t0, **stamp(),
         }  # fmt: skip
