@@ -15,22 +15,43 @@ from typing import Any
 import numpy as np
 
 from landscape.checkpoint import atomic_write_bytes, load_json, save_json
+from landscape.errors import LandscapeError
 
 __all__ = ["existing_result", "save_figure", "settings_digest", "stamp", "use_agg", "write_result"]
 
 
 def settings_digest(settings: Mapping[str, Any]) -> str:
     """Ten hex digits of SHA-256 over the canonical JSON of ``settings``."""
-    canon = json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canon.encode()).hexdigest()[:10]
+    return hashlib.sha256(_canonical(settings).encode()).hexdigest()[:10]
 
 
-def existing_result(folder: Path, force: bool) -> dict[str, Any] | None:
-    """The finished result in ``folder`` unless ``--force`` asks to recompute it."""
+def _canonical(settings: Mapping[str, Any]) -> str:
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def existing_result(
+    folder: Path, force: bool, settings: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The finished result in ``folder`` for these ``settings``, unless ``--force``.
+
+    Raises:
+        LandscapeError: ``folder`` (e.g. an ``--out`` reused) holds a result of other
+            settings; it is never overwritten without ``--force``.
+    """
     path = folder / "result.json"
     if force or not path.exists():
         return None
-    return load_json(path)
+    record = load_json(path)
+    stored = record.get("settings")
+    if stored is None or _canonical(stored) != _canonical(settings):
+        raise LandscapeError(
+            f"{folder} holds a result of other settings ({record.get('kind', 'unknown kind')}"
+            f"{'' if stored is None else ': ' + _canonical(stored)[:160]}); pass another --out, "
+            "or --force to overwrite it"
+        )
+    print(f"reusing the finished result in {folder} (from {record.get('created', '?')}; "
+          "--force recomputes)")  # fmt: skip
+    return record
 
 
 def write_result(folder: Path, result: Mapping[str, Any], arrays: Mapping[str, Any]) -> Path:

@@ -34,6 +34,8 @@ from landscape.cli.connectivity import (
     engine_kwargs,
     eval_data,
     eval_settings,
+    foreign_ident,
+    short_label,
 )
 from landscape.errors import LandscapeError
 from landscape.runs import Run, resolve_checkpoint
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     run_a, state_a, level_a, ident_a = locate(args.ckpt_a, args.level_a, args.device)
     run_b, state_b, _, ident_b = locate(args.ckpt_b, args.level_b, args.device)
     if run_b.path.resolve() != run_a.path.resolve():
-        ident_b = str((run_b.path / ident_b).resolve())
+        ident_b = foreign_ident(run_b, ident_b)
         if run_b.config.model.model != run_a.config.model.model:
             raise LandscapeError(
                 f"CKPT_A is a {run_a.config.model.model!r} and CKPT_B a "
@@ -103,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     folder = (
         Path(args.out) if args.out else paths.result_dir(run_a.path, level_a, "barrier", digest)
     )
-    record = existing_result(folder, args.force)
+    record = existing_result(folder, args.force, settings)
     if record is None:
         t0 = time.perf_counter()
         res = barrier(
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             eval_data(run_a, args.split, args.eval_samples), args.points, args.bn_policy,
             bn_batches(run_a, args), **engine_kwargs(args),
         )  # fmt: skip
-        title = f"{ident_a} → {Path(ident_b).name if '/' in ident_b else ident_b}"
+        title = f"{run_a.path.name}: {short_label(ident_a)} → {short_label(ident_b)}"
         record = barrier_record(res, settings, run_a.path, time.perf_counter() - t0, title)
         write_result(folder, record, {"alphas": res.alphas, "losses": res.losses,
                                       "errors": res.errors})  # fmt: skip

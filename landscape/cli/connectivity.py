@@ -14,6 +14,7 @@ This module also holds the options and helpers the other connectivity verbs
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import math
 import time
@@ -49,9 +50,11 @@ __all__ = [
     "engine_kwargs",
     "eval_data",
     "existing_result",
+    "foreign_ident",
     "parse_levels",
     "save_figure",
     "settings_digest",
+    "short_label",
     "write_result",
 ]
 
@@ -199,6 +202,25 @@ def barrier_settings(
     return {"kind": "barrier", "a": ident_a, "b": ident_b, "points": points, **base}
 
 
+def foreign_ident(run: Run, ident: str) -> str:
+    """How a checkpoint of *another* run is named in hashed settings: its absolute path
+    and a hash of its bytes, so a result goes stale when that file is rewritten (the
+    result lives in this run; the other run may be retrained in place)."""
+    path = (run.path / ident).resolve()
+    return f"{path}@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+
+
+def short_label(ident: str) -> str:
+    """A checkpoint's name for titles and legends: ``level_01``, ``rewind``, ``level_03/p0``,
+    or ``<run>/level_02`` for another run's (:func:`foreign_ident`)."""
+    p = Path(ident.split("@sha256:")[0])
+    parts = [q for q in p.with_suffix("").parts if q not in ("weights", "particles")]
+    if p.is_absolute():
+        i = next((k for k, q in enumerate(parts) if q.startswith("level_")), len(parts) - 1)
+        parts = parts[max(1, i - 1) :]
+    return "/".join(parts)
+
+
 def level_ident(level: int) -> str:
     """How a level's weights are named in hashed settings (relative to its run directory)."""
     return f"level_{level:02d}/weights.safetensors"
@@ -240,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
     settings = {"kind": "connectivity", "levels": levels, "points": args.points,
                 "matrix": not args.no_matrix, **base}  # fmt: skip
     folder = paths.analysis_dir(run_.path, levels[0], "connectivity", settings_digest(settings))
-    record = existing_result(folder, args.force)
+    record = existing_result(folder, args.force, settings)
     if record is None:
         model = run_.model()
         states = [run_.weights(lv) for lv in levels]

@@ -35,13 +35,18 @@ from landscape.analysis.hessian import METHODS, Spectrum, param_groups, spectrum
 from landscape.checkpoint import (
     atomic_write_text,
     check_state_fits,
-    load_json,
     load_state,
     save_json,
     save_state,
 )
 from landscape.cli._common import format_table, progress
-from landscape.cli._results import save_figure, settings_digest, stamp, write_result
+from landscape.cli._results import (
+    existing_result,
+    save_figure,
+    settings_digest,
+    stamp,
+    write_result,
+)
 from landscape.data import load_data
 from landscape.devices import configure_threads, resolve_device
 from landscape.errors import CheckpointError, LandscapeError
@@ -414,9 +419,9 @@ def run(args: argparse.Namespace) -> int:
         for t in targets:
             settings = _settings(args, t.ident)
             folder = t.folder_for(settings_digest(settings))
-            path = folder / "result.json"
-            if path.exists() and not args.force:
-                records.append(load_json(path))
+            done = existing_result(folder, args.force, settings)
+            if done is not None:
+                records.append(done)
                 continue
             bar.set_description(f"HVPs ({t.label})")
             record, arrays, res = _analyse(args, model, data, t, bar)

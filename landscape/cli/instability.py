@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         run_.path, args.level, "instability-copies", settings_digest(train_settings)
     )
     folder = paths.analysis_dir(run_.path, args.level, "instability", settings_digest(settings))
-    record = existing_result(folder, args.force)
+    record = existing_result(folder, args.force, settings)
     if record is None:
         spe = run_.data.steps_per_epoch(cfg.data.batch_size)
         schedule = lr_schedule(cfg.train, spe)

@@ -40,6 +40,8 @@ from landscape.cli.connectivity import (
     engine_kwargs,
     eval_data,
     eval_settings,
+    foreign_ident,
+    short_label,
 )
 from landscape.errors import LandscapeError
 from landscape.runs import open_run
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         settings = {"kind": "slice", "plane": "random", "center": ident, "seed": args.seed,
                     "normalize": args.normalize, "within_mask": args.within_mask,
                     "span": args.span, "grid": args.grid, **base}  # fmt: skip
-        anchors: list[tuple[str, dict]] = [(ident, state)]
+        anchors: list[tuple[str, dict]] = [(short_label(ident), state)]
         title = f"{run_.path.name}/{ident}: random {args.normalize}-normalised plane"
     elif args.checkpoints:
         located = [locate(c, None, args.device) for c in args.checkpoints]
@@ -128,17 +130,16 @@ def run(args: argparse.Namespace) -> int:
                     f"{run_.config.model.model!r}: a plane joins three networks of one architecture"
                 )
         idents = [
-            loc[3] if loc[0].path.resolve() == run_.path.resolve()
-            else str((loc[0].path / loc[3]).resolve())
+            loc[3] if loc[0].path.resolve() == run_.path.resolve() else foreign_ident(*loc[::3])
             for loc in located
         ]  # fmt: skip
         mask = None
-        anchors = [(i, {k: v.to(run_.device) for k, v in loc[1].items()})
+        anchors = [(short_label(i), {k: v.to(run_.device) for k, v in loc[1].items()})
                    for i, loc in zip(idents, located)]  # fmt: skip
         settings = {"kind": "slice", "plane": "checkpoints", "anchors": idents,
                     "grid": args.grid, "margin": args.margin, "tolerance": args.tolerance,
                     **base}  # fmt: skip
-        title = f"{run_.path.name}: plane through {', '.join(Path(i).name for i in idents)}"
+        title = f"{run_.path.name}: plane through {', '.join(a for a, _ in anchors)}"
     else:
         run_ = open_run(args.target, args.device)
         level = args.level
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     digest = settings_digest(settings)
     folder = Path(args.out) if args.out else paths.result_dir(run_.path, level, "slice", digest)
-    record = existing_result(folder, args.force)
+    record = existing_result(folder, args.force, settings)
     if record is None:
         record = _compute(args, run_, anchors, mask, settings, title)
         write_result(folder, record, {f"values_{k}": v for k, v in record["values"].items()}

@@ -46,7 +46,8 @@ def plot_slice(
         raise ValueError(f"no {metric!r} in this slice; it has {sorted(values)}")
     z = np.asarray(values[metric], dtype=np.float64)
     a, b = np.asarray(res["a"]), np.asarray(res["b"])
-    if ax is None:
+    own_fig = ax is None
+    if own_fig:
         fig, ax = plt.subplots(figsize=(5.0, 5.0), layout="constrained")
     else:
         fig = ax.figure
@@ -89,8 +90,11 @@ def plot_slice(
     ax.set_ylabel("b  (along e2)" if res.get("kind") == "anchors" else "b  (direction 2)")
     # Below the axes: inside, the legend would hide the anchors it names.
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
-    title = res.get("title")
-    ax.set_title(title or f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
+    if own_fig:  # one panel: the result's title; in plot_slices the figure carries it
+        title = res.get("title")
+        ax.set_title(title or f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
+    else:
+        ax.set_title(f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
     return fig, ax
 
 
@@ -105,4 +109,6 @@ def plot_slices(
     )
     for m, ax in zip(metrics, axes[0]):
         plot_slice(res, m, ax)
+    if res.get("title"):
+        fig.suptitle(res["title"], fontsize=10)
     return fig, axes[0]
