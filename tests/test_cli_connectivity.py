@@ -201,3 +201,18 @@ def test_bad_input_is_one_clear_line(mlp_run, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_plot_result_redraws_any_analysis_and_refuses_the_wrong_kind(mlp_run, tmp_path, capsys):
+    assert main(["slice", str(mlp_run), "--level", "0", "--grid", "3", "--eval-samples", "64",
+                 "--quiet"]) == 0  # fmt: skip
+    folder = _only("level_00/analysis/slice_*", mlp_run)
+    out = tmp_path / "again.png"
+    assert main(["plot", "result", str(folder), "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    assert main(["plot", "oneshot", str(folder / "result.json")]) == 2
+    err = capsys.readouterr().err
+    assert "'anchors' result" in err and "'oneshot'" in err
+    (tmp_path / "other.json").write_text('{"kind": "mystery"}')
+    assert main(["plot", "result", str(tmp_path / "other.json")]) == 2
+    assert "has no figure" in capsys.readouterr().err

@@ -7,8 +7,9 @@ JSON it drew beside the PNG (or reads it), so the figure can be redrawn
 without recomputing (STYLE: plots never compute).
 
 Provided here: ``schedules`` (the six retraining schedules of [ZIMMER] over one
-budget, against the original schedule) and ``oneshot`` (accuracy vs retraining
-budget, from ``analysis_scripts/oneshot_budget.py``).
+budget, against the original schedule), ``oneshot`` (accuracy vs retraining
+budget, from ``analysis_scripts/oneshot_budget.py``) and ``result`` (any analysis
+``result.json``, drawn by its ``kind``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from landscape.hparams import SECTIONS, add_config_args, config_from_args
 from landscape.registry import Registry
 
 VERB = "plot"
-HELP = "draw a figure: schedules (retraining LR schedules), oneshot (accuracy vs budget)"
+HELP = "draw a figure: schedules, oneshot (accuracy vs budget), or any analysis result.json"
 ORDER = 90
 
 __all__ = ["PLOT_KINDS", "PlotKind", "schedules_result"]
@@ -233,4 +234,57 @@ PLOT_KINDS.add(
     "oneshot",
     PlotKind(_oneshot_arguments, _oneshot_run),
     "test accuracy vs retraining budget per schedule, from a oneshot_budget.py JSON [ZIMMER]",
+)
+
+
+# ---------------------------------------------------------------- any analysis result
+
+# Record kind → the function that draws it from the record alone (lazy: "module:function").
+_DRAWERS = {
+    "connectivity": "landscape.plotting.connectivity:plot_connectivity",
+    "barrier": "landscape.plotting.connectivity:plot_barrier",
+    "instability": "landscape.plotting.connectivity:plot_barrier",
+    "anchors": "landscape.plotting.slices:plot_slices",
+    "random": "landscape.plotting.slices:plot_slices",
+    "hessian": "landscape.plotting.hessian:plot_density",
+    "hessian-levels": "landscape.plotting.hessian:plot_levels",
+    "oneshot": "landscape.plotting.oneshot:plot_oneshot",
+    "schedules": "landscape.plotting.schedules:plot_schedules",
+}
+
+
+def _result_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("result", help="a result.json (or the analysis folder holding one)")
+    parser.add_argument("--out", default=None, help="PNG to write (default: figure.png beside it)")
+
+
+def _result_run(args: argparse.Namespace) -> int:
+    import importlib
+
+    from landscape.plotting._common import load_result
+
+    src = Path(args.result)
+    record = load_result(src)
+    kind = record.get("kind")
+    if kind not in _DRAWERS:
+        raise LandscapeError(
+            f"{src} is a {kind or 'kind-less'!r} result, which has no figure here; "
+            f"landscape plot result draws {', '.join(sorted(_DRAWERS))}"
+        )
+    module, name = _DRAWERS[kind].split(":")
+    fig, _ = getattr(importlib.import_module(module), name)(record)
+    folder = src if src.is_dir() else src.parent
+    _save(fig, Path(args.out) if args.out else folder / "figure.png")
+    return 0
+
+
+PLOT_KINDS.add(
+    "result",
+    PlotKind(
+        _result_arguments,
+        _result_run,
+        "Redraw the figure of any analysis result (connectivity, barrier, instability, slice, "
+        "hessian, oneshot, schedules) from its JSON alone, e.g. with another matplotlib style.",
+    ),
+    "redraw any analysis result (result.json) by its kind",
 )

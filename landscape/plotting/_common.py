@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,19 +9,35 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from landscape.checkpoint import load_json
+
 __all__ = ["axes", "load_result"]
 
 
-def load_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A result dict from a dict, a ``result.json`` file or the analysis folder holding one."""
+def load_result(
+    result: str | Path | Mapping[str, Any], kinds: tuple[str, ...] = ()
+) -> Mapping[str, Any]:
+    """A result dict from a dict, a JSON file, or the analysis folder holding ``result.json``.
+
+    Args:
+        kinds: the ``kind`` values the caller can draw (empty: any); a result of another
+            kind is a ``ValueError`` that names both, instead of a ``KeyError`` deep in
+            the plot (a result without ``kind``, e.g. built by hand, is drawn as it is).
+    """
     if isinstance(result, Mapping):
-        return result
-    path = Path(result)
-    if path.is_dir():
-        path = path / "result.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; pass a result.json written by an analysis")
-    return json.loads(path.read_text())
+        res, source = result, "the result"
+    else:
+        path = Path(result)
+        if path.is_dir():
+            path = path / "result.json"
+        res, source = load_json(path), str(path)  # CheckpointError if missing or corrupt
+    if kinds and "kind" in res and res["kind"] not in kinds:
+        raise ValueError(
+            f"{source} is a {res['kind']!r} result; this figure draws "
+            f"{' or '.join(repr(k) for k in kinds)} results (`landscape plot result FILE` "
+            "draws any analysis result by its kind)"
+        )
+    return res
 
 
 def axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:

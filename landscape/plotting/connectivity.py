@@ -37,7 +37,7 @@ def plot_barrier(
     The gap between the curve and the dashed line at its widest is the barrier
     [PAUL Def. 2.1]; its value (read from the result) is in the title.
     """
-    res = load_result(result)
+    res = load_result(result, ("barrier", "instability"))
     key, _ = _METRICS[metric]
     fig, ax = _axes(ax, (4.5, 3.2))
     a, v = np.asarray(res["alphas"]), np.asarray(res[key])
@@ -57,7 +57,7 @@ def plot_path(
 
     The x axis counts levels: segment ``i`` runs from ``i`` to ``i + 1``.
     """
-    res = load_result(result)
+    res = load_result(result, ("connectivity",))
     key, _ = _METRICS[metric]
     fig, ax = _axes(ax, (6.0, 3.2))
     pos, vals = np.asarray(res["path"]["position"]), np.asarray(res["path"][key])
@@ -77,7 +77,7 @@ def plot_barrier_matrix(
     result: str | Path | Mapping[str, Any], metric: str = "error", ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
     """The barrier ``B(w^(i), w^(j))`` of every pair of levels [PAUL Fig. 2 right]."""
-    res = load_result(result)
+    res = load_result(result, ("connectivity",))
     mat = res.get(f"{metric}_matrix")
     if mat is None:
         raise ValueError("this result has no barrier matrix (it was computed with --no-matrix)")
@@ -104,7 +104,7 @@ def plot_connectivity(
     result: str | Path | Mapping[str, Any], metric: str = "error"
 ) -> tuple[Figure, np.ndarray]:
     """Both panels of [PAUL Fig. 2]: the path (left) and the barrier matrix (right)."""
-    res = load_result(result)
+    res = load_result(result, ("connectivity",))
     has_matrix = res.get(f"{metric}_matrix") is not None
     fig, axes = plt.subplots(
         1, 2 if has_matrix else 1, figsize=(10.5 if has_matrix else 6.0, 3.6),

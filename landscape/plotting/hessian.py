@@ -32,7 +32,7 @@ def plot_density(
     Values below 1e-8 of the peak are clipped so the log axis shows the bulk and the
     outliers rather than the kernel's vanishing tails.
     """
-    res = load_result(result)
+    res = load_result(result, ("hessian",))
     if res.get("density") is None:
         raise ValueError("this result has no density; run `landscape hessian --density`")
     grid, dens = np.asarray(res["density_grid"]), np.asarray(res["density"])
@@ -58,7 +58,7 @@ def plot_layers(
     result: str | Path | Mapping[str, Any], ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
     """Top eigenvalue (and trace, where measured) of each parameter group, as bars."""
-    res = load_result(result)
+    res = load_result(result, ("hessian",))
     groups = res.get("groups") or []
     if not groups:
         raise ValueError(
@@ -100,7 +100,7 @@ def plot_levels(
     Returns:
         ``(fig, axes)`` with the two axes.
     """
-    res = load_result(summary)
+    res = load_result(summary, ("hessian-levels",))
     rows = res["levels"]
     remaining = np.array([100 * r["weights_remaining"] for r in rows])
     if axes is None:

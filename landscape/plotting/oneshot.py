@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from landscape.plotting.schedules import SCHEDULE_COLORS, SCHEDULE_LABELS, load_json_result
+from landscape.plotting._common import load_result
+from landscape.plotting.schedules import SCHEDULE_COLORS, SCHEDULE_LABELS
 
 __all__ = ["plot_oneshot"]
 
@@ -29,7 +30,7 @@ def plot_oneshot(result: str | Path | Mapping[str, Any]) -> tuple[Figure, np.nda
     Returns:
         ``(fig, axes)``, one axis per sparsity in increasing order.
     """
-    res = load_json_result(result)
+    res = load_result(result, ("oneshot",))
     sparsities = sorted({c["sparsity"] for c in res["curves"]})
     if not sparsities:
         raise ValueError("the result holds no curves; re-run the script that wrote it")

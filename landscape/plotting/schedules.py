@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from landscape.checkpoint import load_json
+from landscape.plotting._common import load_result
 
-__all__ = ["SCHEDULE_COLORS", "SCHEDULE_LABELS", "load_json_result", "plot_schedules"]
+__all__ = ["SCHEDULE_COLORS", "SCHEDULE_LABELS", "plot_schedules"]
 
 # One colour per schedule, shared by every retraining figure.
 SCHEDULE_COLORS: dict[str, str] = {
@@ -28,13 +28,6 @@ SCHEDULE_COLORS: dict[str, str] = {
     "allr": "tab:red",
 }
 SCHEDULE_LABELS: dict[str, str] = {k: k.upper() for k in SCHEDULE_COLORS}
-
-
-def load_json_result(result: str | Path | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A result dict from a dict or a JSON file."""
-    if isinstance(result, Mapping):
-        return result
-    return load_json(Path(result))  # CheckpointError (a LandscapeError) if missing or corrupt
 
 
 def plot_schedules(
@@ -50,7 +43,7 @@ def plot_schedules(
     Returns:
         ``(fig, axes)`` with ``axes = [original_ax, retrain_ax]``.
     """
-    res = load_json_result(result)
+    res = load_result(result, ("schedules",))
     fig, axes = plt.subplots(
         1, 2, figsize=(11.5, 3.4), sharey=True, layout="constrained",
         gridspec_kw={"width_ratios": [1.0, 1.3]},

@@ -15,7 +15,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting.connectivity import load_result
+from landscape.plotting._common import load_result
 
 __all__ = ["plot_slice", "plot_slices"]
 
@@ -40,7 +40,7 @@ def plot_slice(
             result's ``matching_level``, for error metrics only.
         levels: number of filled contour levels (losses use log-spaced levels).
     """
-    res = load_result(result)
+    res = load_result(result, ("anchors", "random"))
     values = res["values"]
     if metric not in values:
         raise ValueError(f"no {metric!r} in this slice; it has {sorted(values)}")
@@ -92,7 +92,9 @@ def plot_slice(
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     if own_fig:  # one panel: the result's title; in plot_slices the figure carries it
         title = res.get("title")
-        ax.set_title(title or f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
+        ax.set_title(
+            title or f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9
+        )
     else:
         ax.set_title(f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
     return fig, ax
@@ -102,7 +104,7 @@ def plot_slices(
     result: str | Path | Mapping[str, Any], metrics: tuple[str, ...] = ("test_error", "train_loss")
 ) -> tuple[Figure, np.ndarray]:
     """Side-by-side panels of several metrics of one slice (those present in the result)."""
-    res = load_result(result)
+    res = load_result(result, ("anchors", "random"))
     metrics = tuple(m for m in metrics if m in res["values"]) or tuple(res["values"])[:1]
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(5.0 * len(metrics), 5.0), layout="constrained", squeeze=False
