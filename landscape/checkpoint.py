@@ -102,6 +102,10 @@ def save_state(
         raise
 
 
+# Files the toolkit writes that are never state dicts: named, instead of unpickled.
+_NOT_CHECKPOINTS = frozenset({".json", ".npz", ".png", ".md", ".txt", ".csv"})
+
+
 def load_state(path: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Load a checkpoint: safetensors, or a PyTorch state dict read with ``weights_only=True``.
 
@@ -112,6 +116,10 @@ def load_state(path: Path, device: str | torch.device = "cpu") -> dict[str, torc
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     redo = "delete it and re-run the command that wrote it (finished levels are kept)"
+    if path.suffix in _NOT_CHECKPOINTS:
+        raise CheckpointError(
+            f"{path} is not a checkpoint; pass a .safetensors file (or a PyTorch state dict)"
+        )
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path), device=str(device))
@@ -122,8 +130,10 @@ def load_state(path: Path, device: str | torch.device = "cpu") -> dict[str, torc
     try:
         obj = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:
+        # torch's own text is a page about weights_only defaults: the error's type says enough.
         raise CheckpointError(
-            f"cannot read {path} as a tensors-only PyTorch checkpoint ({exc}); it is corrupt, "
+            f"cannot read {path} as a tensors-only PyTorch checkpoint ({type(exc).__name__}); "
+            "it is corrupt, "
             "or holds pickled objects (only tensor state dicts are loaded, never code)"
         ) from exc
     if isinstance(obj, Mapping) and "state_dict" in obj and isinstance(obj["state_dict"], Mapping):

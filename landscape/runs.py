@@ -198,12 +198,17 @@ def resolve_checkpoint(
     ``level_NN`` directory, or a ``.safetensors`` file inside a run directory.
     """
     p = Path(arg)
+    if not p.exists():
+        raise LandscapeError(
+            f"{p} does not exist; pass a run directory, a level_NN folder, or a checkpoint file "
+            "inside a run directory"
+        )
     if p.is_file():
         run_dir = next((q for q in p.parents if paths.config(q).exists()), None)
         if run_dir is None:
             raise LandscapeError(
-                f"{p} is not inside a run directory, so its architecture is unknown; pass the run "
-                "directory, or --model/--data for a bare state dict"
+                f"{p} is not inside a run directory, so its architecture is unknown; pass a "
+                "checkpoint that lies in a run directory (its config.json names the model)"
             )
         run = open_run(run_dir, device)
         return run, run.load(p)

@@ -40,6 +40,25 @@ def test_missing_run_directory(tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_checkpoint_arguments_that_are_not_checkpoints(finished, tmp_path):
+    with pytest.raises(LandscapeError, match="nope.safetensors does not exist; pass a run"):
+        resolve_checkpoint(tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="config.json is not a checkpoint"):
+        resolve_checkpoint(paths.config(finished))
+    outside = tmp_path / "w.safetensors"
+    outside.write_bytes(paths.weights(finished, 0).read_bytes())
+    with pytest.raises(LandscapeError, match="not inside a run directory.*config.json names"):
+        resolve_checkpoint(outside)
+    junk = paths.level_dir(finished, 0) / "junk.pt"
+    junk.write_bytes(b"not a pickle")
+    try:
+        with pytest.raises(CheckpointError, match=r"junk\.pt as a tensors-only") as err:
+            resolve_checkpoint(junk)
+        assert "weights_only" not in str(err.value)  # not torch's page on its defaults
+    finally:
+        junk.unlink()
+
+
 def test_truncated_checkpoint_names_the_file(finished, tmp_path):
     import shutil
 
