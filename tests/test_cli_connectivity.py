@@ -216,3 +216,20 @@ def test_plot_result_redraws_any_analysis_and_refuses_the_wrong_kind(mlp_run, tm
     (tmp_path / "other.json").write_text('{"kind": "mystery"}')
     assert main(["plot", "result", str(tmp_path / "other.json")]) == 2
     assert "has no figure" in capsys.readouterr().err
+
+
+def test_option_checks_come_before_any_reuse(mlp_run, capsys):
+    assert main(["connectivity", str(mlp_run), "--levels", "2-0", "--quiet"]) == 2
+    assert "runs backwards" in capsys.readouterr().err
+    assert main(["connectivity", str(mlp_run), "--levels", "1", "--quiet"]) == 2
+    assert "selects [1]" in capsys.readouterr().err
+    assert main(["barrier", str(mlp_run / "level_00"), str(mlp_run), "--level-a", "1"]) == 2
+    assert "drop the option" in capsys.readouterr().err
+    assert main(["slice", str(mlp_run), "--level", "0", "--margin", "-1"]) == 2
+    assert "--margin" in capsys.readouterr().err
+    # --bn-samples only matters for recompute; --batch-size is checked even if nothing runs.
+    args = ["barrier", str(mlp_run / "level_00"), str(mlp_run / "level_01"), "--points", "2",
+            "--bn-policy", "none", "--bn-samples", "0", "--eval-samples", "32", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert main([*args, "--batch-size", "0"]) == 2
+    assert "--batch-size must be positive" in capsys.readouterr().err

@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LandscapeError, ValueError) as exc:
         print(f"landscape {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `landscape show RUN | head`: the reader has gone
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(
             f"landscape {args.verb}: interrupted; finished artefacts are kept, re-run to resume",

@@ -55,8 +55,13 @@ def locate(
     ``level`` is the level folder the checkpoint lives in (``None`` for files such as
     ``rewind.safetensors``); ``ident`` names the file relative to its run directory.
     """
-    run, state = resolve_checkpoint(arg, level=level, device=device)
     p = Path(arg)
+    if level is not None and not (p.is_dir() and paths.config(p).exists()):
+        raise LandscapeError(
+            f"--level-a/--level-b pick a level of a run directory; {arg} is a level folder or "
+            "a file already: drop the option"
+        )
+    run, state = resolve_checkpoint(arg, level=level, device=device)
     if p.is_file():
         rel = p.resolve().relative_to(run.path.resolve())
         lv = next((int(q.name[6:]) for q in rel.parents if q.name.startswith("level_")
@@ -124,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_barrier(record: dict, folder: Path) -> None:
-    """The curve and both barrier variants as a table."""
+    """The curve and both barrier variants as a table, under the result's title."""
+    print(record.get("title", ""))
     rows = [(f"{a:.3f}", e, lo) for a, e, lo in
             zip(record["alphas"], record["errors"], record["losses"])]  # fmt: skip
     split = record["settings"].get("split", "test")
@@ -133,3 +139,7 @@ def print_barrier(record: dict, folder: Path) -> None:
     print(f"error barrier {record['error_barrier']:.4f} (mean-ends variant "
           f"{record['error_barrier_mean']:.4f}), loss barrier {record['loss_barrier']:.4f}  "
           f"[BN: {bn}] → {folder}")  # fmt: skip
+    if record["has_batchnorm"] and record["bn_policy"] == "none":
+        print("note: with --bn-policy none the interior points use the start's BatchNorm "
+              "statistics, which describe none of them (SPEC §3); recompute is the measure "
+              "for BatchNorm networks")  # fmt: skip

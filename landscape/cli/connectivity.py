@@ -129,8 +129,13 @@ def engine_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def eval_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Settings that change results: recorded in every output and hashed into its folder name."""
-    if args.bn_samples <= 0:
+    """Settings that change results: recorded in every output and hashed into its folder name.
+
+    Every verb calls it first, so the speed-only options are checked here too: a bad
+    value fails at once, even when a finished result would be reused.
+    """
+    engine_kwargs(args)
+    if args.bn_policy == "recompute" and args.bn_samples <= 0:
         raise ValueError(f"--bn-samples must be positive, got {args.bn_samples}")
     if args.eval_samples < 0:
         raise ValueError(f"--eval-samples must be 0 (all) or positive, got {args.eval_samples}")
@@ -152,10 +157,16 @@ def parse_levels(text: str, available: Sequence[int]) -> list[int]:
         try:
             if "-" in part:
                 lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError(
+                        f"--levels {text!r}: the range {part} runs backwards; write {hi}-{lo}"
+                    )
                 wanted += list(range(lo, hi + 1))
             elif part:
                 wanted.append(int(part))
-        except ValueError:
+        except ValueError as exc:
+            if "backwards" in str(exc):
+                raise
             raise ValueError(
                 f"--levels {text!r}: write 'all', a list '0,2,5' or a range '0-4'"
             ) from None
@@ -254,7 +265,8 @@ def run(args: argparse.Namespace) -> int:
     levels = parse_levels(args.levels, run_.levels())
     if len(levels) < 2:
         raise LandscapeError(
-            f"a path needs at least two trained levels; {run_.path} has {run_.levels()}"
+            f"a path needs at least two levels; --levels {args.levels!r} selects {levels} of "
+            f"{run_.path}'s trained levels {run_.levels()}"
         )
     if args.points < 2:
         raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")

@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         save_figure(fig, folder / "barrier.png")
     print(f"level {args.level}: two copies trained over steps {record['train_steps'][0]}.."
           f"{record['train_steps'][1]} with data seeds {record['settings']['seeds']}; their "
-          f"{record['settings']['split']} errors (own BN statistics): "
+          f"{record['settings']['split']} errors (as trained): "
           + ", ".join(f"{e:.4f}" for e in record["copy_errors_own_bn"]))  # fmt: skip
     print_barrier(record, folder)
     return 0

@@ -109,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
         raise LandscapeError(f"{modes[0]} needs a run directory or checkpoint as first argument")
     if args.grid < 2:
         raise ValueError(f"--grid needs at least 2 points per axis, got {args.grid}")
+    if args.margin < 0:
+        raise ValueError(
+            f"--margin must be 0 or more (the grid's room around the anchors), got {args.margin}"
+        )
+    if args.random and args.grid % 2 == 0:
+        print(f"note: with an even --grid ({args.grid}) the grid misses the centre itself; "
+              "an odd one includes it")  # fmt: skip
     base = eval_settings(args)
     if args.random:
         run_, state, level, ident = locate(args.target, None, args.device)
