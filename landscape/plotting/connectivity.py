@@ -35,7 +35,8 @@ def plot_barrier(
     """The curve along ``(1 − γ) w_a + γ w_b`` with the straight line between its ends.
 
     The gap between the curve and the dashed line at its widest is the barrier
-    [PAUL Def. 2.1]; its value (read from the result) is in the title.
+    [PAUL Def. 2.1]; its value (read from the result) is in the title, under the
+    result's own title (the two networks) when it has one.
     """
     res = load_result(result, ("barrier", "instability"))
     key, _ = _METRICS[metric]
@@ -45,7 +46,11 @@ def plot_barrier(
     ax.plot([a[0], a[-1]], [v[0], v[-1]], "--", color="gray", lw=1, label="linear in γ")
     ax.set_xlabel("γ  (w = (1−γ)·w_a + γ·w_b)")
     ax.set_ylabel(_split_label(res, metric))
-    ax.set_title(f"{metric} barrier {res[f'{metric}_barrier']:.4f}  (BN: {res['bn_policy']})")
+    head = f"{res['title']}\n" if res.get("title") else ""  # which two networks
+    ax.set_title(
+        f"{head}{metric} barrier {res[f'{metric}_barrier']:.4f}  (BN: {res['bn_policy']})",
+        fontsize=9,
+    )
     ax.legend(frameon=False)
     return fig, ax
 
