@@ -17,7 +17,15 @@ import numpy as np
 from landscape.checkpoint import atomic_write_bytes, load_json, save_json
 from landscape.errors import LandscapeError
 
-__all__ = ["existing_result", "save_figure", "settings_digest", "stamp", "use_agg", "write_result"]
+__all__ = [
+    "existing_result",
+    "file_digest",
+    "save_figure",
+    "settings_digest",
+    "stamp",
+    "use_agg",
+    "write_result",
+]
 
 
 def settings_digest(settings: Mapping[str, Any]) -> str:
@@ -27,6 +35,15 @@ def settings_digest(settings: Mapping[str, Any]) -> str:
 
 def _canonical(settings: Mapping[str, Any]) -> str:
     return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def file_digest(*files: Path) -> str:
+    """Sixteen hex digits of SHA-256 over the files' bytes: names a checkpoint by content in
+    hashed settings, so a result goes stale when a file it read is rewritten."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def existing_result(

@@ -14,7 +14,6 @@ This module also holds the options and helpers the other connectivity verbs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import math
 import time
@@ -31,6 +30,7 @@ from landscape.analysis.engine import BN_POLICIES, MODES, Batch
 from landscape.cli._common import format_table, progress
 from landscape.cli._results import (
     existing_result,
+    file_digest,
     save_figure,
     settings_digest,
     stamp,
@@ -218,7 +218,7 @@ def foreign_ident(run: Run, ident: str) -> str:
     and a hash of its bytes, so a result goes stale when that file is rewritten (the
     result lives in this run; the other run may be retrained in place)."""
     path = (run.path / ident).resolve()
-    return f"{path}@sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
+    return f"{path}@sha256:{file_digest(path)}"
 
 
 def short_label(ident: str) -> str:

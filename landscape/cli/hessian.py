@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from landscape.checkpoint import (
 from landscape.cli._common import format_table, progress
 from landscape.cli._results import (
     existing_result,
+    file_digest,
     save_figure,
     settings_digest,
     stamp,
@@ -233,10 +233,9 @@ def _bare_target(args: argparse.Namespace, p: Path):
             raise LandscapeError("a bare checkpoint has no mask: pass --mask FILE with --masked")
         mask = {k: v.bool() for k, v in load_state(Path(args.mask), device).items()}
         check_mask(mask, model, args.mask)
-    digest_file = hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-    ident = f"{p.name}@{digest_file}|model={args.model}|data={args.data}"
+    ident = f"{p.name}@{file_digest(p)}|model={args.model}|data={args.data}"
     if args.mask:
-        ident += f"|mask={hashlib.sha256(Path(args.mask).read_bytes()).hexdigest()[:16]}"
+        ident += f"|mask={file_digest(Path(args.mask))}"
     out = Path(args.out) if args.out else p.parent / f"{p.stem}_analysis"
     return model, data, [_Target(p.name, ident, state, mask, lambda d: out / f"hessian_{d}")], None
 

@@ -14,7 +14,6 @@ evaluation settings only re-measures, a retrained level gets new copies, and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
 from landscape.cli._results import (
     existing_result,
+    file_digest,
     save_figure,
     settings_digest,
     stamp,
@@ -102,14 +102,6 @@ def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool
     return state, start, stop, const, [source, paths.mask(run.path, level)]
 
 
-def _fingerprint(files: list[Path]) -> str:
-    """Sixteen hex digits of SHA-256 over the files' bytes: a retrained level gets new copies."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def run(args: argparse.Namespace) -> int:
     use_agg()
     from landscape.plotting.connectivity import plot_barrier
@@ -123,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
     state0, start, stop, const, sources = start_point(run_, args.level)
     train_settings = {"kind": "instability", "level": args.level, "seeds": list(seeds),
-                      "start": _fingerprint(sources)}  # fmt: skip
+                      "start": file_digest(*sources)}  # fmt: skip
     settings = {**train_settings, "points": args.points, **eval_settings(args)}
     # The copies depend only on the training settings: other evaluation settings reuse them.
     copies_dir = paths.analysis_dir(
