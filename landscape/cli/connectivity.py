@@ -152,24 +152,16 @@ def parse_levels(text: str, available: Sequence[int]) -> list[int]:
     if text in ("", "all"):
         return list(available)
     wanted: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
+    for part in (p.strip() for p in text.split(",") if p.strip()):
         try:
-            if "-" in part:
-                lo, hi = (int(v) for v in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError(
-                        f"--levels {text!r}: the range {part} runs backwards; write {hi}-{lo}"
-                    )
-                wanted += list(range(lo, hi + 1))
-            elif part:
-                wanted.append(int(part))
-        except ValueError as exc:
-            if "backwards" in str(exc):
-                raise
+            lo, hi = (int(v) for v in part.split("-", 1)) if "-" in part else (int(part),) * 2
+        except ValueError:
             raise ValueError(
                 f"--levels {text!r}: write 'all', a list '0,2,5' or a range '0-4'"
             ) from None
+        if hi < lo:
+            raise ValueError(f"--levels {text!r}: the range {part} runs backwards; write {hi}-{lo}")
+        wanted += range(lo, hi + 1)
     missing = [v for v in wanted if v not in available]
     if missing:
         raise LandscapeError(
