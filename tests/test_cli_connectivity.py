@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from landscape.checkpoint import load_json, load_state, save_state
 from landscape.cli import main
@@ -233,3 +234,48 @@ def test_option_checks_come_before_any_reuse(mlp_run, capsys):
     assert main(args) == 0
     assert main([*args, "--batch-size", "0"]) == 2
     assert "--batch-size must be positive" in capsys.readouterr().err
+
+
+def test_rewind_points_retrace_the_runs_own_rewind_point(cnn_run, tmp_path):
+    from landscape.cli.instability import rewind_points
+    from landscape.runs import open_run
+
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run, ignore=shutil.ignore_patterns("analysis"))
+    files = rewind_points(open_run(str(run), "cpu"), [0, 2])
+    own = load_state(run / "rewind.safetensors", "cpu")  # the runner's w_τ, τ = 2
+    retraced = load_state(files[2], "cpu")
+    assert all(torch.equal(own[k], retraced[k]) for k in own)
+    init = open_run(str(run), "cpu").model().state_dict()
+    assert all(torch.equal(init[k], v) for k, v in load_state(files[0], "cpu").items())
+
+
+def test_instability_scan_over_rewind_steps(cnn_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run, ignore=shutil.ignore_patterns("analysis"))
+    common = ["--level", "1", "--points", "2", "--bn-policy", "interpolate", "--eval-samples", "64",
+              "--quiet"]  # fmt: skip
+    assert main(["instability", str(run), *common]) == 0  # the run's own τ = 2
+    assert main(["instability", str(run), *common, "--rewind-steps", "0,2,4"]) == 0
+    out = capsys.readouterr().out
+    assert "onset of linear mode connectivity" in out
+    scan = load_json(_only("level_01/analysis/instability-scan_*", run) / "result.json")
+    assert scan["rewind_steps"] == [0, 2, 4] and len(scan["error_barriers"]) == 3
+    assert scan["onset"] in (None, *[t for t, e in zip([0, 2, 4], scan["error_barriers"])
+                                     if e <= 0.02])  # fmt: skip
+    # τ = 2 is the run's own rewind point: the scan reused the plain test's result.
+    assert "reusing the finished result" in out
+    assert len(list(run.glob("level_01/analysis/instability_*"))) == 3
+    assert sorted(p.name for p in (run / "analysis/rewind-points_dense").iterdir()) == [
+        "step_0.safetensors", "step_4.safetensors"]  # fmt: skip
+    assert main(["plot", "result", str(_only("level_01/analysis/instability-scan_*", run))]) == 0
+
+
+def test_instability_scan_needs_a_rewinding_method(tmp_path, capsys):
+    code = main(["prune", "--method", "imp-lrr", "--data", "synthetic", "--model", "mlp", "--levels", "1",
+                 "--length", "1ep", "--batch-size", "128", "--out", str(tmp_path / "lrr"), "--quiet"])  # fmt: skip
+    assert code == 0
+    assert (
+        main(["instability", str(tmp_path / "lrr"), "--level", "1", "--rewind-steps", "0,2"]) == 2
+    )
+    assert "IMP-WR levels" in capsys.readouterr().err

@@ -244,6 +244,7 @@ _DRAWERS = {
     "connectivity": "landscape.plotting.connectivity:plot_connectivity",
     "barrier": "landscape.plotting.connectivity:plot_barrier",
     "instability": "landscape.plotting.connectivity:plot_barrier",
+    "instability-scan": "landscape.plotting.connectivity:plot_instability_scan",
     "anchors": "landscape.plotting.slices:plot_slices",
     "random": "landscape.plotting.slices:plot_slices",
     "hessian": "landscape.plotting.hessian:plot_density",

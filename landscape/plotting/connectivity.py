@@ -18,7 +18,14 @@ from matplotlib.figure import Figure
 from landscape.plotting._common import axes as _axes
 from landscape.plotting._common import load_result
 
-__all__ = ["load_result", "plot_barrier", "plot_barrier_matrix", "plot_connectivity", "plot_path"]
+__all__ = [
+    "load_result",
+    "plot_barrier",
+    "plot_barrier_matrix",
+    "plot_connectivity",
+    "plot_instability_scan",
+    "plot_path",
+]
 
 _METRICS = {"error": ("errors", "test error"), "loss": ("losses", "loss")}
 
@@ -122,3 +129,23 @@ def plot_connectivity(
     if title:
         fig.suptitle(title)
     return fig, axes[0]
+
+
+def plot_instability_scan(
+    result: str | Path | Mapping[str, Any], ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """Error barrier between two copies against the rewind step they start from [PAUL §2]:
+    the onset of linear mode connectivity is where the curve meets the threshold (SPEC §3)."""
+    res = load_result(result, ("instability-scan",))
+    fig, ax = _axes(ax, (4.5, 3.2))
+    steps = np.asarray(res["rewind_steps"], dtype=float)
+    ax.plot(steps, res["error_barriers"], "o-", ms=4, label="error barrier")
+    ax.axhline(res["onset_threshold"], ls="--", color="gray", lw=1,
+               label=f"threshold {res['onset_threshold']:g}")  # fmt: skip
+    if res.get("onset") is not None:
+        ax.axvline(res["onset"], ls=":", color="C3", lw=1, label=f"onset: step {res['onset']}")
+    ax.set_xlabel("rewind step τ")
+    ax.set_ylabel(f"{res.get('split', 'test')} error barrier")
+    ax.set_title(res.get("title", ""), fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    return fig, ax
