@@ -79,11 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ckpt_b", metavar="CKPT_B", help="run dir, level_NN dir or .safetensors")
     parser.add_argument("--level-a", type=int, default=None, help="level of CKPT_A if a run dir")
     parser.add_argument("--level-b", type=int, default=None, help="level of CKPT_B if a run dir")
-    parser.add_argument(
-        "--points", type=int, default=11, metavar="P",
-        help="evenly spaced points on the path, both ends included (default 11)",
-    )  # fmt: skip
-    add_engine_arguments(parser, out=("barrier", "CKPT_A's"))
+    add_engine_arguments(parser, out=("barrier", "CKPT_A's"), path=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
         if run_b.config.data.data != run_a.config.data.data:
             print(f"note: CKPT_B was trained on {run_b.config.data.data}; measuring on "
                   f"CKPT_A's {run_a.config.data.data}")  # fmt: skip
-    if args.points < 2:
-        raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
     settings = barrier_settings(eval_settings(args), args.points, ident_a, ident_b)
     digest = settings_digest(settings)
     folder = (

@@ -63,7 +63,11 @@ __all__ = [
 
 
 def add_engine_arguments(
-    parser: argparse.ArgumentParser, *, split: bool = True, out: tuple[str, str] | None = None
+    parser: argparse.ArgumentParser,
+    *,
+    split: bool = True,
+    out: tuple[str, str] | None = None,
+    path: bool = False,
 ) -> None:
     """Options of the evaluation engine shared by the connectivity verbs.
 
@@ -71,7 +75,14 @@ def add_engine_arguments(
         split: add ``--split``.
         out: ``(kind, whose)`` adds ``--out DIR``, whose default is the result folder
             ``analysis/<kind>_<hash>/`` of ``whose`` level (or run).
+        path: add ``--points`` (the verb measures straight paths); :func:`eval_settings`
+            checks it and records it.
     """
+    if path:
+        parser.add_argument(
+            "--points", type=int, default=11, metavar="P",
+            help="evenly spaced points on each path, both ends included (default 11)",
+        )  # fmt: skip
     if out is not None:
         kind, whose = out
         parser.add_argument(
@@ -135,6 +146,8 @@ def eval_settings(args: argparse.Namespace) -> dict[str, Any]:
     value fails at once, even when a finished result would be reused.
     """
     engine_kwargs(args)
+    if getattr(args, "points", 2) < 2:
+        raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
     if args.bn_policy == "recompute" and args.bn_samples <= 0:
         raise ValueError(f"--bn-samples must be positive, got {args.bn_samples}")
     if args.eval_samples < 0:
@@ -235,10 +248,6 @@ def level_ident(level: int) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by a runner")
     parser.add_argument(
-        "--points", type=int, default=11, metavar="P",
-        help="evenly spaced points per path, both ends included (default 11)",
-    )  # fmt: skip
-    parser.add_argument(
         "--levels", default="all", metavar="LIST",
         help="levels on the path: 'all' (default), '0,2,4' or '0-5'",
     )  # fmt: skip
@@ -246,7 +255,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-matrix", action="store_true",
         help="successive pairs only (skip the barrier matrix over all pairs)",
     )  # fmt: skip
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, path=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -260,8 +269,6 @@ def run(args: argparse.Namespace) -> int:
             f"a path needs at least two levels; --levels {args.levels!r} selects {levels} of "
             f"{run_.path}'s trained levels {run_.levels()}"
         )
-    if args.points < 2:
-        raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
     base = eval_settings(args)
     settings = {"kind": "connectivity", "levels": levels, "points": args.points,
                 "matrix": not args.no_matrix, **base}  # fmt: skip

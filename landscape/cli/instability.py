@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import Tensor
@@ -64,10 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="data-order seeds of the two copies (default: the run's --data-seed + 1 and + 2)",
     )  # fmt: skip
     parser.add_argument(
-        "--points", type=int, default=11, metavar="P",
-        help="evenly spaced points on the path between the copies (default 11)",
-    )  # fmt: skip
-    parser.add_argument(
         "--rewind-steps", default=None, metavar="LIST",
         help="scan the rewind point: test the level from m_L ⊙ w_τ for each τ in LIST (steps or "
         "durations, e.g. '0,50,100,1ep'), w_τ retraced from the run's initialisation and data "
@@ -78,12 +75,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --rewind-steps: the level counts as stable from the first τ whose error "
         "barrier is at most EPS (default 0.02, as in Frankle et al. 2020)",
     )  # fmt: skip
-    add_engine_arguments(parser)
+    add_engine_arguments(parser, path=True)
 
 
-def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool, list[Path]]:
-    """``(state, start step, stop step, constant final LR?, source files)`` the runner
-    trained ``level`` from; the files (start weights, mask) fingerprint the copies."""
+@dataclass(frozen=True)
+class StartPoint:
+    """Where the runner trained a level from.
+
+    Attributes:
+        state: the (masked) starting weights.
+        start, stop: the global step range.
+        constant_lr: IMP-FT trains at the final LR of the original schedule.
+        sources: the files ``state`` comes from (weights, mask); their hash keys the copies.
+    """
+
+    state: dict[str, Tensor]
+    start: int
+    stop: int
+    constant_lr: bool
+    sources: tuple[Path, ...]
+
+
+def start_point(run: Run, level: int) -> StartPoint:
+    """The start the runner trained ``level`` from (module docstring)."""
     cfg = run.config
     method = cfg.prune.method
     if method not in _METHODS:
@@ -112,7 +126,7 @@ def start_point(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool
         source = paths.weights(run.path, level - 1)
     state = {k: v.clone() for k, v in state.items()}
     apply_mask(state, mask)
-    return state, start, stop, const, [source, paths.mask(run.path, level)]
+    return StartPoint(state, start, stop, const, (source, paths.mask(run.path, level)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,26 +136,25 @@ def run(args: argparse.Namespace) -> int:
     seeds = tuple(args.seeds) if args.seeds else (cfg.data.data_seed + 1, cfg.data.data_seed + 2)
     if seeds[0] == seeds[1]:
         raise ValueError("--seeds must differ: two copies with the same SGD noise are identical")
-    if args.points < 2:
-        raise ValueError(f"--points must be at least 2 (the two ends), got {args.points}")
+    eval_settings(args)  # every option checked before any training
     # The runner's thread rule: one thread for small CPU models (also what makes the
     # retraced rewind points match the run's bit for bit).
     configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
                       cfg.train.threads)  # fmt: skip
     if args.rewind_steps is None:
-        record, folder = _test(run_, args, seeds, *start_point(run_, args.level))
+        record, folder = _test(run_, args, seeds, start_point(run_, args.level))
         _print_test(record, folder)
         return 0
     return _scan(run_, args, seeds)
 
 
-def _test(run_: Run, args, seeds, state0, start, stop, const, sources, extra=None):
-    """One stability test: two copies from ``state0`` over ``start .. stop``; ``(record, folder)``."""
+def _test(run_: Run, args, seeds, sp: StartPoint, extra=None):
+    """One stability test: two copies from ``sp``; ``(record, folder)``."""
     from landscape.plotting.connectivity import plot_barrier
 
     cfg = run_.config
     train_settings = {"kind": "instability", "level": args.level, "seeds": list(seeds),
-                      "start": file_digest(*sources), **(extra or {})}  # fmt: skip
+                      "start": file_digest(*sp.sources), **(extra or {})}  # fmt: skip
     settings = {**train_settings, "points": args.points, **eval_settings(args)}
     # The copies depend only on the training settings: other evaluation settings reuse them.
     copies_dir = paths.analysis_dir(
@@ -153,7 +166,8 @@ def _test(run_: Run, args, seeds, state0, start, stop, const, sources, extra=Non
         return record, folder
     spe = run_.data.steps_per_epoch(cfg.data.batch_size)
     schedule = lr_schedule(cfg.train, spe)
-    lr_at = constant(schedule(start - 1)) if const else schedule  # imp-ft: the final LR
+    start, stop = sp.start, sp.stop
+    lr_at = constant(schedule(start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
     mask = run_.mask(args.level)
     copies = []
     t0 = time.perf_counter()
@@ -163,7 +177,7 @@ def _test(run_: Run, args, seeds, state0, start, stop, const, sources, extra=Non
         if path.exists() and not args.force:
             model.load_state_dict(load_state(path, run_.device))
         else:
-            model.load_state_dict(state0)
+            model.load_state_dict(sp.state)
             train(
                 model, run_.data, cfg.train, cfg.data.batch_size, start=start, stop=stop,
                 mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
@@ -245,8 +259,9 @@ def _scan(run_: Run, args, seeds) -> int:
             f"--rewind-steps moves the rewind point of IMP-WR levels (and of level 0); level "
             f"{args.level} of this {method!r} run starts from w^({args.level - 1}) instead"
         )
+    own = start_point(run_, args.level)
+    tau, total = own.start, own.stop  # the run's own rewind step (0 for LRR/FT level 0) and T
     spe = run_.data.steps_per_epoch(cfg.data.batch_size)
-    total = parse_duration(cfg.train.length, spe)
     steps = sorted(
         {parse_duration(t.strip(), spe) for t in args.rewind_steps.split(",") if t.strip()}
     )
@@ -257,21 +272,18 @@ def _scan(run_: Run, args, seeds) -> int:
         )
     if not 0 < args.onset < 1:
         raise ValueError(f"--onset is an error barrier in (0, 1), got {args.onset}")
-    own = start_point(run_, args.level)
-    tau = own[1]  # the run's own rewind step (0 for level 0 of LRR/FT runs)
     files = rewind_points(run_, [t for t in steps if t != tau], quiet=args.quiet)
     mask = run_.mask(args.level)
     records, folders = [], []
     for t in steps:
         if t == tau:  # the run's own rewind point: the same result as without --rewind-steps
-            record, folder = _test(run_, args, seeds, *own)
+            record, folder = _test(run_, args, seeds, own)
         else:
             state = load_state(files[t], run_.device)
             if args.level > 0:
                 apply_mask(state, mask)
-            sources = [files[t], paths.mask(run_.path, args.level)]
-            record, folder = _test(run_, args, seeds, state, t, total, False, sources,
-                                   {"rewind_step": t})  # fmt: skip
+            sp = StartPoint(state, t, total, False, (files[t], paths.mask(run_.path, args.level)))
+            record, folder = _test(run_, args, seeds, sp, {"rewind_step": t})
         records.append(record)
         folders.append(folder)
     errors = [r["error_barrier"] for r in records]
