@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
+from landscape.progress import progress
 
 __all__ = ["format_table", "progress"]
-
-
-def progress(iterable: Iterable | None = None, **kw: Any) -> tqdm:
-    """A tqdm bar on stderr, hidden when stderr is not a terminal (logs stay clean)."""
-    kw.setdefault("file", sys.stderr)
-    kw.setdefault("disable", not sys.stderr.isatty())
-    kw.setdefault("dynamic_ncols", True)
-    kw.setdefault("leave", False)
-    return tqdm(iterable, **kw)
 
 
 def format_table(

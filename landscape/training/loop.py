@@ -103,7 +103,7 @@ def train(
     Raises:
         DivergenceError: the training loss became NaN or infinite.
     """
-    from landscape.cli._common import progress  # the loop reports progress like every long task
+    from landscape.progress import progress
 
     device = next(model.parameters()).device
     spe = data.steps_per_epoch(batch_size)

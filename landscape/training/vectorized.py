@@ -94,7 +94,7 @@ def train_particles(
     Raises:
         DivergenceError: a particle's loss became NaN or infinite.
     """
-    from landscape.cli._common import progress
+    from landscape.progress import progress
 
     n = len(states)
     if n == 0:
