@@ -12,7 +12,8 @@
 ``data`` is a pair of tensors or an iterable of pairs; the loss is the mean
 cross-entropy over all of it (``loss_fn=`` to change it), BatchNorm in eval mode.
 For other uses, the engine's parts are here too: :class:`HessianOperator`
-(``v ↦ H_m v``), :func:`top_eigen` (Lanczos), :func:`hutchinson` (trace) and
+(``v ↦ H_m v``; :func:`as_linear_operator` or ``op.to_scipy()`` for SciPy's
+``eigsh``, ``cg``...), :func:`top_eigen` (Lanczos), :func:`hutchinson` (trace) and
 :func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
 ``tr[(I + c·H)^{-1}]`` for the flatness bound of SPEC §6).
 """
@@ -25,6 +26,7 @@ from landscape.analysis.hessian import (
     Quadrature,
     Spectrum,
     TopEigen,
+    as_linear_operator,
     hutchinson,
     param_groups,
     quadrature_trace,
@@ -43,6 +45,7 @@ __all__ = [
     "Quadrature",
     "Spectrum",
     "TopEigen",
+    "as_linear_operator",
     "hutchinson",
     "param_groups",
     "quadrature_trace",

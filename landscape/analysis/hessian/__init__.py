@@ -1,6 +1,7 @@
 """The Hessian spectrum engine (SPEC §5): products, Lanczos, Hutchinson, SLQ.
 
 - ``hvp``: :class:`HessianOperator`, ``v ↦ H_m v`` over a whole fixed data set;
+- ``linop``: :func:`as_linear_operator`, that operator as a SciPy ``LinearOperator``;
 - ``lanczos``: :func:`top_eigen` (Lanczos with full reorthogonalisation);
 - ``hutchinson``: :func:`hutchinson` trace with its standard error;
 - ``slq``: :func:`slq`, :func:`spectral_density`, :func:`trace_fn` (``tr f(H)``);
@@ -18,6 +19,7 @@ from landscape.analysis.hessian.hvp import (
     param_groups,
 )
 from landscape.analysis.hessian.lanczos import LanczosRun, TopEigen, lanczos, top_eigen
+from landscape.analysis.hessian.linop import HessianLinearOperator, as_linear_operator
 from landscape.analysis.hessian.slq import (
     Density,
     Quadrature,
@@ -32,11 +34,13 @@ __all__ = [
     "METHODS",
     "Density",
     "Estimate",
+    "HessianLinearOperator",
     "HessianOperator",
     "LanczosRun",
     "Quadrature",
     "Spectrum",
     "TopEigen",
+    "as_linear_operator",
     "default_chunk_size",
     "hutchinson",
     "lanczos",

@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,9 @@ from torch.func import functional_call
 
 from landscape.errors import LandscapeError
 from landscape.functional import as_batches, is_tensor_pair
+
+if TYPE_CHECKING:
+    from landscape.analysis.hessian.linop import HessianLinearOperator
 
 __all__ = [
     "METHODS",
@@ -329,6 +333,28 @@ class HessianOperator:
     def parameters_vector(self) -> Tensor:
         """The current values of the selected, kept coordinates (the point ``w``)."""
         return self.from_state(self._params)
+
+    def to_scipy(self) -> HessianLinearOperator:
+        """This operator as a ``scipy.sparse.linalg.LinearOperator`` (for ``eigsh``, ``cg``...).
+
+        Returns:
+            A ``LinearOperator`` of shape ``(dim, dim)`` and dtype ``float64`` or
+            ``float32`` as this operator's; ``matvec``/``matmat`` convert NumPy to
+            tensors on :attr:`device` and back, ``rmatvec`` is ``matvec`` (symmetric).
+            See :func:`~landscape.analysis.hessian.linop.as_linear_operator`.
+
+        Example:
+            >>> from scipy.sparse.linalg import eigsh
+            >>> model = torch.nn.Linear(3, 2).double()
+            >>> x, y = torch.randn(8, 3, dtype=torch.float64), torch.randint(0, 2, (8,))
+            >>> A = HessianOperator(model, (x, y)).to_scipy()
+            >>> A.shape
+            (8, 8)
+            >>> top = eigsh(A, k=2, which="LA", return_eigenvectors=False)
+        """
+        from landscape.analysis.hessian.linop import as_linear_operator
+
+        return as_linear_operator(self)
 
     # ---------------------------------------------------------------- products
     def __call__(self, vec: Tensor) -> Tensor:
