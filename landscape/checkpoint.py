@@ -3,23 +3,26 @@
 A checkpoint never runs code when opened: safetensors holds raw tensors, and the
 only ``torch.load`` here passes ``weights_only=True``. Every write goes to a
 temporary file in the same directory and is renamed into place, so a killed run
-leaves either the old file or the new one, never half of one.
+leaves either the old file or the new one, never half of one. The torch-free
+writers and JSON readers (:mod:`landscape.io`) are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from landscape.errors import CheckpointError
+
+# The torch-free writers and JSON readers live in landscape.io; re-exported for old imports.
+from landscape.io import FILE_MODE as _FILE_MODE
+from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
 
 __all__ = [
     "atomic_write_bytes",
@@ -30,58 +33,6 @@ __all__ = [
     "save_json",
     "save_state",
 ]
-
-
-# mkstemp creates files readable by the owner only; results are meant to be shared.
-_FILE_MODE = 0o644
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.tolist()
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def save_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
-
-
-def load_json(path: Path) -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{path} is not valid JSON ({exc}); it is corrupt or truncated — delete it and "
-            "re-run the command that wrote it"
-        ) from exc
 
 
 def save_state(
