@@ -18,8 +18,16 @@ __all__ = ["Registry"]
 T = TypeVar("T")
 
 
+def _first_line(obj: object) -> str:
+    return (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+
+
 class Registry(Generic[T]):
-    """Maps names to objects; an entry may also be a lazy ``"module:attribute"`` string."""
+    """Maps names to objects; an entry may also be a lazy ``"module:attribute"`` string.
+
+    A lazy entry is imported by the first :meth:`get`; :meth:`names` and :meth:`help`
+    never import anything, so listing a registry stays cheap.
+    """
 
     def __init__(self, kind: str, flag: str | None = None) -> None:
         self.kind = kind
@@ -40,7 +48,8 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = obj
-        self._help[name] = help or (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+        # A lazy entry's help is given here (reading the docstring would mean importing it).
+        self._help[name] = help or ("" if isinstance(obj, str) else _first_line(obj))
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -52,6 +61,12 @@ class Registry(Generic[T]):
         return name in self._entries
 
     def get(self, name: str) -> T:
+        """The object registered as ``name``, importing a lazy entry on first use.
+
+        Raises:
+            RegistryError: ``name`` is unknown (the message lists the valid names), or its
+                lazy entry cannot be imported.
+        """
         if name not in self._entries:
             close = difflib.get_close_matches(name, self.names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""

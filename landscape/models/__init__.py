@@ -1,9 +1,14 @@
 """Model registry: ``create_model(name, in_shape, num_classes)`` (ARCHITECTURE.md, ``models/``).
 
-Names: ``mlp``, ``cnn1d`` (MNIST-1D); ``resnet20/32/56`` (CIFAR ResNets);
+Names: ``mlp``, ``cnn1d`` (MNIST-1D); ``resnet20/32/56/110`` (CIFAR ResNets);
 ``resnet18`` (CIFAR stem); ``vgg11/16/19`` (with BatchNorm); ``wrn-D-K``
 (WideResNet depth D, width K); ``tv:NAME`` for any torchvision model; and a
 user's own model as ``package.module:factory``.
+
+Importing this package does not import torch: the built-in models are registered
+as lazy ``"module:attribute"`` entries with their help text, so ``MODELS.names()``
+and ``MODELS.help(name)`` are free; torch is imported by ``create_model`` or
+``MODELS.get(name)``.
 """
 
 from __future__ import annotations
@@ -12,22 +17,50 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from landscape.errors import RegistryError
 from landscape.registry import Registry
 
+if TYPE_CHECKING:
+    from torch import nn
+
 __all__ = ["MODELS", "create_model", "model_names"]
 
-ModelFactory = Callable[[tuple[int, ...], int], nn.Module]
+ModelFactory = Callable[[tuple[int, ...], int], "nn.Module"]
 MODELS: Registry[ModelFactory] = Registry("model", flag="--model")
 
-# Importing the definition modules registers their models.
-from landscape.models import cifar, mnist1d  # noqa: E402, F401
+# The built-in models: (name, "module:factory", one-line help). Loaded on first use.
+_BUILTIN = (
+    ("mlp", "landscape.models.mnist1d:mlp", "MLP 2x100 hidden, ReLU (MNIST-1D default)"),
+    ("cnn1d", "landscape.models.mnist1d:cnn1d", "1-D CNN, 3 conv+BN blocks (MNIST-1D)"),
+    *(
+        (f"resnet{d}", f"landscape.models.cifar:resnet{d}", f"CIFAR ResNet-{d} (16/32/64 channels)")
+        for d in (20, 32, 56, 110)
+    ),
+    ("resnet18", "landscape.models.cifar:resnet18", "ResNet-18 with a CIFAR stem (torchvision)"),
+    *(
+        (
+            name,
+            f"landscape.models.cifar:{name}",
+            f"{name.upper()} with BatchNorm, CIFAR head (torchvision features)",
+        )
+        for name in ("vgg11", "vgg16", "vgg19")
+    ),
+)
+for _name, _target, _help in _BUILTIN:
+    MODELS.add(_name, _target, _help)
+del _name, _target, _help
 
 _WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
+_SUBMODULES = ("cifar", "mnist1d")
+
+
+def __getattr__(name: str) -> Any:
+    # ``landscape.models.cifar`` without importing it first, as when this package imported it.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def model_names() -> list[str]:
@@ -35,6 +68,8 @@ def model_names() -> list[str]:
 
 
 def _user_factory(spec: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    from torch import nn
+
     module_name, _, attr = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
@@ -66,16 +101,18 @@ def _build(name: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
             raise RegistryError(f"unknown torchvision model {name[3:]!r} ({exc})") from exc
     m = _WRN.match(name)
     if m:
-        return cifar.wide_resnet(int(m.group(1)), int(m.group(2)), num_classes)
-    if name not in MODELS:
-        MODELS.get(name)  # raises with the list of valid names
-    return MODELS.get(name)(in_shape, num_classes)
+        from landscape.models.cifar import wide_resnet
+
+        return wide_resnet(int(m.group(1)), int(m.group(2)), num_classes)
+    return MODELS.get(name)(in_shape, num_classes)  # an unknown name lists the valid ones
 
 
 def create_model(
     name: str, in_shape: tuple[int, ...], num_classes: int, seed: int = 0
 ) -> nn.Module:
     """Build model ``name`` with initialisation seeded by ``seed`` (global RNG left untouched)."""
+    import torch
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _build(name, tuple(in_shape), num_classes)

@@ -1,12 +1,26 @@
-"""CIFAR models: ResNet-20/32/56 (He et al. 2016), ResNet-18 and VGG-BN (torchvision), WideResNet."""
+"""CIFAR models: ResNet-20/32/56/110 (He et al. 2016), ResNet-18 and VGG-BN, WideResNet.
+
+The factories here are listed in ``landscape.models.MODELS`` by name, and this module is
+imported only when one of them is built.
+"""
 
 from __future__ import annotations
 
 from torch import nn
 
-from landscape.models import MODELS
-
-__all__ = ["CifarResNet", "WideResNet", "wide_resnet"]
+__all__ = [
+    "CifarResNet",
+    "WideResNet",
+    "resnet18",
+    "resnet20",
+    "resnet32",
+    "resnet56",
+    "resnet110",
+    "vgg11",
+    "vgg16",
+    "vgg19",
+    "wide_resnet",
+]
 
 
 class _Block(nn.Module):
@@ -54,15 +68,21 @@ class CifarResNet(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
 
-for _depth in (20, 32, 56, 110):
-    MODELS.add(
-        f"resnet{_depth}",
-        lambda in_shape, num_classes, d=_depth: CifarResNet(d, num_classes),
-        f"CIFAR ResNet-{_depth} (16/32/64 channels)",
-    )
+def _resnet(depth: int):
+    def build(in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        return CifarResNet(depth, num_classes)
+
+    build.__name__ = build.__qualname__ = f"resnet{depth}"
+    build.__doc__ = f"CIFAR ResNet-{depth} (16/32/64 channels)."
+    return build
 
 
-@MODELS.register("resnet18", help="ResNet-18 with a CIFAR stem (torchvision)")
+resnet20 = _resnet(20)
+resnet32 = _resnet(32)
+resnet56 = _resnet(56)
+resnet110 = _resnet(110)
+
+
 def resnet18(in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """torchvision's ResNet-18 with a 3x3 stride-1 first conv and no max-pool, for 32x32 inputs."""
     import torchvision
@@ -82,13 +102,14 @@ def _vgg(name: str):
         model.classifier = nn.Linear(512, num_classes)
         return model
 
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name.upper()} with BatchNorm, CIFAR head (torchvision features)."
     return build
 
 
-for _name in ("vgg11", "vgg16", "vgg19"):
-    MODELS.add(
-        _name, _vgg(_name), f"{_name.upper()} with BatchNorm, CIFAR head (torchvision features)"
-    )
+vgg11 = _vgg("vgg11")
+vgg16 = _vgg("vgg16")
+vgg19 = _vgg("vgg19")
 
 
 class _WideBlock(nn.Module):

@@ -1,4 +1,7 @@
-"""Models for MNIST-1D (length-40 sequences): an MLP and a 1-D CNN with BatchNorm."""
+"""Models for MNIST-1D (length-40 sequences): an MLP and a 1-D CNN with BatchNorm.
+
+Listed in ``landscape.models.MODELS`` as ``mlp`` and ``cnn1d``; imported when one is built.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,9 @@ import math
 
 from torch import nn
 
-from landscape.models import MODELS
-
 __all__ = ["cnn1d", "mlp"]
 
 
-@MODELS.register("mlp", help="MLP 2x100 hidden, ReLU (MNIST-1D default)")
 def mlp(in_shape: tuple[int, ...], num_classes: int, width: int = 100) -> nn.Module:
     """Flatten, then two hidden ReLU layers of ``width`` (the MNIST-1D paper's MLP baseline)."""
     d = math.prod(in_shape)
@@ -28,7 +28,6 @@ class _Unsqueeze(nn.Module):
         return x.unsqueeze(1) if x.dim() == 2 else x
 
 
-@MODELS.register("cnn1d", help="1-D CNN, 3 conv+BN blocks (MNIST-1D)")
 def cnn1d(in_shape: tuple[int, ...], num_classes: int, width: int = 32) -> nn.Module:
     """Three stride-2 Conv1d+BatchNorm+ReLU blocks (width, 2w, 2w channels) and a linear head."""
     length = in_shape[-1]
