@@ -3,12 +3,21 @@
 Small data sets (MNIST-1D, CIFAR, synthetic) are held as tensors on the training
 device; batches are indexed by the global optimiser step, so a run that resumes
 at step ``t`` sees exactly the batches an uninterrupted run would have seen.
+
+Importing this package does not import torch: ``DATASETS`` lists lazy entries, and
+``DataSet`` / ``ResidentData`` (from ``landscape.data.base``) are loaded on first use.
 """
 
 from __future__ import annotations
 
-from landscape.data.base import DataSet, ResidentData, cache_dir
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from landscape.data.cache import cache_dir
 from landscape.registry import Registry
+
+if TYPE_CHECKING:
+    from landscape.data.base import DataSet, ResidentData
 
 __all__ = ["DATASETS", "DataSet", "ResidentData", "cache_dir", "load_data"]
 
@@ -48,3 +57,19 @@ def load_data(
     if train_subset:
         data = data.subset(train_subset)
     return data.to(device)
+
+
+# Names re-exported from landscape.data.base, which imports torch: loaded on first access.
+_LAZY = {"DataSet": "landscape.data.base", "ResidentData": "landscape.data.base"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
+from landscape.data.cache import cache_dir  # re-exported: it lived here first
+
 __all__ = ["Augment", "DataSet", "ResidentData", "cache_dir", "step_generator"]
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
-
-
-def cache_dir(root: str = "") -> Path:
-    """``root`` if given, else ``$LANDSCAPE_DATA`` or ``~/.cache/landscape``."""
-    path = Path(root or os.environ.get("LANDSCAPE_DATA", Path.home() / ".cache" / "landscape"))
-    return path.expanduser()
 
 
 def step_generator(seed: int, *salt: int) -> torch.Generator:

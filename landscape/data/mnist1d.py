@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape.checkpoint import atomic_write_bytes
 from landscape.data.base import ResidentData
+from landscape.io import atomic_write_bytes
 
 __all__ = ["load_mnist1d"]
 
