@@ -9,7 +9,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.checkpoint import load_json
+from landscape.io import load_json
 
 __all__ = ["axes", "load_result"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from landscape.runs import level_metrics
+from landscape.io import level_metrics
 
 __all__ = ["plot_metric_vs_sparsity"]
 
