@@ -23,12 +23,16 @@ __all__ = [
     "config",
     "default_root",
     "level_dir",
+    "level_number",
+    "level_of",
     "levels",
     "mask",
     "metrics",
     "particle",
     "particles_dir",
+    "result_dir",
     "rewind",
+    "run_analysis_dir",
     "weights",
 ]
 
@@ -86,14 +90,22 @@ def result_dir(run_dir: Path, level: int | None, kind: str, digest: str) -> Path
     return analysis_dir(run_dir, level, kind, digest)
 
 
+def level_number(name: str) -> int | None:
+    """``"level_03"`` → 3; any other folder name → ``None`` (the one level-name parser)."""
+    return int(name[6:]) if name.startswith("level_") and name[6:].isdigit() else None
+
+
+def level_of(path: Path) -> int | None:
+    """The level whose folder holds ``path`` (the folder itself included), or ``None``."""
+    path = Path(path)
+    return next((n for q in (path, *path.parents) if (n := level_number(q.name)) is not None), None)
+
+
 def levels(run_dir: Path) -> list[int]:
     """Finished levels, in order: those with both weights and ``metrics.json`` (written last)."""
     out = []
     for d in sorted(Path(run_dir).glob("level_*")):
-        if (
-            d.name[6:].isdigit()
-            and (d / "weights.safetensors").exists()
-            and (d / "metrics.json").exists()
-        ):
-            out.append(int(d.name[6:]))
+        n = level_number(d.name)
+        if n is not None and (d / "weights.safetensors").exists() and (d / "metrics.json").exists():
+            out.append(n)
     return out

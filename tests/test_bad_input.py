@@ -9,8 +9,9 @@ from safetensors.torch import save_file
 from landscape import paths
 from landscape.cli import main
 from landscape.errors import CheckpointError, ConfigMismatchError, DivergenceError, LandscapeError
+from landscape.jobs import resolve
 from landscape.runners import imp as imp_module
-from landscape.runs import open_run, resolve_checkpoint
+from landscape.runs import open_run
 from tests._runs import run_method
 
 
@@ -42,18 +43,18 @@ def test_missing_run_directory(tmp_path, capsys):
 
 def test_checkpoint_arguments_that_are_not_checkpoints(finished, tmp_path):
     with pytest.raises(LandscapeError, match="nope.safetensors does not exist; pass a run"):
-        resolve_checkpoint(tmp_path / "nope.safetensors")
+        resolve(tmp_path / "nope.safetensors")
     with pytest.raises(CheckpointError, match="config.json is not a checkpoint"):
-        resolve_checkpoint(paths.config(finished))
+        resolve(paths.config(finished))
     outside = tmp_path / "w.safetensors"
     outside.write_bytes(paths.weights(finished, 0).read_bytes())
     with pytest.raises(LandscapeError, match="not inside a run directory.*config.json names"):
-        resolve_checkpoint(outside)
+        resolve(outside)
     junk = paths.level_dir(finished, 0) / "junk.pt"
     junk.write_bytes(b"not a pickle")
     try:
         with pytest.raises(CheckpointError, match=r"junk\.pt as a tensors-only") as err:
-            resolve_checkpoint(junk)
+            resolve(junk)
         assert "weights_only" not in str(err.value)  # not torch's page on its defaults
     finally:
         junk.unlink()
@@ -69,10 +70,9 @@ def test_truncated_checkpoint_names_the_file(finished, tmp_path):
     with pytest.raises(
         CheckpointError, match=r"weights\.safetensors is corrupt or truncated.*delete it"
     ):
-        resolve_checkpoint(run_dir, level=1)
+        resolve(run_dir, level=1)
     # level 0 is untouched and still loads
-    run, state = resolve_checkpoint(run_dir, level=0)
-    assert state
+    assert resolve(run_dir, level=0).state
 
 
 def test_corrupt_checkpoint_stops_a_resumed_run_and_keeps_finished_levels(finished, tmp_path):

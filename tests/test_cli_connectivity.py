@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -141,13 +140,13 @@ def test_instability_copies_follow_their_start_and_force(cnn_run, tmp_path):
 
 
 def test_bn_samples_are_exactly_the_recorded_count(cnn_run):
-    from landscape.cli.connectivity import bn_batches
+    from landscape.jobs.evaluation import bn_batches
     from landscape.runs import open_run
+    from landscape.specs import EngineSpec
 
     run = open_run(str(cnn_run), "cpu")
     for n in (100, 128, 300):
-        ns = argparse.Namespace(bn_policy="recompute", bn_samples=n)
-        assert sum(len(x) for x, _ in bn_batches(run, ns)) == n
+        assert sum(len(x) for x, _ in bn_batches(run, EngineSpec(bn_samples=n))) == n
 
 
 def test_instability_rejects_equal_seeds(cnn_run, capsys):
@@ -237,7 +236,7 @@ def test_option_checks_come_before_any_reuse(mlp_run, capsys):
 
 
 def test_rewind_points_retrace_the_runs_own_rewind_point(cnn_run, tmp_path):
-    from landscape.cli.instability import rewind_points
+    from landscape.jobs.instability import rewind_points
     from landscape.runs import open_run
 
     run = tmp_path / "run"

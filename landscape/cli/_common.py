@@ -1,32 +1,90 @@
-"""Helpers shared by the verbs: tables and progress bars."""
+"""Helpers shared by the verbs: tables, progress bars, spec flags, bare-checkpoint options,
+and the printed summaries of results (so that no verb imports another)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from landscape.progress import progress
+from landscape.tables import format_table, plus_minus
 
-__all__ = ["format_table", "progress"]
+__all__ = [
+    "add_bare_arguments",
+    "add_job_arguments",
+    "bare_kwargs",
+    "format_table",
+    "plus_minus",
+    "print_barrier",
+    "print_run",
+    "progress",
+    "run_cells",
+]
 
 
-def format_table(
-    headers: Sequence[str], rows: Iterable[Sequence[Any]], markdown: bool = False
-) -> str:
-    """A fixed-width (or Markdown) table; floats printed with 4 significant decimals."""
+def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -> None:
+    """``--force``, ``--quiet`` and, with ``out`` (its help text), ``--out DIR``."""
+    if out is not None:
+        parser.add_argument("--out", default=None, metavar="DIR", help=out)
+    parser.add_argument("--force", action="store_true", help="recompute even if the result exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.4f}" if abs(v) < 1000 else f"{v:.1f}"
-        return str(v)
 
-    body = [[cell(v) for v in r] for r in rows]
-    widths = [
-        max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(headers)
-    ]
-    if markdown:
-        line = lambda r: "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-        sep = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
-        return "\n".join([line(headers), sep, *map(line, body)])
-    line = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, body)])
+def add_bare_arguments(parser: argparse.ArgumentParser, mask: bool = False) -> None:
+    """Options naming the architecture of a bare state dict (a file outside any run)."""
+    u = parser.add_argument_group("a bare state dict (a checkpoint outside any run directory)")
+    u.add_argument("--model", default="", help="model name or package.module:factory")
+    u.add_argument("--data", default="", help="data set for the model's input shape and the loss")
+    u.add_argument("--data-root", default="", help="where the data set is cached or found")
+    if mask:
+        u.add_argument("--mask", default="", help="mask file (safetensors/torch) of the state dict")
+
+
+def bare_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The resolver's keyword arguments for a bare state dict."""
+    return {"model": args.model, "data": args.data, "data_root": args.data_root,
+            "mask": getattr(args, "mask", "")}  # fmt: skip
+
+
+def print_barrier(record: Mapping[str, Any], folder: Path) -> None:
+    """The curve and both barrier variants as a table, under the result's title."""
+    print(record.get("title", ""))
+    rows = [(f"{a:.3f}", e, lo) for a, e, lo in
+            zip(record["alphas"], record["errors"], record["losses"])]  # fmt: skip
+    split = record["settings"].get("split", "test")
+    print(format_table(("gamma", f"{split} error", f"{split} loss"), rows))
+    bn = record["bn_policy"] if record["has_batchnorm"] else f"{record['bn_policy']}, no BatchNorm"
+    print(f"error barrier {record['error_barrier']:.4f} (mean-ends variant "
+          f"{record['error_barrier_mean']:.4f}), loss barrier {record['loss_barrier']:.4f}  "
+          f"[BN: {bn}] → {folder}")  # fmt: skip
+    if record["has_batchnorm"] and record["bn_policy"] == "none":
+        print("note: with --bn-policy none the interior points use the start's BatchNorm "
+              "statistics, which describe none of them (docs/science.md); recompute is the "
+              "measure for BatchNorm networks")  # fmt: skip
+
+
+RUN_HEADERS = ("level", "density", "train err", "test err", "test acc", "seconds")
+
+
+def run_cells(r: Mapping[str, Any]) -> tuple:
+    """One level's row of a run table (:data:`RUN_HEADERS`)."""
+    return (r["level"], r["density"], r["train_error"], r["test_error"], 1 - r["test_error"],
+            f"{r['seconds']:.1f}")  # fmt: skip
+
+
+def print_run(run_dir: Path, markdown: bool = False) -> None:
+    """A run's method, directory and table of levels (``landscape show``)."""
+    from landscape import paths
+    from landscape.io import level_metrics, load_json
+
+    rows = level_metrics(run_dir)
+    cfg = load_json(paths.config(run_dir))
+    print(f"\n{cfg['method']} run {run_dir}")
+    if not rows:
+        print("  (no finished level yet)")
+        return
+    print(format_table(RUN_HEADERS, [run_cells(r) for r in rows], markdown=markdown))
+    total = sum(r["seconds"] for r in rows)
+    print(f"{len(rows)} levels, {total:.1f}s of training and evaluation")

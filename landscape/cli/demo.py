@@ -11,13 +11,9 @@ import argparse
 import time
 from pathlib import Path
 
-from landscape.checkpoint import atomic_write_text
-from landscape.cli._common import format_table
-from landscape.cli._runner import execute
-from landscape.cli.show import HEADERS, _cells
+from landscape.cli._common import RUN_HEADERS, format_table, run_cells
 from landscape.hparams import PRESETS, RunConfig
-from landscape.plotting.levels import plot_metric_vs_sparsity
-from landscape.runs import level_metrics
+from landscape.io import atomic_write_text, level_metrics
 
 VERB = "demo"
 HELP = "run a small IMP study on MNIST-1D and write figures and a report (a few minutes on CPU)"
@@ -37,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from landscape.cli._runner import execute
+    from landscape.plotting.levels import plot_metric_vs_sparsity
+
     out = Path(args.out)
     t0 = time.perf_counter()
     base = RunConfig().replace(**PRESETS["mlp-mnist1d"], levels=args.levels, device=args.device)
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for label, run_dir in runs.items():
         rows = level_metrics(run_dir)
         lines += [f"## {label}", "", f"Run directory: `{run_dir}`", "",
-                  format_table(HEADERS, [_cells(r) for r in rows], markdown=True), ""]  # fmt: skip
+                  format_table(RUN_HEADERS, [run_cells(r) for r in rows], markdown=True), ""]  # fmt: skip
         best = max(rows, key=lambda r: r["level"])
         summary.append((label, best["density"], 1 - best["test_error"], 1 - rows[0]["test_error"]))
     elapsed = time.perf_counter() - t0

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from landscape.checkpoint import save_json
 from landscape.errors import LandscapeError
 from landscape.hparams import SECTIONS, add_config_args, config_from_args
+from landscape.io import save_json
 from landscape.registry import Registry
 
 VERB = "plot"

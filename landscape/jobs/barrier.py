@@ -1,0 +1,112 @@
+"""``barrier(a, b, spec)``: the error and loss barrier between two checkpoints [PAUL Def. 2.1].
+
+The two targets may be any checkpoints of one architecture (``landscape.jobs.targets``).
+The data and BatchNorm batches come from ``a``'s run; the result goes into ``a``'s
+level ``analysis/barrier_<digest>/`` (the run's ``analysis/`` when ``a`` lies in no
+level, e.g. ``rewind.safetensors``), or ``out``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from landscape.analysis.connectivity import BarrierResult
+from landscape.analysis.connectivity import barrier as barrier_curve
+from landscape.errors import LandscapeError
+from landscape.jobs.evaluation import bn_batches, eval_data
+from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.targets import Checkpoint, foreign_ident, resolve
+from landscape.settings import digest
+from landscape.specs import BarrierSpec, EngineSpec
+
+__all__ = ["barrier", "barrier_record", "barrier_settings", "write_barrier"]
+
+Log = Callable[[str], object]
+
+
+def barrier_settings(
+    engine: EngineSpec, split: str, points: int, ident_a: str, ident_b: str
+) -> dict[str, Any]:
+    """Hashed settings of a barrier between two identified checkpoints."""
+    return {"kind": "barrier", "a": ident_a, "b": ident_b, "points": points, "split": split,
+            **engine.hashed()}  # fmt: skip
+
+
+def barrier_record(
+    res: BarrierResult, settings: Mapping[str, Any], run_dir: Path, seconds: float, title: str
+) -> dict[str, Any]:
+    """The JSON record of one barrier result (the format every barrier folder holds)."""
+    return {"kind": "barrier", "title": title, "settings": dict(settings), "run": str(run_dir),
+            **res.to_dict(), "seconds": seconds, **stamp()}  # fmt: skip
+
+
+def write_barrier(folder: Path, record: Mapping[str, Any], res: BarrierResult) -> Result:
+    """Write one barrier folder: arrays, figure, then ``result.json``."""
+    from landscape.plotting.connectivity import plot_barrier
+
+    w = Writer(folder)
+    w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
+    w.figure("barrier.png", lambda: plot_barrier(record))
+    return w.finish(record)
+
+
+def pair(a: Any, b: Any, device: str) -> tuple[Checkpoint, Checkpoint, str]:
+    """Both ends resolved and checked to be one architecture; ``b``'s name in settings."""
+    ca, cb = resolve(a, device=device), resolve(b, device=device)
+    if ca.bare or cb.run.path.resolve() != ca.run.path.resolve():
+        ident_b = foreign_ident(cb)
+        if cb.run.config.model.model != ca.run.config.model.model:
+            raise LandscapeError(
+                f"CKPT_A is a {ca.run.config.model.model!r} and CKPT_B a "
+                f"{cb.run.config.model.model!r}: a path joins two networks of one architecture; "
+                "pass two checkpoints of the same model"
+            )
+    else:
+        ident_b = cb.ident
+    return ca, cb, ident_b
+
+
+def barrier(
+    a: Any,
+    b: Any,
+    spec: BarrierSpec = BarrierSpec(),
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    log: Log = print,
+) -> Result:
+    """The barrier between checkpoints ``a`` and ``b`` (targets or :class:`Checkpoint`).
+
+    Returns:
+        a :class:`Result` whose record holds ``alphas``, ``errors``, ``losses``,
+        ``error_barrier``, ``error_barrier_mean`` and ``loss_barrier``.
+    """
+    eng = spec.engine
+    ca, cb, ident_b = pair(a, b, eng.device)
+    if cb.run.config.data.data != ca.run.config.data.data:
+        log(f"note: CKPT_B was trained on {cb.run.config.data.data}; measuring on "
+            f"CKPT_A's {ca.run.config.data.data}")  # fmt: skip
+    settings = barrier_settings(eng, spec.split, spec.points, ca.ident, ident_b)
+    folder = Path(out) if out else ca.result_dir("barrier", digest(settings))
+    done = reuse(folder, settings, force, log)
+    if done is not None:
+        return done
+    run = ca.run
+    t0 = time.perf_counter()
+    res = barrier_curve(
+        run.model(), ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
+        eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
+        bn_batches(run, eng), **eng.speed(),
+    )  # fmt: skip
+    title = f"{run.path.name}: {ca.label} → {cb.label if ident_b == cb.ident else _other(ident_b)}"
+    record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title)
+    return write_barrier(folder, record, res)
+
+
+def _other(ident: str) -> str:
+    from landscape.jobs.targets import short_label
+
+    return short_label(ident)

@@ -1,0 +1,272 @@
+"""``hessian(target, spec)``: the Hessian spectrum report of one or several networks.
+
+Top-k eigenvalues (Lanczos), the trace ± standard error (Hutchinson) and the
+spectral density (stochastic Lanczos quadrature) of the training loss over a
+fixed subset of a split (the first ``spec.samples``, no augmentation, BatchNorm in
+eval mode), optionally per layer or block, and restricted to the kept weights of
+the checkpoint's mask (``spec.masked``). Each network's result goes to its level's
+``analysis/hessian_<digest>/`` as ``result.json`` + ``result.npz`` + ``report.md`` (+
+``density.png``, ``layers.png``); with several levels a summary across them
+(``hessian-levels_<digest>/`` in the first level's analysis folder) adds the top
+eigenvalue and trace against sparsity. The digest covers every setting that
+changes the numbers, so a repeated call reuses finished results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from landscape import paths
+from landscape.analysis.hessian import Spectrum, param_groups, spectrum
+from landscape.checkpoint import save_state
+from landscape.devices import configure_threads
+from landscape.errors import CheckpointError
+from landscape.jobs.barrier import Log
+from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.targets import Checkpoint, level_ident, parse_levels, resolve, resolve_run
+from landscape.progress import progress
+from landscape.pruning import density as mask_density
+from landscape.runs import Run
+from landscape.settings import digest
+from landscape.specs import HessianSpec
+from landscape.tables import format_table, plus_minus
+
+__all__ = ["hessian", "summary_headers", "summary_rows"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def hessian(
+    target: Any,
+    spec: HessianSpec = HessianSpec(),
+    *,
+    levels: str | Sequence[int] | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    log: Log = print,
+) -> Result:
+    """The spectrum report of ``target`` (any target, ``landscape.jobs.targets``).
+
+    Args:
+        levels: several levels of a run directory (``"all"``, ``"0-3"`` or a list): one
+            result per level and a summary across them, returned as the summary
+            :class:`Result` with the levels' results as ``children``.
+        out: a folder for the results (``out/hessian_<digest>/``) instead of the default.
+
+    Returns:
+        a :class:`Result` whose record holds ``eigenvalues``, ``trace``, ``trace_stderr``,
+        ``density_grid``/``density`` (when asked), ``num_kept``, ``hvp_count``, ``seconds``.
+    """
+    if levels is not None:
+        if not (isinstance(target, Run) or paths.config(Path(target)).exists()):
+            raise ValueError(
+                f"--level/--all-levels select levels of a run directory; {target} is none: pass "
+                "the run directory"
+            )
+        run = resolve_run(target, spec.device)
+        have = run.levels()
+        if not have:
+            raise CheckpointError(f"{run.path} has no trained level yet; run the runner first")
+        chosen = parse_levels(levels, have) if isinstance(levels, str) else list(levels)
+        targets = [resolve(run, lv) for lv in chosen]
+    else:
+        targets = [resolve(target, device=spec.device)]
+    model = targets[0].run.model()
+    params = list(model.parameters())
+    configure_threads(params[0].device, sum(p.numel() for p in params), spec.threads)
+    data = targets[0].run.data.tensors(spec.split, spec.samples)
+    results = []
+    with progress(total=None, desc="HVPs", unit="hvp", disable=True if quiet else None) as bar:
+        for t in targets:
+            settings = spec.hashed(t.ident)
+            key = digest(settings)
+            folder = Path(out) / f"hessian_{key}" if out else t.result_dir("hessian", key)
+            done = reuse(folder, settings, force, log)
+            if done is None:
+                bar.set_description(f"HVPs ({t.label})")
+                done = _one(spec, model, data, t, settings, folder, bar)
+                rec = done.record
+                log(f"{t.label}: {rec['hvp_count']['total']} HVPs in {rec['seconds']['total']:.1f}s "
+                    f"({rec['hvp_method']}) → {folder}")  # fmt: skip
+            results.append(done)
+    if len(results) == 1:
+        return results[0]
+    return _summary(targets[0], spec, results)
+
+
+def _one(
+    spec: HessianSpec, model: nn.Module, data: tuple[Tensor, Tensor], t: Checkpoint,
+    settings: dict[str, Any], folder: Path, bar: Any,
+) -> Result:
+    from landscape.plotting.hessian import plot_density, plot_layers
+
+    mask = t.mask() if spec.masked else None
+    record, arrays, res = _analyse(spec, model, data, t.state, mask, bar)
+    remaining = mask_density(mask) if mask is not None else None
+    if remaining is None and not t.bare and t.level is not None:
+        remaining = mask_density(t.run.mask(t.level))
+    name = t.run.path.name if not t.bare else t.label
+    record = {"kind": "hessian", "title": f"{name}: {_label(t)}",
+              "run": None if t.bare else str(t.run.path), "level": t.level,
+              "weights_remaining": remaining, **record, "settings": settings,
+              "engine": record["settings"], **stamp()}  # fmt: skip
+    w = Writer(folder)
+    if spec.eigenvectors and res.eigenvectors:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_state(folder / "eigenvectors.safetensors",
+                   {f"{i}/{n}": v for i, vec in enumerate(res.eigenvectors) for n, v in vec.items()})  # fmt: skip
+    if record.get("density") is not None:
+        w.figure("density.png", lambda: plot_density(record))
+    if record["groups"]:
+        w.figure("layers.png", lambda: plot_layers(record))
+    w.text("report.md", _level_report(record))
+    w.arrays(arrays)
+    return w.finish(record)
+
+
+def _label(t: Checkpoint) -> str:
+    if t.bare:
+        return t.label
+    return f"level {t.level}" if t.ident == level_ident(t.level or 0) and t.level is not None else t.ident
+
+
+def _analyse(
+    spec: HessianSpec, model: nn.Module, data: tuple[Tensor, Tensor],
+    state: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None, bar: Any,
+) -> tuple[dict[str, Any], dict[str, np.ndarray], Spectrum]:
+    model.load_state_dict(state)
+    model.to(_DTYPES[spec.dtype])
+    probes = spec.probes if spec.trace else 0
+    common = {
+        "seed": spec.seed, "tol": spec.tol, "max_steps": spec.max_steps, "which": spec.which,
+        "chunk_size": spec.chunk_size or None, "method": spec.hvp,
+        "memory_budget": int(spec.memory_gb * 2**30) or None, "progress": bar.update,
+    }  # fmt: skip
+    res = spectrum(
+        model, data, top_k=spec.top_k, trace_probes=probes, density=spec.density, mask=mask,
+        eigenvectors=spec.eigenvectors, density_steps=spec.density_steps,
+        density_probes=spec.density_probes, density_bins=spec.density_bins,
+        sigma_squared=spec.sigma_squared, **common,
+    )  # fmt: skip
+    groups = []
+    if spec.groups:
+        for name, names in param_groups(model, spec.groups).items():
+            kept = _kept(model, names, mask)
+            if kept == 0:  # a layer pruned away entirely has no Hessian block left
+                groups.append({"group": name, "params": names, "num_kept": 0, "eigenvalues": [],
+                               "trace": None, "trace_stderr": None})  # fmt: skip
+                continue
+            g = spectrum(model, data, top_k=min(spec.top_k, kept), trace_probes=probes, mask=mask,
+                         params=names, **common)  # fmt: skip
+            groups.append({"group": name, "params": names, **g.to_dict(arrays=False)})
+    record = res.to_dict()
+    record["groups"] = groups
+    arrays: dict[str, np.ndarray] = {"eigenvalues": res.eigenvalues,
+                                     "eigen_residuals": res.eigen_residuals}  # fmt: skip
+    if res.trace_samples is not None:
+        arrays["trace_samples"] = res.trace_samples
+    if res.density is not None:
+        arrays.update(density_grid=res.density_grid, density=res.density,
+                      slq_nodes=res.quadrature.nodes, slq_weights=res.quadrature.weights)  # fmt: skip
+    return record, arrays, res
+
+
+def _kept(model: nn.Module, names: Sequence[str], mask: Mapping[str, Tensor] | None) -> int:
+    params = dict(model.named_parameters())
+    return sum(
+        int(mask[n].sum()) if mask is not None and n in mask else params[n].numel() for n in names
+    )
+
+
+def _level_report(rec: Mapping[str, Any]) -> str:
+    s = rec["settings"]
+    lines = [f"# Hessian spectrum — {rec['title']}", "",
+             f"Training-loss Hessian over {rec['num_samples']} {s['split']} samples (fixed, unaugmented, "
+             f"BatchNorm in eval mode), {s['dtype']}, "
+             + ("restricted to the kept weights (m ⊙ H ⊙ m)." if s["masked"] else "all parameters."),
+             ""]  # fmt: skip
+    rows: list[tuple[str, Any]] = [
+        ("parameters", rec["num_params"]),
+        ("kept coordinates (operator dimension)", rec["num_kept"]),
+    ]
+    if rec.get("weights_remaining") is not None:
+        rows.append(("prunable weights remaining", f"{100 * rec['weights_remaining']:.2f}%"))
+    rows += [(f"λ_{i + 1}", f"{v:.6g}") for i, v in enumerate(rec["eigenvalues"])]
+    if rec["eigenvalues"]:
+        rows.append(("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})"))
+    if rec["trace"] is not None:
+        rows.append((f"trace ({rec['trace_probes']} probes)",
+                     plus_minus(rec["trace"], rec["trace_stderr"])))  # fmt: skip
+    hv, sec = rec["hvp_count"], rec["seconds"]
+    rows += [(f"{stage}: HVPs / seconds", f"{hv[stage]} / {sec[stage]:.2f}")
+             for stage in ("eigenvalues", "trace", "density") if stage in hv]  # fmt: skip
+    rows.append(("total: HVPs / seconds", f"{hv['total']} / {sec['total']:.2f}"))
+    rows.append(("HVP method", rec["hvp_method"]))
+    lines += [format_table(("quantity", "value"), rows, markdown=True), ""]
+    if rec.get("density") is not None:
+        lines += ["![spectral density](density.png)", ""]
+    if rec.get("groups"):
+        lines += [f"## Per {s['groups']}", ""]
+        grows = [(g["group"] or "(root)", g["num_kept"],
+                  f"{g['eigenvalues'][0]:.5g}" if g["eigenvalues"] else "—",
+                  plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
+        lines += [format_table((s["groups"], "kept", "λ_max", "trace ± s.e."), grows, markdown=True),
+                  "", "![per-group curvature](layers.png)", ""]  # fmt: skip
+    lines += ["Settings: `" + json.dumps(s, sort_keys=True) + "`", ""]
+    return "\n".join(lines)
+
+
+def summary_rows(records: Sequence[Mapping[str, Any]], k: int) -> list[tuple]:
+    """One row per result: level, remaining %, kept, λ_1..λ_k, trace, HVPs, seconds."""
+    rows = []
+    for r in records:
+        eig = [f"{v:.5g}" for v in r["eigenvalues"]] + ["—"] * (k - len(r["eigenvalues"]))
+        rows.append((r["level"] if r.get("level") is not None else r["title"],
+                     "—" if r.get("weights_remaining") is None else f"{100 * r['weights_remaining']:.2f}",
+                     r["num_kept"], *eig[:k], plus_minus(r["trace"], r["trace_stderr"]),
+                     r["hvp_count"]["total"], f"{r['seconds']['total']:.1f}"))  # fmt: skip
+    return rows
+
+
+def summary_headers(k: int) -> tuple[str, ...]:
+    """The headers of :func:`summary_rows`."""
+    return ("level", "remaining %", "kept", *(f"λ_{i + 1}" for i in range(k)), "trace ± s.e.",
+            "HVPs", "s")  # fmt: skip
+
+
+def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) -> Result:
+    from landscape.plotting.hessian import plot_levels
+
+    run = first.run
+    records = [r.record for r in results]
+    levels = [r["level"] for r in records]
+    settings = {**spec.hashed("levels"), "kind": "hessian-levels", "levels": levels}
+    folder = paths.analysis_dir(run.path, levels[0], "hessian-levels", digest(settings))
+    keep = ("level", "weights_remaining", "num_params", "num_kept", "num_samples", "eigenvalues",
+            "eigen_converged", "trace", "trace_stderr", "trace_probes", "hvp_count", "seconds",
+            "hvp_method")  # fmt: skip
+    record = {"kind": "hessian-levels", "title": f"{run.path.name}: Hessian across levels",
+              "run": str(run.path), "settings": settings,
+              "levels": [{k: r.get(k) for k in keep} for r in records], **stamp()}  # fmt: skip
+    k, s = spec.top_k, records[0]["settings"]
+    md = [f"# Hessian spectrum across levels — {run.path.name}", "",
+          f"Training-loss Hessian over {records[0]['num_samples']} {s['split']} samples, {s['dtype']}, "
+          + ("kept weights only (m ⊙ H ⊙ m)" if s["masked"] else "all parameters")
+          + f"; top-{k} by Lanczos (rel. tol {s['tol']:g})"
+          + (f", trace by Hutchinson ({s['trace_probes']} probes)" if s["trace_probes"] else "") + ".", "",
+          format_table(summary_headers(k), summary_rows(records, k), markdown=True), "",
+          "![top eigenvalue and trace against sparsity](levels.png)", "",
+          "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
+    w = Writer(folder)
+    w.figure("levels.png", lambda: plot_levels(record))
+    w.text("report.md", "\n".join(md))
+    done = w.finish(record)
+    return Result(done.record, done.folder, children=tuple(results))

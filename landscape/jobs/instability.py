@@ -1,0 +1,272 @@
+"""``instability(run, spec)``: the stability test of a level [PAUL §2, Frankle et al. 2020].
+
+Trains two copies of level ``L`` from the level's starting point with different
+SGD noise (data order, augmentation) and measures the barrier between them. The
+starting point and step range are the runner's own (``landscape/runners/imp.py``):
+``imp-wr`` — ``m_L ⊙ w_τ`` over ``τ .. T``; ``imp-lrr`` — ``m_L ⊙ w^(L−1)`` over ``0 .. T``;
+``imp-ft`` — ``m_L ⊙ w^(L−1)`` over ``T .. 2T`` at the final LR; level 0 — ``w_τ``
+(``w_0`` unless IMP-WR) over ``τ .. T``. The copies are saved under a hash of the
+seeds and of the starting files (weights, mask), so a re-run with other
+evaluation settings only re-measures, a retrained level gets new copies, and
+``force`` retrains them.
+
+With ``spec.rewind_steps`` the test runs from ``m_L ⊙ w_τ`` for each listed τ
+(``w_τ`` retraced from the run's initialisation and data order) and reports the
+onset of linear mode connectivity: the first τ whose error barrier is at most
+``spec.onset``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from landscape import paths
+from landscape.analysis.connectivity import barrier as barrier_curve
+from landscape.analysis.engine import Points, evaluate_points
+from landscape.checkpoint import load_state, save_state
+from landscape.devices import configure_threads
+from landscape.errors import LandscapeError
+from landscape.functional import state_of
+from landscape.hparams import parse_duration
+from landscape.jobs.barrier import Log
+from landscape.jobs.evaluation import bn_batches, eval_data
+from landscape.jobs.store import Result, Writer, file_digest, reuse, stamp
+from landscape.jobs.targets import resolve_run
+from landscape.pruning import apply_mask
+from landscape.runs import Run
+from landscape.settings import digest
+from landscape.specs import InstabilitySpec
+from landscape.training import constant, lr_schedule, train
+
+__all__ = ["StartPoint", "instability", "rewind_points", "start_point"]
+
+_METHODS = ("imp-wr", "imp-lrr", "imp-ft", "dense")
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """Where the runner trained a level from.
+
+    Attributes:
+        state: the (masked) starting weights.
+        start, stop: the global step range.
+        constant_lr: IMP-FT trains at the final LR of the original schedule.
+        sources: the files ``state`` comes from (weights, mask); their hash keys the copies.
+    """
+
+    state: dict[str, Tensor]
+    start: int
+    stop: int
+    constant_lr: bool
+    sources: tuple[Path, ...]
+
+
+def start_point(run: Run, level: int) -> StartPoint:
+    """The start the runner trained ``level`` from (module docstring)."""
+    cfg = run.config
+    method = cfg.prune.method
+    if method not in _METHODS:
+        raise LandscapeError(
+            f"instability retrains IMP levels ({', '.join(_METHODS)}); {run.path} is a "
+            f"{method!r} run"
+        )
+    spe = run.data.steps_per_epoch(cfg.data.batch_size)
+    total = parse_duration(cfg.train.length, spe)
+    tau = parse_duration(cfg.prune.rewind_step, spe) if method == "imp-wr" else 0
+    if level not in run.levels():
+        raise LandscapeError(f"level {level} is not trained in {run.path} (levels: {run.levels()})")
+    if not paths.rewind(run.path).exists():
+        raise LandscapeError(
+            f"{run.path} has no rewind.safetensors (the starting point); re-run its runner"
+        )
+    mask = run.mask(level)
+    if level == 0 or method == "imp-wr":
+        state, start, stop, const = run.rewind(), tau, total, False
+        source = paths.rewind(run.path)
+    elif method == "imp-lrr":
+        state, start, stop, const = run.weights(level - 1), 0, total, False
+        source = paths.weights(run.path, level - 1)
+    else:  # imp-ft
+        state, start, stop, const = run.weights(level - 1), total, 2 * total, True
+        source = paths.weights(run.path, level - 1)
+    state = {k: v.clone() for k, v in state.items()}
+    apply_mask(state, mask)
+    return StartPoint(state, start, stop, const, (source, paths.mask(run.path, level)))
+
+
+def instability(
+    run: str | Path | Run,
+    spec: InstabilitySpec,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    log: Log = print,
+) -> Result:
+    """The stability test of ``spec.level`` (or the scan over ``spec.rewind_steps``).
+
+    Returns:
+        a :class:`Result`: an ``instability`` record (the barrier between the two copies,
+        ``copy_errors_own_bn``, ``train_steps``), or an ``instability-scan`` record
+        (``rewind_steps``, ``error_barriers``, ``onset``) whose ``children`` are the tests.
+    """
+    run_ = resolve_run(run, spec.engine.device)
+    cfg = run_.config
+    seeds = spec.seeds or (cfg.data.data_seed + 1, cfg.data.data_seed + 2)
+    # The runner's thread rule: one thread for small CPU models (also what makes the
+    # retraced rewind points match the run's bit for bit).
+    configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
+                      cfg.train.threads)  # fmt: skip
+    if not spec.rewind_steps:
+        return _test(run_, spec, seeds, start_point(run_, spec.level), force, quiet, log)
+    return _scan(run_, spec, seeds, force, quiet, log)
+
+
+def _test(
+    run_: Run, spec: InstabilitySpec, seeds, sp: StartPoint, force: bool, quiet: bool, log: Log,
+    extra: dict[str, Any] | None = None,
+) -> Result:
+    """One stability test: two copies from ``sp``."""
+    from landscape.plotting.connectivity import plot_barrier
+
+    cfg, eng, level = run_.config, spec.engine, spec.level
+    train_settings = {"kind": "instability", "level": level, "seeds": list(seeds),
+                      "start": file_digest(*sp.sources), **(extra or {})}  # fmt: skip
+    settings = {**train_settings, "points": spec.points, "split": spec.split, **eng.hashed()}
+    # The copies depend only on the training settings: other evaluation settings reuse them.
+    copies_dir = paths.analysis_dir(run_.path, level, "instability-copies", digest(train_settings))
+    folder = paths.analysis_dir(run_.path, level, "instability", digest(settings))
+    done = reuse(folder, settings, force, log)
+    if done is not None:
+        return done
+    spe = run_.data.steps_per_epoch(cfg.data.batch_size)
+    schedule = lr_schedule(cfg.train, spe)
+    lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
+    mask = run_.mask(level)
+    copies = []
+    t0 = time.perf_counter()
+    for i, seed in enumerate(seeds):
+        path = copies_dir / f"copy_{i}.safetensors"
+        model = run_.model()
+        if path.exists() and not force:
+            model.load_state_dict(load_state(path, run_.device))
+        else:
+            model.load_state_dict(sp.state)
+            train(
+                model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
+                mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
+                desc=f"copy {i} (seed {seed})", show_progress=not quiet,
+                context=f"{run_.path}, instability copy {i}",
+            )  # fmt: skip
+            save_state(path, state_of(model), metadata={"seed": str(seed)})
+        copies.append(state_of(model))
+    train_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    data = eval_data(run_, spec.split, eng.eval_samples)
+    res = barrier_curve(
+        run_.model(), copies[0], copies[1], data, spec.points, eng.bn_policy,
+        bn_batches(run_, eng), **eng.speed(),
+    )  # fmt: skip
+    # Each copy as trained (its own BN statistics), on the same samples as the path.
+    own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
+                          **eng.speed())  # fmt: skip
+    title = f"{run_.path.name}: level {level} from step {sp.start}, seeds {tuple(seeds)}"
+    record = {
+        "kind": "instability", "title": title, "settings": settings, "run": str(run_.path),
+        **res.to_dict(),
+        "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
+        "copy_errors_own_bn": own.errors.tolist(),
+        "train_steps": [sp.start, sp.stop], "train_seconds": train_seconds,
+        "seconds": time.perf_counter() - t0, **stamp(),
+    }  # fmt: skip
+    w = Writer(folder)
+    w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
+    w.figure("barrier.png", lambda: plot_barrier(record))
+    return w.finish(record)
+
+
+def rewind_points(run_: Run, steps: list[int], *, quiet: bool = False) -> dict[int, Path]:
+    """``w_τ = A_0(w_0, τ)`` for each step, retraced from the run's initialisation and data
+    order in one dense pass (snapshots after step τ), saved once under the run's
+    ``analysis/rewind-points/``. The run's own ``rewind.safetensors`` is the same
+    trajectory: the runners train ``w_τ`` exactly so (``runners/common.py``)."""
+    cfg = run_.config
+    folder = paths.run_analysis_dir(run_.path, "rewind-points", "dense")
+    files = {t: folder / f"step_{t}.safetensors" for t in steps}
+    missing = sorted(t for t, f in files.items() if not f.exists())
+    if missing:
+        model = run_.model()
+        if 0 in missing:
+            save_state(files[0], state_of(model), metadata={"step": "0"})
+
+        def snapshot(t: int, m) -> None:
+            if t in files and t in missing:
+                save_state(files[t], state_of(m), metadata={"step": str(t)})
+
+        if missing[-1] > 0:
+            train(
+                model, run_.data, cfg.train, cfg.data.batch_size, start=0, stop=missing[-1],
+                mask=None, data_seed=cfg.data.data_seed, augment=cfg.data.augment,
+                desc=f"retrace w_τ to step {missing[-1]}", show_progress=not quiet,
+                context=f"{run_.path}, rewind points", on_step=snapshot,
+            )  # fmt: skip
+    return files
+
+
+def _scan(run_: Run, spec: InstabilitySpec, seeds, force: bool, quiet: bool, log: Log) -> Result:
+    """The stability test at several rewind steps and the onset of LMC."""
+    from landscape.plotting.connectivity import plot_instability_scan
+
+    cfg, level = run_.config, spec.level
+    method = cfg.prune.method
+    if level > 0 and method != "imp-wr":
+        raise LandscapeError(
+            f"--rewind-steps moves the rewind point of IMP-WR levels (and of level 0); level "
+            f"{level} of this {method!r} run starts from w^({level - 1}) instead"
+        )
+    own = start_point(run_, level)
+    tau, total = own.start, own.stop  # the run's own rewind step (0 for LRR/FT level 0) and T
+    spe = run_.data.steps_per_epoch(cfg.data.batch_size)
+    steps = sorted(
+        {parse_duration(t.strip(), spe) for t in spec.rewind_steps.split(",") if t.strip()}
+    )
+    if not steps or steps[-1] >= total:
+        raise ValueError(
+            f"--rewind-steps {spec.rewind_steps!r}: give steps (or '2ep') before the end of "
+            f"training, T = {total} steps"
+        )
+    files = rewind_points(run_, [t for t in steps if t != tau], quiet=quiet)
+    mask = run_.mask(level)
+    results = []
+    for t in steps:
+        if t == tau:  # the run's own rewind point: the same result as without rewind_steps
+            results.append(_test(run_, spec, seeds, own, force, quiet, log))
+            continue
+        state = load_state(files[t], run_.device)
+        if level > 0:
+            apply_mask(state, mask)
+        sp = StartPoint(state, t, total, False, (files[t], paths.mask(run_.path, level)))
+        results.append(_test(run_, spec, seeds, sp, force, quiet, log, {"rewind_step": t}))
+    errors = [r["error_barrier"] for r in results]
+    onset = next((t for t, e in zip(steps, errors) if e <= spec.onset), None)
+    settings = {"kind": "instability-scan", "level": level, "seeds": list(seeds),
+                "rewind_steps": steps, "points": spec.points, "split": spec.split,
+                **spec.engine.hashed()}  # fmt: skip
+    record = {
+        "kind": "instability-scan", "settings": settings, "run": str(run_.path),
+        "title": f"{run_.path.name}: level {level}, stability vs rewind step",
+        "rewind_steps": steps, "run_rewind_step": tau, "steps_per_epoch": spe,
+        "error_barriers": errors, "loss_barriers": [r["loss_barrier"] for r in results],
+        "copy_errors_own_bn": [r["copy_errors_own_bn"] for r in results],
+        "onset_threshold": spec.onset, "onset": onset, "results": [str(r.folder) for r in results],
+        "split": spec.split, "bn_policy": spec.engine.bn_policy, **stamp(),
+    }  # fmt: skip
+    w = Writer(paths.analysis_dir(run_.path, level, "instability-scan", digest(settings)))
+    w.arrays({"rewind_steps": steps, "error_barriers": errors})
+    w.figure("scan.png", lambda: plot_instability_scan(record))
+    done = w.finish(record)
+    return Result(done.record, done.folder, children=tuple(results))

@@ -1,0 +1,152 @@
+"""The result store: one folder per analysis and settings, finished when ``result.json`` exists.
+
+A result folder ``<kind>_<digest>/`` holds ``result.json`` (every number, with the
+settings that produced it), ``result.npz`` (the arrays), figures and reports.
+``result.json`` is the "finished" marker and is written **last**, after every
+other file of the folder (and after any other folder the job writes), so an
+interrupted job leaves no marker and the next call completes the whole set. A
+folder that holds a result of *other* settings (e.g. a reused ``--out``) is
+refused, never silently reused or overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landscape.checkpoint import atomic_write_bytes, atomic_write_text, load_json, save_json
+from landscape.errors import LandscapeError
+from landscape.settings import canonical
+
+__all__ = [
+    "Result",
+    "Writer",
+    "file_digest",
+    "find_result",
+    "reuse",
+    "stamp",
+]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a job returns: the record (every number), its folder and whether it was reused.
+
+    ``result["error_barrier"]`` reads the record; :attr:`arrays` loads ``result.npz``.
+    """
+
+    record: dict[str, Any]
+    folder: Path
+    reused: bool = False
+    children: tuple[Result, ...] = field(default=())
+
+    @property
+    def kind(self) -> str:
+        return str(self.record.get("kind", ""))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.record[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.record.get(key, default)
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of ``result.npz`` (empty when the result has none)."""
+        path = self.folder / "result.npz"
+        if not path.exists():
+            return {}
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
+
+    @property
+    def figures(self) -> list[Path]:
+        return sorted(self.folder.glob("*.png"))
+
+
+def file_digest(*files: Path) -> str:
+    """Sixteen hex digits of SHA-256 over the files' bytes: names a checkpoint by content in
+    hashed settings, so a result goes stale when a file it read is rewritten."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stamp() -> dict[str, str]:
+    """The creation time recorded in every result."""
+    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def find_result(
+    folder: Path, settings: Mapping[str, Any], *, force: bool = False
+) -> dict[str, Any] | None:
+    """The finished result in ``folder`` for these ``settings`` (``None``: compute it).
+
+    Raises:
+        LandscapeError: ``folder`` holds a result of other settings; it is never
+            overwritten without ``force``.
+    """
+    path = folder / "result.json"
+    if force or not path.exists():
+        return None
+    record = load_json(path)
+    stored = record.get("settings")
+    if stored is None or canonical(stored) != canonical(dict(settings)):
+        raise LandscapeError(
+            f"{folder} holds a result of other settings ({record.get('kind', 'unknown kind')}"
+            f"{'' if stored is None else ': ' + canonical(stored)[:160]}); pass another --out, "
+            "or --force to overwrite it"
+        )
+    return record
+
+
+class Writer:
+    """Writes one result folder: arrays, figures and text first, ``result.json`` last."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def arrays(self, arrays: Mapping[str, Any]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
+        atomic_write_bytes(self.folder / "result.npz", buf.getvalue())
+
+    def figure(self, name: str, draw: Callable[[], tuple[Any, Any]]) -> None:
+        """Draw a figure (a plotting function's ``(fig, ax)``) and save it as PNG, 150 dpi."""
+        fig, _ = draw()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=150)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.folder / name, buf.getvalue())
+
+    def text(self, name: str, text: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.folder / name, text)
+
+    def finish(self, record: Mapping[str, Any]) -> Result:
+        """Write the marker ``result.json`` (the last file) and return the :class:`Result`."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_json(self.folder / "result.json", dict(record))
+        return Result(dict(record), self.folder)
+
+
+def reuse(
+    folder: Path, settings: Mapping[str, Any], force: bool, log: Callable[[str], object]
+) -> Result | None:
+    """The finished :class:`Result` in ``folder`` for ``settings``, announced through ``log``
+    (``None``: compute it). Raises as :func:`find_result` does."""
+    record = find_result(folder, settings, force=force)
+    if record is None:
+        return None
+    log(f"reusing the finished result in {folder} (from {record.get('created', '?')}; "
+        "--force recomputes)")  # fmt: skip
+    return Result(record, folder, reused=True)

@@ -1,0 +1,126 @@
+"""Typed settings: frozen dataclasses whose fields generate command-line flags and a digest.
+
+An analysis spec (``landscape.specs``) is a frozen dataclass whose fields are made
+with :func:`setting`: each carries its help text, whether it changes the numbers
+(``hashed``) and its choices. From such a class :func:`add_arguments` builds the
+argparse flags (``--field-name``), :func:`from_args` builds the instance back from
+the parsed flags, and :func:`digest` names a result by the settings that change it.
+A field whose type is itself a spec dataclass (e.g. the evaluation engine's
+settings inside a connectivity spec) becomes its own argument group.
+
+This module is torch-free so that ``landscape --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import MISSING, field, fields, is_dataclass
+from typing import Any
+
+__all__ = ["add_arguments", "canonical", "digest", "from_args", "setting"]
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    hashed: bool = True,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
+    flag: str | None = None,
+    cli: bool = True,
+) -> Any:
+    """A spec field: its default, help text and how it appears on the command line.
+
+    Args:
+        hashed: whether the field changes results (speed-only fields are not hashed).
+        choices: the allowed values (argparse checks them).
+        metavar: the placeholder in ``--help``.
+        flag: the flag's name when it is not ``--field-name``.
+        cli: ``False`` for fields a command line sets by hand (positional arguments,
+            flags of a special shape).
+    """
+    meta = {"help": help, "hashed": hashed, "choices": choices, "metavar": metavar,
+            "flag": flag, "cli": cli}  # fmt: skip
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("spec defaults must be immutable (use a tuple)")
+    return field(default=default, metadata=meta)
+
+
+def canonical(settings: Any) -> str:
+    """Canonical JSON of a settings mapping (or a spec dataclass): sorted keys, no spaces."""
+    if is_dataclass(settings) and not isinstance(settings, type):
+        settings = dataclasses.asdict(settings)
+    return json.dumps(settings, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(settings: Mapping[str, Any] | Any) -> str:
+    """Ten hex digits of SHA-256 over :func:`canonical` — the name of a result folder."""
+    return hashlib.sha256(canonical(settings).encode()).hexdigest()[:10]
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _is_spec(f: dataclasses.Field) -> bool:
+    return f.default_factory is not MISSING and is_dataclass(f.default_factory)
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser | Any,
+    cls: type,
+    *,
+    title: str | None = None,
+    skip: tuple[str, ...] = (),
+) -> None:
+    """Add one flag per field of the spec class ``cls`` (nested specs get their own group).
+
+    Every flag defaults to ``None`` so that :func:`from_args` can tell "not given"
+    (the field's default) from a value; ``--help`` shows the field's default.
+    """
+    group = parser.add_argument_group(title) if title else parser
+    for f in fields(cls):
+        if f.name in skip or not f.metadata.get("cli", True):
+            continue
+        if _is_spec(f):
+            add_arguments(parser, f.default_factory, title=f.default_factory.__doc__.split("\n")[0]
+                          .rstrip(".").lower(), skip=skip)  # fmt: skip
+            continue
+        kw: dict[str, Any] = {"default": None, "dest": f.name}
+        shown = "" if f.default in ("", None, False) else f" (default {f.default})"
+        kw["help"] = f.metadata["help"] + shown
+        if f.type in ("bool", bool):
+            # --flag for a default False; --flag/--no-flag for a default True
+            if f.default:
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                kw.update(action="store_const", const=True)
+        else:
+            kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
+            kw["metavar"] = f.metadata.get("metavar") or {"int": "N", "float": "X"}.get(
+                str(f.type), "S"
+            )
+        if f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
+            kw.pop("metavar", None)
+        group.add_argument(_flag(f), **kw)
+
+
+def from_args(cls: type, ns: argparse.Namespace, **given: Any) -> Any:
+    """The spec ``cls`` from parsed flags: defaults, then flags given, then ``given``."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in given:
+            values[f.name] = given[f.name]
+        elif _is_spec(f):
+            values[f.name] = from_args(f.default_factory, ns)
+        else:
+            v = getattr(ns, f.name, None)
+            if v is not None:
+                values[f.name] = v
+    return cls(**values)

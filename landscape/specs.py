@@ -1,0 +1,292 @@
+"""What each analysis is asked to compute: one frozen, typed spec per analysis.
+
+A spec is the Python twin of an analysis verb's flags: the command line is
+generated from its fields (:mod:`landscape.settings`), a job takes it as its one
+settings argument (``landscape.jobs``), and the fields marked as changing the
+numbers are recorded in every result and hashed into the result folder's name.
+The evaluation engine's settings (BatchNorm policy and data, batch and chunk
+size, execution mode, device) are one :class:`EngineSpec` inside the specs of the
+connectivity analyses. The science behind each field is in ``docs/science.md``.
+
+Torch-free, so that ``landscape --help`` starts without importing torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from landscape.settings import setting
+
+__all__ = [
+    "BN_POLICIES",
+    "HVP_METHODS",
+    "MODES",
+    "NORMALIZATIONS",
+    "WHICH",
+    "BarrierSpec",
+    "ConnectivitySpec",
+    "EngineSpec",
+    "HessianSpec",
+    "InstabilitySpec",
+    "SliceSpec",
+]
+
+BN_POLICIES = ("recompute", "interpolate", "none")
+MODES = ("auto", "vmap", "loop")
+NORMALIZATIONS = ("filter", "layer", "none")
+WHICH = ("largest", "smallest", "magnitude")
+HVP_METHODS = ("auto", "cached", "double-backward", "forward-over-reverse")
+SPLITS = ("test", "train")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"--{name} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Evaluation: how the loss and error of each point are measured."""
+
+    bn_policy: str = setting(
+        "recompute", "BatchNorm statistics at each point: re-estimate on training batches, "
+        "interpolate the buffers, or keep the reference state's (docs/science.md)",
+        choices=BN_POLICIES,
+    )  # fmt: skip
+    bn_samples: int = setting(
+        2000, "training samples (no augmentation) for --bn-policy recompute, in batches of the "
+        "run's batch size",
+    )  # fmt: skip
+    eval_samples: int = setting(
+        0, "measure on the first N samples of each split only (0: all)"
+    )
+    batch_size: int = setting(
+        1000, "samples per evaluation batch (speed and memory only)", hashed=False
+    )
+    chunk_size: int = setting(
+        0, "weight vectors evaluated together (speed and memory only; 0: automatic)",
+        hashed=False, metavar="K",
+    )  # fmt: skip
+    mode: str = setting(
+        "auto", "vmap: all points of a chunk in one batched call; loop: one at a time; auto: "
+        "vmap on CUDA, loop on CPU (same results)", hashed=False, choices=MODES,
+    )  # fmt: skip
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (the run's)", hashed=False)
+
+    def __post_init__(self) -> None:
+        if self.bn_policy not in BN_POLICIES:
+            raise ValueError(f"--bn-policy must be one of {', '.join(BN_POLICIES)}")
+        if self.mode not in MODES:
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}")
+        if self.batch_size <= 0:
+            raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.chunk_size < 0:
+            raise ValueError(f"--chunk-size must be 0 (automatic) or positive, got {self.chunk_size}")
+        if self.bn_policy == "recompute" and self.bn_samples <= 0:
+            raise ValueError(f"--bn-samples must be positive, got {self.bn_samples}")
+        if self.eval_samples < 0:
+            raise ValueError(f"--eval-samples must be 0 (all) or positive, got {self.eval_samples}")
+
+    def hashed(self) -> dict[str, Any]:
+        """The settings that change the numbers (recorded and hashed into result names)."""
+        out: dict[str, Any] = {"bn_policy": self.bn_policy, "eval_samples": self.eval_samples}
+        if self.bn_policy == "recompute":
+            out["bn_samples"] = self.bn_samples
+        return out
+
+    def speed(self) -> dict[str, Any]:
+        """Keyword arguments of the engine that change speed only."""
+        return {"batch_size": self.batch_size, "chunk_size": self.chunk_size, "mode": self.mode}
+
+
+def _check_points(points: int) -> None:
+    if points < 2:
+        raise ValueError(f"--points must be at least 2 (the two ends), got {points}")
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"--split must be test or train, got {split!r}")
+
+
+@dataclass(frozen=True)
+class ConnectivitySpec:
+    """The path through successive level solutions and the barrier matrix [PAUL Fig. 2]."""
+
+    levels: str = setting("all", "levels on the path: 'all', '0,2,4' or '0-5'", metavar="LIST")
+    points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
+    matrix: bool = setting(True, "also the barrier matrix over all pairs of levels")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        _check_points(self.points)
+        _check_split(self.split)
+
+
+@dataclass(frozen=True)
+class BarrierSpec:
+    """The error and loss barrier on the straight path between two checkpoints [PAUL Def. 2.1]."""
+
+    points: int = setting(11, "evenly spaced points on the path, both ends included", metavar="P")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        _check_points(self.points)
+        _check_split(self.split)
+
+
+@dataclass(frozen=True)
+class InstabilitySpec:
+    """The stability test: two copies of a level trained with different SGD noise [PAUL §2]."""
+
+    level: int = setting(0, "the level to test", cli=False)
+    seeds: tuple[int, int] | None = setting(
+        None, "data-order seeds of the two copies (default: the run's --data-seed + 1 and + 2)",
+        cli=False,
+    )  # fmt: skip
+    rewind_steps: str = setting(
+        "", "scan the rewind point: test the level from m_L ⊙ w_τ for each τ in LIST (steps or "
+        "durations, e.g. '0,50,100,1ep'), w_τ retraced from the run's initialisation and data "
+        "order; reports the onset of linear mode connectivity (IMP-WR levels and level 0)",
+        metavar="LIST",
+    )  # fmt: skip
+    onset: float = setting(
+        0.02, "with --rewind-steps: the level counts as stable from the first τ whose error "
+        "barrier is at most EPS (as in Frankle et al. 2020)", metavar="EPS",
+    )  # fmt: skip
+    points: int = setting(11, "evenly spaced points on the path, both ends included", metavar="P")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        _check_points(self.points)
+        _check_split(self.split)
+        if self.seeds is not None and self.seeds[0] == self.seeds[1]:
+            raise ValueError("--seeds must differ: two copies with the same SGD noise are identical")
+        if self.rewind_steps and not 0 < self.onset < 1:
+            raise ValueError(f"--onset is an error barrier in (0, 1), got {self.onset}")
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """A 2-D slice of the loss landscape: a level's anchor plane [PAUL Fig. 3], a plane
+    through three checkpoints, or random filter-normalised directions [Li et al. 2018]."""
+
+    plane: str = setting("level", "level, checkpoints or random", cli=False,
+                         choices=("level", "checkpoints", "random"))  # fmt: skip
+    level: int | None = setting(None, "level L of the anchor plane", cli=False)
+    normalize: str = setting(
+        "filter", "--random: scale each filter, each tensor, or nothing to the weights' norm",
+        choices=NORMALIZATIONS,
+    )  # fmt: skip
+    within_mask: bool = setting(
+        False, "--random: keep the directions inside the checkpoint's mask (its level's)"
+    )
+    seed: int = setting(0, "--random: seed of the directions")
+    span: float = setting(1.0, "--random: the grid spans [-span, span]")
+    grid: int = setting(25, "points per axis")
+    margin: float = setting(
+        0.3, "anchor planes: the grid spans [-margin·s, (1+margin)·s], s = max(|u|, |v|)"
+    )
+    tolerance: float = setting(
+        0.01, "matching contour at the reference test error + EPS", metavar="EPS"
+    )
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        if self.grid < 2:
+            raise ValueError(f"--grid needs at least 2 points per axis, got {self.grid}")
+        if self.margin < 0:
+            raise ValueError(
+                f"--margin must be 0 or more (the grid's room around the anchors), got {self.margin}"
+            )
+        if self.plane == "level" and self.level is None:
+            raise ValueError("the level plane needs a level (--level L)")
+
+    def hashed(self) -> dict[str, Any]:
+        """The plane's settings that change the numbers (without the anchors' names)."""
+        if self.plane == "random":
+            return {"seed": self.seed, "normalize": self.normalize,
+                    "within_mask": self.within_mask, "span": self.span, "grid": self.grid}  # fmt: skip
+        out: dict[str, Any] = {"level": self.level} if self.plane == "level" else {}
+        return {**out, "grid": self.grid, "margin": self.margin, "tolerance": self.tolerance}
+
+
+_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class HessianSpec:
+    """The Hessian spectrum of the training loss: top eigenvalues, trace, density."""
+
+    top_k: int = setting(5, "top eigenvalues by Lanczos (0: skip)", metavar="K")
+    trace: bool = setting(False, "Hutchinson trace ± standard error")
+    probes: int = setting(100, "Rademacher probes of the trace")
+    density: bool = setting(False, "spectral density by stochastic Lanczos quadrature")
+    density_steps: int = setting(100, "Lanczos steps per density probe (as PyHessian)", metavar="M")
+    density_probes: int = setting(1, "density probes averaged (as PyHessian)")
+    density_bins: int = setting(1000, "grid points of the density", metavar="B")
+    sigma_squared: float = setting(
+        1e-5, "Gaussian kernel variance relative to the spectrum's width"
+    )
+    groups: str = setting(
+        "", "also the top-k (and trace) of each 'layer' or 'block' (e.g. a ResNet stage) "
+        "Hessian block", cli=False,
+    )  # fmt: skip
+    masked: bool = setting(False, "restrict to the kept weights of the level's mask: m ⊙ H ⊙ m")
+    eigenvectors: bool = setting(False, "also save the top-k eigenvectors")
+    samples: int = setting(
+        4096, "the first N samples of the split (fixed, unaugmented; 0: all)"
+    )
+    split: str = setting("train", "whose loss", choices=SPLITS)
+    tol: float = setting(1e-3, "relative error bound of the eigenvalues")
+    max_steps: int = setting(100, "the most Lanczos steps for the eigenvalues", metavar="M")
+    which: str = setting("largest", "which end of the spectrum --top-k means", choices=WHICH)
+    seed: int = setting(0, "seed of the random vectors")
+    dtype: str = setting("float32", "precision of the products", choices=_DTYPES)
+    hvp: str = setting(
+        "auto", "Hessian-vector products: cached graph, double backward, forward-over-reverse, "
+        "or auto (measure)", hashed=False, choices=HVP_METHODS,
+    )  # fmt: skip
+    chunk_size: int = setting(0, "samples per pass (0: automatic by device)", hashed=False)
+    memory_gb: float = setting(
+        0.0, "memory the cached graph may take (0: 40%% of free memory)", hashed=False,
+        metavar="GB",
+    )  # fmt: skip
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (the run's)", hashed=False)
+    threads: int = setting(
+        0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "samples", "chunk_size", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)}")
+        for name in ("probes", "density_steps", "density_probes", "max_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+        if self.density_bins < 2:
+            raise ValueError(f"--density-bins must be ≥ 2, got {self.density_bins}")
+        if self.tol <= 0 or self.sigma_squared <= 0:
+            raise ValueError("--tol and --sigma-squared must be positive")
+        if self.groups not in ("", "layer", "block"):
+            raise ValueError(f"groups must be '', 'layer' or 'block', got {self.groups!r}")
+        if not (self.top_k or self.trace or self.density):
+            raise ValueError("nothing to compute: ask for --top-k K, --trace or --density")
+
+    def hashed(self, weights: str) -> dict[str, Any]:
+        """Every setting that changes the numbers, for the weights named ``weights``."""
+        return {
+            "kind": "hessian", "weights": weights, "split": self.split, "samples": self.samples,
+            "masked": self.masked, "top_k": self.top_k, "tol": self.tol,
+            "max_steps": self.max_steps, "which": self.which,
+            "trace_probes": self.probes if self.trace else 0,
+            "density": {"steps": self.density_steps, "probes": self.density_probes,
+                        "bins": self.density_bins, "sigma_squared": self.sigma_squared}
+            if self.density else None,
+            "groups": self.groups or None, "seed": self.seed, "dtype": self.dtype,
+            "eigenvectors": self.eigenvectors, "loss": "cross_entropy", "bn_mode": "eval",
+        }  # fmt: skip
