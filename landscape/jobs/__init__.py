@@ -23,7 +23,8 @@ from landscape.jobs.barrier import barrier
 from landscape.jobs.connectivity import connectivity
 from landscape.jobs.hessian import hessian
 from landscape.jobs.instability import instability
-from landscape.jobs.slices import slice  # noqa: A004 - used as jobs.slice
+from landscape.jobs.prune import prune
+from landscape.jobs.slices import slice  # used as jobs.slice (the builtin stays visible)
 from landscape.jobs.store import Result
 from landscape.jobs.targets import Checkpoint, resolve, resolve_run
 
@@ -34,6 +35,7 @@ __all__ = [
     "connectivity",
     "hessian",
     "instability",
+    "prune",
     "resolve",
     "resolve_run",
     "slice",
