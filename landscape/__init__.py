@@ -2,7 +2,7 @@
 
 Pruning runners (IMP-WR/LRR/FT, retraining schedules, BIMP, SWAMP) write run
 directories; analyses (connectivity, slices, Hessian spectra, the flatness bound)
-read them; plots read only results. See ``../shared/SPEC.md`` for the algorithms.
+read them; plots read only results. ``docs/science.md`` explains the algorithms.
 """
 
 __version__ = "0.1.0"

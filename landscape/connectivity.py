@@ -1,4 +1,4 @@
-"""Linear mode connectivity, the public API (SPEC §3; README "Connectivity and slices").
+"""Linear mode connectivity, the public API (docs/science.md; README "Connectivity and slices").
 
 Example:
     >>> from landscape.connectivity import barrier

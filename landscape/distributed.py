@@ -3,7 +3,7 @@
 Launched with ``torchrun --nproc-per-node N`` the environment names the rank, the
 world size and the rendezvous (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR``, ``MASTER_PORT``); :func:`init_from_env` joins that process group
-with gloo on CPU and NCCL on CUDA (ARCHITECTURE.md, "Scaling past one machine").
+with gloo on CPU and NCCL on CUDA (docs/architecture.md, "Scaling past one machine").
 Without torchrun nothing is initialised and the same code runs as one process:
 ``all_reduce_sum`` returns its input, ``gather_objects`` a one-element list, and so on.
 

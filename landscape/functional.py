@@ -2,7 +2,7 @@
 
 Analyses treat a network as a skeleton (``nn.Module``) plus a state; they call it
 with ``torch.func.functional_call`` rather than mutating the module, so one
-skeleton can evaluate many weight vectors (ARCHITECTURE.md, ``functional``).
+skeleton can evaluate many weight vectors (docs/architecture.md, ``functional``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from landscape.errors import DataError
 
 __all__ = [
     "as_batches",
+    "batchnorm_layers",
     "call",
     "flatten",
     "is_tensor_pair",
@@ -31,7 +32,7 @@ _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def prunable_names(model: nn.Module, scope: str = "conv+linear") -> list[str]:
-    """Names of the prunable tensors, in module order (SPEC §0).
+    """Names of the prunable tensors, in module order (docs/science.md).
 
     ``scope="conv+linear"``: the ``.weight`` of every ``Conv*d`` and ``Linear``
     (first conv and classifier included); ``scope="conv"``: convolutions only.
@@ -45,6 +46,17 @@ def prunable_names(model: nn.Module, scope: str = "conv+linear") -> list[str]:
         for name, m in model.named_modules()
         if isinstance(m, kinds)
     ]
+
+
+def batchnorm_layers(
+    model: nn.Module, tracking: bool = False
+) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    """``(name, module)`` of every BatchNorm layer (the one BatchNorm finder); with
+    ``tracking``, only those that keep running statistics."""
+    return [
+        (n, m) for n, m in model.named_modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.track_running_stats or not tracking)
+    ]  # fmt: skip
 
 
 def param_names(model: nn.Module) -> list[str]:

@@ -1,4 +1,4 @@
-"""Hessian spectra of the training loss: the public Python API (SPEC §5).
+"""Hessian spectra of the training loss: the public Python API (docs/science.md).
 
 ::
 
@@ -15,7 +15,7 @@ For other uses, the engine's parts are here too: :class:`HessianOperator`
 (``v ↦ H_m v``; :func:`as_linear_operator` or ``op.to_scipy()`` for SciPy's
 ``eigsh``, ``cg``...), :func:`top_eigen` (Lanczos), :func:`hutchinson` (trace) and
 :func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
-``tr[(I + c·H)^{-1}]`` for the flatness bound of SPEC §6).
+``tr[(I + c·H)^{-1}]`` for the flatness bound of docs/science.md).
 """
 
 from landscape.analysis.hessian import (

@@ -1,4 +1,4 @@
-"""Every file name of a run directory, one function each (ARCHITECTURE.md, "The run directory").
+"""Every file name of a run directory, one function each (docs/architecture.md, "The run directory").
 
 ::
 

@@ -1,4 +1,4 @@
-"""Two-dimensional loss-landscape slices, the public API (SPEC §4).
+"""Two-dimensional loss-landscape slices, the public API (docs/science.md).
 
 Example:
     >>> from landscape.slices import plane_slice, random_slice

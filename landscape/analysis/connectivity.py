@@ -1,4 +1,4 @@
-"""Linear mode connectivity: paths, error and loss barriers, the barrier matrix (SPEC §3).
+"""Linear mode connectivity: paths, error and loss barriers, the barrier matrix (docs/science.md).
 
 All points of a call go through one :func:`~landscape.analysis.engine.evaluate_points`
 call: the barrier matrix over ``n`` level solutions uses them as the basis and
@@ -36,7 +36,7 @@ __all__ = [
 
 
 def path_alphas(points: int) -> np.ndarray:
-    """``points`` evenly spaced ``γ`` in ``[0, 1]``, both ends included (SPEC §3: default 11)."""
+    """``points`` evenly spaced ``γ`` in ``[0, 1]``, both ends included (docs/science.md: default 11)."""
     if points < 2:
         raise ValueError(f"a path needs at least 2 points (its two ends), got {points}")
     return np.linspace(0.0, 1.0, points)
@@ -47,7 +47,7 @@ def barrier_from_curve(alphas: np.ndarray, values: np.ndarray) -> tuple[float, f
 
     Returns:
         ``(B, B_mean)``: ``B = max_γ [v(γ) − ((1 − γ) v(0) + γ v(1))]`` [PAUL Def. 2.1],
-        and the mean-endpoint variant ``max_γ v(γ) − ½ (v(0) + v(1))`` (SPEC §3).
+        and the mean-endpoint variant ``max_γ v(γ) − ½ (v(0) + v(1))`` (docs/science.md).
         Both are ``≥ 0`` for ``B`` (the ends contribute 0); ``B_mean`` can be negative.
     """
     a = np.asarray(alphas, dtype=np.float64)
@@ -67,7 +67,7 @@ class BarrierResult:
         losses, errors: mean cross-entropy and error at each point, ``[P]``.
         loss_barrier, error_barrier: ``max_γ [v(γ) − linear interpolation of the ends]``.
         loss_barrier_mean, error_barrier_mean: ``max_γ v(γ) − mean of the ends``.
-        bn_policy: how BatchNorm statistics were set at every point (SPEC §3).
+        bn_policy: how BatchNorm statistics were set at every point (docs/science.md).
         has_batchnorm: whether the model has BatchNorm at all (if not, the policy is moot).
     """
 
@@ -133,7 +133,7 @@ def barrier(
         state_a, state_b: state dicts (parameters and buffers) of the two ends.
         data: where to measure: a tensor pair ``(inputs, targets)`` or an iterable of pairs.
         points: evenly spaced ``γ`` in ``[0, 1]`` including both ends (default 11 [ours]).
-        bn_policy: ``recompute`` [ours], ``interpolate`` [code] or ``none`` (SPEC §3).
+        bn_policy: ``recompute`` [ours], ``interpolate`` [code] or ``none`` (docs/science.md).
         bn_data: training batches for ``recompute`` (needed if the model has BatchNorm).
         batch_size, chunk_size, mode: engine settings (:func:`evaluate_points`).
 

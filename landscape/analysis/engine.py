@@ -1,11 +1,11 @@
-"""One evaluation engine for paths, barrier matrices and slice grids (SPEC §3–4).
+"""One evaluation engine for paths, barrier matrices and slice grids (docs/science.md).
 
 Every point an analysis needs is a linear combination of a few *basis* states:
 a path point is ``(1 − γ) w_a + γ w_b``, a slice point ``c_o w_o + c_p w_p + c_n w_n``,
 a barrier matrix uses all level solutions as its basis. :class:`Points` holds the
 basis and the ``K × J`` coefficient matrix; :func:`evaluate_points` returns the
 loss and error of all ``K`` points, materialising them chunk by chunk so memory
-stays bounded, and handles BatchNorm by one of three policies (SPEC §3):
+stays bounded, and handles BatchNorm by one of three policies (docs/science.md):
 
 - ``recompute`` [ours, default]: reset the running statistics and re-estimate
   them, for every point, as the cumulative mean over fixed training batches
@@ -23,12 +23,12 @@ Two execution modes give the same numbers (to float rounding):
   evaluates all of them (batched matmuls, grouped convolutions). BatchNorm
   re-estimation works under ``vmap`` because the buffers are stacked too and the
   momentum is a float ``1/(j+1)`` (cumulative mean over ``j`` batches), see
-  PERF_NOTES.md.
+  measurements on a 2-core CPU.
 - ``loop``: one point at a time in a private copy of the model whose tensors are
   overwritten with each point's (a plain module call, no reparametrisation).
 
 ``auto`` picks ``vmap`` on CUDA and ``loop`` on CPU, where batching measured
-slower (PERF_NOTES.md and ``bench/RESULTS.md``).
+slower (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from landscape.errors import CheckpointError
-from landscape.functional import Batch, DataLike, as_batches
+from landscape.functional import Batch, DataLike, as_batches, batchnorm_layers
+from landscape.specs import BN_POLICIES, MODES
 
 __all__ = [
     "BN_POLICIES",
@@ -61,8 +62,6 @@ __all__ = [
     "resolve_mode",
 ]
 
-BN_POLICIES = ("recompute", "interpolate", "none")
-MODES = ("auto", "vmap", "loop")
 
 State = Mapping[str, Tensor]
 
@@ -207,21 +206,16 @@ class Evaluation:
 
 def batchnorm_modules(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """BatchNorm layers that keep running statistics (the ones a policy applies to)."""
-    return [
-        m
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-    ]
+    return [m for _, m in batchnorm_layers(model, tracking=True)]
 
 
 def batchnorm_buffers(model: nn.Module) -> dict[str, str]:
     """``{state name: "mean" | "var" | "count"}`` of every BatchNorm running statistic."""
     roles = {"running_mean": "mean", "running_var": "var", "num_batches_tracked": "count"}
     out = {}
-    for prefix, m in model.named_modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-            for buf, role in roles.items():
-                out[f"{prefix}.{buf}" if prefix else buf] = role
+    for prefix, _ in batchnorm_layers(model, tracking=True):
+        for buf, role in roles.items():
+            out[f"{prefix}.{buf}" if prefix else buf] = role
     return out
 
 
@@ -262,7 +256,7 @@ def resolve_mode(mode: str, model: nn.Module, device: torch.device) -> str:
 
     On the 2-core CPU a batched matmul over K points ran at about half the speed
     per point of K separate ones (the stacked activations leave the cache), for the
-    MLP as for convolutions, so batching is a GPU optimisation (PERF_NOTES.md).
+    MLP as for convolutions, so batching is a GPU optimisation (measured on a 2-core CPU).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
@@ -423,7 +417,7 @@ def evaluate_points_multi(
             its train/eval flags and BatchNorm momenta are restored afterwards).
         points: the weight vectors (:class:`Points`).
         datasets: ``{name: data}``; each a tensor pair or an iterable of pairs.
-        bn_policy: ``recompute`` (default), ``interpolate`` or ``none`` (SPEC §3).
+        bn_policy: ``recompute`` (default), ``interpolate`` or ``none`` (docs/science.md).
         bn_data: training batches for ``recompute`` (no augmentation); needed only
             when the model has BatchNorm.
         batch_size: samples per batch when a data set is given as one tensor pair.

@@ -1,4 +1,4 @@
-"""Two-dimensional slices of the loss landscape (SPEC §4).
+"""Two-dimensional slices of the loss landscape (docs/science.md).
 
 Two kinds of plane, both evaluated by the batched engine:
 
@@ -34,6 +34,7 @@ from landscape.analysis.engine import (
     check_states,
     evaluate_points_multi,
 )
+from landscape.specs import NORMALIZATIONS
 
 __all__ = [
     "NORMALIZATIONS",
@@ -46,7 +47,6 @@ __all__ = [
     "random_slice",
 ]
 
-NORMALIZATIONS = ("filter", "layer", "none")
 
 
 def _flat(state: State, names: Sequence[str]) -> Tensor:
@@ -55,7 +55,7 @@ def _flat(state: State, names: Sequence[str]) -> Tensor:
 
 @dataclass(frozen=True, eq=False)
 class Plane:
-    """The orthonormal frame of the plane through ``origin``, ``p`` and ``n`` (SPEC §4).
+    """The orthonormal frame of the plane through ``origin``, ``p`` and ``n`` (docs/science.md).
 
     Coordinates are lengths in parameter space: ``w(a, b) = o + a·e1 + b·e2``.
 
@@ -109,7 +109,7 @@ class Plane:
 
 
 def anchor_plane(origin: State, p: State, n: State, names: Sequence[str]) -> Plane:
-    """Gram–Schmidt frame of the plane through three states [PAUL Fig. 3, SPEC §4].
+    """Gram–Schmidt frame of the plane through three states [PAUL Fig. 3; docs/science.md].
 
     Args:
         origin, p, n: the anchors (``w^(L)``, ``m_{L+1} ⊙ w^(L)``, ``w^(L+1)`` in Paul's figure).
@@ -206,7 +206,7 @@ def random_directions(
 
 @dataclass(frozen=True)
 class SliceResult:
-    """Values on a 2-D grid and at the plane's marked points (SPEC §4).
+    """Values on a 2-D grid and at the plane's marked points (docs/science.md).
 
     Attributes:
         kind: ``"anchors"`` (plane through three states) or ``"random"`` (Li et al.).
@@ -216,7 +216,7 @@ class SliceResult:
             anchors evaluated as themselves (their coordinates are exact).
         geometry: plane lengths (``u_norm``, ``v_norm``, ``v_along``, ``v_perp``,
             ``scale``) or the direction settings (``normalize``, ``seed``, ``span``).
-        bn_policy, has_batchnorm: how BatchNorm statistics were set (SPEC §3).
+        bn_policy, has_batchnorm: how BatchNorm statistics were set (docs/science.md).
     """
 
     kind: str
@@ -285,12 +285,12 @@ def plane_slice(
     mode: str = "auto",
     progress: Callable[[int], object] | None = None,
 ) -> SliceResult:
-    """Loss and error on the plane through three states [PAUL Fig. 3, SPEC §4].
+    """Loss and error on the plane through three states [PAUL Fig. 3; docs/science.md].
 
     Args:
         origin, p, n: the anchors; Paul's plane is ``w^(L)``, ``m_{L+1} ⊙ w^(L)``, ``w^(L+1)``.
         datasets: ``{split: data}``, e.g. ``{"test": (x, y), "train": (x, y)}``.
-        grid: points per axis (SPEC §4: 25).
+        grid: points per axis (docs/science.md: 25).
         margin: the grid spans ``[−margin·s, (1 + margin)·s]`` on both axes.
         names: labels of the three anchors in the result.
         extra: more states to evaluate and mark (projected onto the plane), e.g. the

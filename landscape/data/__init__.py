@@ -1,4 +1,4 @@
-"""Data sets behind one registry (ARCHITECTURE.md, ``data/``).
+"""Data sets behind one registry (docs/architecture.md, ``data/``).
 
 Small data sets (MNIST-1D, CIFAR, synthetic) are held as tensors on the training
 device; batches are indexed by the global optimiser step, so a run that resumes

@@ -1,4 +1,4 @@
-"""Model registry: ``create_model(name, in_shape, num_classes)`` (ARCHITECTURE.md, ``models/``).
+"""Model registry: ``create_model(name, in_shape, num_classes)`` (docs/architecture.md, ``models/``).
 
 Names: ``mlp``, ``cnn1d`` (MNIST-1D); ``resnet20/32/56/110`` (CIFAR ResNets);
 ``resnet18`` (CIFAR stem); ``vgg11/16/19`` (with BatchNorm); ``wrn-D-K``

@@ -135,7 +135,7 @@ def plot_instability_scan(
     result: str | Path | Mapping[str, Any], ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
     """Error barrier between two copies against the rewind step they start from [PAUL §2]:
-    the onset of linear mode connectivity is where the curve meets the threshold (SPEC §3)."""
+    the onset of linear mode connectivity is where the curve meets the threshold (docs/science.md)."""
     res = load_result(result, ("instability-scan",))
     fig, ax = _axes(ax, (4.5, 3.2))
     steps = np.asarray(res["rewind_steps"], dtype=float)

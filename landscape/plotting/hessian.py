@@ -1,4 +1,4 @@
-"""Hessian spectrum figures (SPEC §5): the density, the per-layer top eigenvalues, and the
+"""Hessian spectrum figures (docs/science.md): the density, the per-layer top eigenvalues, and the
 top eigenvalue and trace against sparsity across pruning levels.
 
 Every function reads a result written by ``landscape hessian`` (a ``result.json``

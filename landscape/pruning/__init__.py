@@ -1,4 +1,4 @@
-"""Masks: global/layerwise magnitude and random pruning, applying and checking them (SPEC §1)."""
+"""Masks: global/layerwise magnitude and random pruning, applying and checking them (docs/science.md)."""
 
 from landscape.pruning.masks import (
     Mask,

@@ -1,4 +1,4 @@
-"""Pruning masks (SPEC §1).
+"""Pruning masks (docs/science.md).
 
 A mask is ``dict[name, bool tensor]`` over the prunable tensors only; ``True`` keeps
 a weight. Masks only shrink: ``prune`` never revives a pruned coordinate.
@@ -53,7 +53,7 @@ def prune(
         weights: the network state; only the names in ``mask`` are read.
         mask: the current mask (prunable tensors).
         fraction: share of the *currently kept* weights to remove, ``1 − α``.
-        strategy: ``"global"`` — one magnitude threshold over all tensors [SPEC §1];
+        strategy: ``"global"`` — one magnitude threshold over all tensors [docs/science.md];
             ``"layerwise"`` — the same fraction in each tensor; ``"random"`` —
             uniformly random among kept coordinates (seeded) [PAUL §3.3].
         seed: seed of ``"random"``.

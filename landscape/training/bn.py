@@ -2,7 +2,7 @@
 
 Used wherever a weight vector was not produced by SGD on its own statistics: an
 averaged SWAMP network ([SWAMP Alg. 1], re-estimated, not averaged) and points on
-a connectivity path (SPEC §3, policy ``recompute``).
+a connectivity path (policy ``recompute``, docs/science.md).
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from landscape.functional import batchnorm_layers
+
 __all__ = ["has_batchnorm", "recompute_bn"]
 
 
 def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return bool(batchnorm_layers(model))
 
 
 @torch.no_grad()
@@ -27,7 +29,7 @@ def recompute_bn(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> 
     (momentum ``None``), the model's mode and momenta are restored. Returns the number
     of batches used (0 when the model has no BatchNorm: nothing to do).
     """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    bns = [m for _, m in batchnorm_layers(model)]
     if not bns:
         return 0
     was_training = model.training

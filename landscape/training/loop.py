@@ -1,4 +1,4 @@
-"""The masked SGD training loop ``A_t(w, k)`` of SPEC §0.
+"""The masked SGD training loop ``A_t(w, k)`` of docs/science.md.
 
 Pruned coordinates stay exactly zero: their gradients are zeroed before every
 optimiser step and the weights are re-masked after it, so the momentum buffer of

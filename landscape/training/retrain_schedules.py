@@ -1,6 +1,6 @@
 """Retraining learning-rate schedules FT/LRW/SLR/CLR/LLR/ALLR and BIMP's bookkeeping [ZIMMER].
 
-Pure schedule math (SPEC §2, "Retraining schedules"): a retraining phase of
+Pure schedule math (docs/science.md, "Retraining schedules"): a retraining phase of
 ``N_rt`` steps follows a dense run whose per-step schedule was ``η(t)``, ``t < N``.
 ``η_max = max_t η(t)``; ``η_min`` is the smallest LR after the original warm-up.
 
@@ -185,7 +185,7 @@ def retrain_schedule(
     original_warmup: int = 0,
     eta0: float | None = None,
 ) -> Schedule:
-    """The retraining schedule ``k -> lr`` for phase-local steps ``k`` [ZIMMER §3, SPEC §2].
+    """The retraining schedule ``k -> lr`` for phase-local steps ``k`` [ZIMMER §3; docs/science.md].
 
     Args:
         name: ``ft``, ``lrw``, ``slr``, ``clr``, ``llr`` or ``allr``.

@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the original training run (SPEC §2): constant, step, cosine, linear.
+"""Learning-rate schedules of the original training run (docs/science.md): constant, step, cosine, linear.
 
 A schedule is a function ``step -> lr`` of the *global* step, so a level that
 resumes at step τ (IMP-WR) continues the schedule where dense training was.

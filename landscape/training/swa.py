@@ -2,7 +2,7 @@
 
 A particle is trained with masked SGD on the base schedule until ``T_swa``, then at a
 constant ``η_swa``, while a running mean of its iterates is kept, one snapshot per
-epoch ([SWAMP Alg. 1]; SPEC §2). :func:`train_particle` is the sequential reference;
+epoch ([SWAMP Alg. 1]; docs/science.md). :func:`train_particle` is the sequential reference;
 :mod:`landscape.training.vectorized` trains N particles at once with the same update
 math, and the SWAMP runner checks nothing else but that both give the same numbers.
 

@@ -1,4 +1,4 @@
-"""The Hessian spectrum engine (SPEC §5): products, Lanczos, Hutchinson, SLQ.
+"""The Hessian spectrum engine (docs/science.md): products, Lanczos, Hutchinson, SLQ.
 
 - ``hvp``: :class:`HessianOperator`, ``v ↦ H_m v`` over a whole fixed data set;
 - ``linop``: :func:`as_linear_operator`, that operator as a SciPy ``LinearOperator``;

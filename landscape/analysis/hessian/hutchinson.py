@@ -1,10 +1,10 @@
-"""Hutchinson's trace estimator with Rademacher probes and its standard error (SPEC §5).
+"""Hutchinson's trace estimator with Rademacher probes and its standard error (docs/science.md).
 
 ``tr(A) = E[vᵀAv]`` for ``v`` with independent ±1 entries (Hutchinson 1989); the
 estimate is the mean over probes and its standard error the sample standard
 deviation over ``√probes``. Probes are drawn on the CPU from a seeded generator,
 so the estimate is the same on every device and does not touch the global RNG
-(PyHessian's does, so its traces are not reproducible: PERF_NOTES). Per-probe
+(PyHessian's does, so its traces are not reproducible: measurements on a 2-core CPU). Per-probe
 values stay on the device until the loop ends: no host synchronisation inside it.
 """
 

@@ -1,4 +1,4 @@
-"""Hessian-vector products of the training loss over a whole, fixed data set (SPEC §5).
+"""Hessian-vector products of the training loss over a whole, fixed data set (docs/science.md).
 
 :class:`HessianOperator` is the linear map ``v ↦ H_m v`` where ``H`` is the Hessian
 of the *mean* loss over every sample of the analysis set (computed in chunks, so
@@ -11,13 +11,13 @@ eigenvalues of the pruned coordinates.
 The evaluation is deterministic: BatchNorm runs in eval mode (running statistics),
 there is no augmentation, the data are whatever fixed tensors the caller passed.
 The module is never modified: parameters are substituted with
-``torch.func.functional_call`` (ARCHITECTURE.md, ``functional``).
+``torch.func.functional_call`` (docs/architecture.md, ``functional``).
 
 Three ways to compute the product give the same numbers (to roundoff):
 
 - ``"cached"``: build the gradient graph of the whole loss once
   (``create_graph=True``), then each product is one more backward through it. It
-  skips the forward and first backward of every product (PERF_NOTES: 1.3× faster on
+  skips the forward and first backward of every product (measured on a 2-core CPU: 1.3× faster on
   ResNet-20, 3.2–4.8× on the MNIST-1D MLP) but holds every chunk's graph in memory.
 - ``"double-backward"``: per chunk, forward, gradient with ``create_graph=True``,
   then the backward of ``gᵀv`` (Pearlmutter's trick, as PyHessian does).
@@ -44,6 +44,7 @@ from torch.func import functional_call
 
 from landscape.errors import LandscapeError
 from landscape.functional import as_batches, is_tensor_pair
+from landscape.specs import HVP_METHODS as METHODS
 
 if TYPE_CHECKING:
     from landscape.analysis.hessian.linop import HessianLinearOperator
@@ -57,11 +58,10 @@ __all__ = [
 ]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-METHODS = ("auto", "cached", "double-backward", "forward-over-reverse")
 
 # Chunk sizes in input elements. On CPU, glibc returns large activations to the OS
 # and page-faults them back on every pass; chunks of ~128 CIFAR images (~0.4 M input
-# elements) avoided that and were 3.4× faster than 1024 at once (PERF_NOTES). The
+# elements) avoided that and were 3.4× faster than 1024 at once (measurements on a 2-core CPU). The
 # MLP on 4096 MNIST-1D samples (0.16 M elements) is fastest as one chunk. A GPU wants
 # large chunks to fill the device.
 _CHUNK_ELEMENTS = {"cpu": 2**19, "cuda": 2**24}
@@ -174,7 +174,7 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 
 class HessianOperator:
-    """``v ↦ H_m v`` for the mean training loss over fixed data (SPEC §5).
+    """``v ↦ H_m v`` for the mean training loss over fixed data (docs/science.md).
 
     Args:
         model: the network at the point of interest; it is not modified (its

@@ -1,4 +1,4 @@
-"""The Hessian operator as a ``scipy.sparse.linalg.LinearOperator`` (SPEC §5).
+"""The Hessian operator as a ``scipy.sparse.linalg.LinearOperator`` (docs/science.md).
 
 :func:`as_linear_operator` (also :meth:`HessianOperator.to_scipy`) wraps a
 :class:`~landscape.analysis.hessian.hvp.HessianOperator` so that SciPy's iterative

@@ -1,4 +1,4 @@
-"""Random probe vectors, drawn on the CPU from a seeded generator (SPEC §5).
+"""Random probe vectors, drawn on the CPU from a seeded generator (docs/science.md).
 
 Drawing on the CPU makes every estimate the same on every device and leaves the
 global RNG alone. On CUDA the vector goes through pinned memory with

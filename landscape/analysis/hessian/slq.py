@@ -1,4 +1,4 @@
-"""Stochastic Lanczos quadrature: spectral density and ``tr f(H)`` (SPEC §5, §6).
+"""Stochastic Lanczos quadrature: spectral density and ``tr f(H)`` (docs/science.md).
 
 For a unit probe ``v``, ``m`` Lanczos steps give a tridiagonal ``T`` with
 eigenvalues ``θ_j`` and eigenvectors ``s_j``; the Gauss quadrature rule with nodes
@@ -10,7 +10,7 @@ Rademacher probes (scaled to unit norm, ``‖v‖² = n``) gives
   kernel ``g_σ`` (Ghorbani, Krishnan & Xiao 2019, §2; PyHessian's ``density``);
 - ``tr f(A) ≈ (n/n_v) Σ_l Σ_j τ_j^l f(θ_j^l)`` with a standard error over the probes
   (Ubaru, Chen & Saad 2017) — the trace of ``(I + c·H)^{-1}`` that the flatness
-  bound needs (SPEC §6) is ``f(λ) = 1/(1 + cλ)``.
+  bound needs (docs/science.md) is ``f(λ) = 1/(1 + cλ)``.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def trace_fn(
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Estimate:
-    """``tr f(A)`` for a scalar function ``f`` by stochastic Lanczos quadrature (SPEC §5, §6).
+    """``tr f(A)`` for a scalar function ``f`` by stochastic Lanczos quadrature (docs/science.md).
 
     Args:
         hvp: ``v ↦ Av`` (e.g. a :class:`~landscape.analysis.hessian.hvp.HessianOperator`,

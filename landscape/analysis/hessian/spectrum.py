@@ -1,4 +1,4 @@
-"""One call for the whole spectrum report: top-k, trace, density (SPEC §5).
+"""One call for the whole spectrum report: top-k, trace, density (docs/science.md).
 
 :func:`spectrum` builds a :class:`~landscape.analysis.hessian.hvp.HessianOperator`
 over the given data and runs the requested estimators on it, each with its own
@@ -28,7 +28,7 @@ __all__ = ["Spectrum", "spectrum"]
 
 @dataclass(frozen=True)
 class Spectrum:
-    """The Hessian spectrum report of one network (SPEC §5).
+    """The Hessian spectrum report of one network (docs/science.md).
 
     Attributes:
         eigenvalues: the ``top_k`` extreme eigenvalues (descending for ``"largest"``).
@@ -124,7 +124,7 @@ def spectrum(
     memory_budget: int | None = None,
     progress: Callable[[], object] | None = None,
 ) -> Spectrum:
-    """Top-k eigenvalues, trace and spectral density of the training-loss Hessian (SPEC §5).
+    """Top-k eigenvalues, trace and spectral density of the training-loss Hessian (docs/science.md).
 
     The loss is the mean of ``loss_fn`` over every sample of ``data``, with
     BatchNorm in eval mode; with a ``mask``, the Hessian is restricted to the kept
