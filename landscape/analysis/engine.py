@@ -1,5 +1,9 @@
 """One evaluation engine for paths, barrier matrices and slice grids (docs/science.md).
 
+(Longer than our ~400-line guide on purpose: the two execution modes and the three
+BatchNorm policies share the chunking, the scoring and the state materialisation,
+and are kept side by side so that they stay equal; see ``tests/test_engine.py``.)
+
 Every point an analysis needs is a linear combination of a few *basis* states:
 a path point is ``(1 − γ) w_a + γ w_b``, a slice point ``c_o w_o + c_p w_p + c_n w_n``,
 a barrier matrix uses all level solutions as its basis. :class:`Points` holds the

@@ -1,5 +1,9 @@
 """Hessian-vector products of the training loss over a whole, fixed data set (docs/science.md).
 
+(Longer than our ~400-line guide on purpose: the three product methods, the
+measured ``auto`` choice between them and the memory accounting of the cached graph
+must agree to the last digit, so they live in one class; ``tests/test_hessian.py``.)
+
 :class:`HessianOperator` is the linear map ``v ↦ H_m v`` where ``H`` is the Hessian
 of the *mean* loss over every sample of the analysis set (computed in chunks, so
 the result is exact, not a mini-batch estimate), restricted to a chosen subset of
