@@ -5,6 +5,19 @@ command line is generated from the fields (``--field-name``), a preset is just a
 set of field overrides, and a run directory is named by a hash of the settings
 that differ from the defaults (fields marked ``hashed=False`` — device, paths,
 execution mode — never change results and are left out of the hash).
+
+A pruning field may name the methods it applies to (``methods=("swamp",)``); a field
+without that entry applies to every method. ``landscape prune --method X`` generates
+only X's flags, as open_lth generates per-branch hparams (:func:`add_config_args`).
+
+For the methods in :data:`EXTENDABLE_METHODS` (IMP-WR/LRR/FT, SWAMP) a level never
+depends on how many levels follow it, so ``levels`` is left out of their hash: the
+run directory of 3 levels is the one of 5, and a re-run with a larger ``--levels``
+continues it. This renamed the run directories of those methods made before the
+change (their names had hashed ``levels``); such directories stay readable and
+resumable with ``--out``, because everything reads a run's ``config.json``, never
+its name. ``imp`` and ``bimp`` keep ``levels`` in the hash: their per-phase pruning
+share ``1 − (1 − S)^(1/J)`` depends on the total J.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = [
+    "EXTENDABLE_METHODS",
     "PRESETS",
     "SECTIONS",
     "DataHparams",
@@ -26,13 +40,30 @@ __all__ = [
     "RunConfig",
     "TrainHparams",
     "add_config_args",
+    "applies_to",
+    "check_method_flags",
     "config_from_args",
     "parse_duration",
 ]
 
+#: Methods whose level L depends only on levels < L, never on ``--levels``: ``levels`` is
+#: not hashed for them, so a re-run with a larger ``--levels`` continues the run.
+EXTENDABLE_METHODS: tuple[str, ...] = ("imp-wr", "imp-lrr", "imp-ft", "swamp")
 
-def _f(default: Any, help: str, *, hashed: bool = True, choices: tuple[str, ...] | None = None):
-    return field(default=default, metadata={"help": help, "hashed": hashed, "choices": choices})
+_IMP = ("imp-wr", "imp-lrr", "imp-ft")
+
+
+def _f(
+    default: Any,
+    help: str,
+    *,
+    hashed: bool = True,
+    choices: tuple[str, ...] | None = None,
+    methods: tuple[str, ...] | None = None,
+):
+    """A field with its help text; ``methods``: the pruning methods it applies to (None: all)."""
+    meta = {"help": help, "hashed": hashed, "choices": choices, "methods": methods}
+    return field(default=default, metadata=meta)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ep|it)?\s*$")
@@ -136,29 +167,47 @@ class TrainHparams:
 class PruneHparams:
     """The pruning method and its level loop (SPEC §1–2)."""
 
-    method: str = _f("imp-wr", "pruning method (see `landscape prune --help`)")
+    method: str = _f(
+        "imp-wr", "pruning method (see `landscape prune --help`; `--method X --help`: X's flags)"
+    )
     levels: int = _f(10, "pruning levels L_max: levels 0..L_max are trained (level 0 is dense)")
-    prune_fraction: float = _f(0.2, "fraction 1-α of the remaining weights pruned per level")
+    prune_fraction: float = _f(
+        0.2, "fraction 1-α of the remaining weights pruned per level", methods=(*_IMP, "swamp")
+    )
     prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
     prune_scope: str = _f("conv+linear", "prunable tensors", choices=("conv+linear", "conv"))
     prune_seed: int = _f(0, "seed of random pruning")
-    rewind_step: str = _f("0", "rewind point τ for IMP-WR and SWAMP (steps or 'Nep')")
-    # [ZIMMER] retraining schedules and BIMP
-    retrain_schedule: str = _f(
-        "ft", "retraining schedule", choices=("ft", "lrw", "slr", "clr", "llr", "allr")
+    rewind_step: str = _f(
+        "0", "rewind point τ for IMP-WR and SWAMP (steps or 'Nep')", methods=("imp-wr", "swamp")
     )
-    retrain_epochs: int = _f(10, "retraining epochs per phase (imp) / in total (bimp)")
-    goal_sparsity: float = _f(0.9, "goal sparsity S reached after --levels phases (imp, bimp)")
-    budget_epochs: int = _f(40, "bimp: total epoch budget B (dense training gets B - retrain)")
-    from_run: str = _f("", "imp: the dense run directory to prune (default: train one first)")
+    # [ZIMMER] retraining schedules and BIMP (which always retrains with ALLR)
+    retrain_schedule: str = _f(
+        "ft", "retraining schedule", choices=("ft", "lrw", "slr", "clr", "llr", "allr"),
+        methods=("imp",),
+    )  # fmt: skip
+    retrain_epochs: int = _f(
+        10, "retraining epochs per phase (imp) / in total (bimp)", methods=("imp", "bimp")
+    )
+    goal_sparsity: float = _f(
+        0.9, "goal sparsity S reached after --levels phases (imp, bimp)", methods=("imp", "bimp")
+    )
+    budget_epochs: int = _f(
+        40, "bimp: total epoch budget B (dense training gets B - retrain)", methods=("bimp",)
+    )
+    from_run: str = _f(
+        "", "imp: the dense run directory to prune (default: train one first)", methods=("imp",)
+    )
     # [SWAMP] multi-particle averaging
-    particles: int = _f(4, "swamp: number of particles N")
-    swa_start: float = _f(0.75, "swamp: fraction of a level's steps before SWA begins")
-    swa_lr: float = _f(0.05, "swamp: constant learning rate during SWA")
-    swamp_plus: int = _f(0, "swamp+: use one particle for the first K levels")
+    particles: int = _f(4, "swamp: number of particles N", methods=("swamp",))
+    swa_start: float = _f(
+        0.75, "swamp: fraction of a level's steps before SWA begins", methods=("swamp",)
+    )
+    swa_lr: float = _f(0.05, "swamp: constant learning rate during SWA", methods=("swamp",))
+    swamp_plus: int = _f(0, "swamp+: use one particle for the first K levels", methods=("swamp",))
     particle_mode: str = _f(
         "auto", "swamp: how particles train (same result)",
         hashed=False, choices=("auto", "sequential", "vectorized", "distributed"),
+        methods=("swamp",),
     )  # fmt: skip
 
     def validate(self) -> None:
@@ -233,9 +282,17 @@ class RunConfig:
                     out[f.name] = getattr(section, f.name)
         return out
 
+    def hashed(self) -> dict[str, Any]:
+        """What names the run: :meth:`non_default` without ``levels`` for the
+        :data:`EXTENDABLE_METHODS` (a longer run of theirs continues a shorter one)."""
+        out = self.non_default()
+        if self.prune.method in EXTENDABLE_METHODS:
+            out.pop("levels", None)
+        return out
+
     def hash(self) -> str:
-        """Ten hex digits of SHA-256 over the canonical JSON of :meth:`non_default`."""
-        canon = json.dumps(self.non_default(), sort_keys=True, separators=(",", ":"))
+        """Ten hex digits of SHA-256 over the canonical JSON of :meth:`hashed`."""
+        canon = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()[:10]
 
     def dense(self) -> RunConfig:
@@ -310,31 +367,84 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_args(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """Add one flag per hyperparameter field (default ``None``: presets apply first)."""
+def applies_to(f: dataclasses.Field, method: str) -> bool:
+    """Whether the setting ``f`` is one of ``method``'s (fields without ``methods`` apply to all)."""
+    methods = f.metadata.get("methods")
+    return methods is None or method in methods
+
+
+def add_config_args(
+    parser: argparse.ArgumentParser, skip: tuple[str, ...] = (), method: str | None = None
+) -> None:
+    """Add one flag per hyperparameter field (default ``None``: presets apply first).
+
+    Args:
+        parser: the parser to add the flags to.
+        skip: field names that get no flag.
+        method: add only the pruning flags of this method, in one section; ``None``
+            adds every pruning flag, in sections titled by the methods they apply to.
+    """
     parser.add_argument(
         "--preset", choices=sorted(PRESETS), default=None,
         help="start from a named recipe; explicit flags override it",
     )  # fmt: skip
     for name, klass in SECTIONS.items():
-        group = parser.add_argument_group(f"{name} settings")
+        groups: dict[tuple[str, ...] | None, Any] = {}
         for f in fields(klass):
             if f.name in skip:
                 continue
-            kw: dict[str, Any] = {"default": None, "dest": f.name}
-            help_ = f"{f.metadata['help']} (default: {f.default})"
-            if f.type in ("bool", bool):
-                kw["action"] = argparse.BooleanOptionalAction
-            else:
-                kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
-                kw["metavar"] = {"int": "N", "float": "X"}.get(str(f.type), "S")
-            if f.metadata.get("choices"):
-                kw["choices"] = f.metadata["choices"]
-                kw.pop("metavar", None)
-            names = [_flag(f.name)]
-            if f.name == "from_run":
-                names.insert(0, "--from")
-            group.add_argument(*names, help=help_, **kw)
+            methods = f.metadata.get("methods")
+            if method is not None and not applies_to(f, method):
+                continue
+            key = None if method is not None else methods
+            if key not in groups:
+                groups[key] = parser.add_argument_group(_group_title(name, key, method))
+            _add_flag(groups[key], f)
+
+
+def _group_title(section: str, methods: tuple[str, ...] | None, method: str | None) -> str:
+    if method is not None and section == "prune":
+        return f"prune settings of --method {method}"
+    if methods is None:
+        return f"{section} settings"
+    listed = ", ".join(methods[:-1]) + " or " + methods[-1] if len(methods) > 1 else methods[0]
+    return f"{section} settings of --method {listed}"
+
+
+def _add_flag(group: Any, f: dataclasses.Field) -> None:
+    kw: dict[str, Any] = {"default": None, "dest": f.name}
+    help_ = f"{f.metadata['help']} (default: {f.default})"
+    if f.type in ("bool", bool):
+        kw["action"] = argparse.BooleanOptionalAction
+    else:
+        kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
+        kw["metavar"] = {"int": "N", "float": "X"}.get(str(f.type), "S")
+    if f.metadata.get("choices"):
+        kw["choices"] = f.metadata["choices"]
+        kw.pop("metavar", None)
+    names = [_flag(f.name)]
+    if f.name == "from_run":
+        names.insert(0, "--from")
+    group.add_argument(*names, help=help_, **kw)
+
+
+def check_method_flags(ns: argparse.Namespace, method: str) -> None:
+    """Refuse pruning flags given on the command line that do not apply to ``method``.
+
+    Raises:
+        ValueError: naming each such flag and the methods it belongs to.
+    """
+    wrong = []
+    for f in fields(PruneHparams):
+        if getattr(ns, f.name, None) is not None and not applies_to(f, method):
+            wrong.append(
+                f"{_flag(f.name)} (a setting of --method {', '.join(f.metadata['methods'])})"
+            )
+    if wrong:
+        raise ValueError(
+            f"{'; '.join(wrong)}: not a setting of --method {method}. Drop it, or pass the method "
+            f"it belongs to; `landscape prune --method {method} --help` lists {method}'s settings"
+        )
 
 
 def config_from_args(ns: argparse.Namespace, **fixed: Any) -> RunConfig:

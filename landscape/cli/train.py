@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from landscape.cli._common import print_run
 from landscape.cli._runner import add_run_arguments, execute
-from landscape.cli.show import print_run
-from landscape.distributed import env_rank
 from landscape.hparams import PruneHparams, config_from_args
 
 VERB = "train"
@@ -28,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).dense()
+    from landscape.distributed import env_rank
+
     run_dir = execute(cfg, args.out, args.root, args.quiet)
     if env_rank() == 0:
         print_run(run_dir)
