@@ -64,23 +64,24 @@ def prepare_run_dir(
 ) -> Path:
     """Create (or reopen) the run directory of ``cfg`` and write its ``config.json``.
 
+    The directory is ``out``, or ``<root>/<method>_<hash>``. Reopening needs the same
+    hash (:meth:`RunConfig.hash`); for the methods whose ``levels`` is not hashed
+    (:data:`~landscape.hparams.EXTENDABLE_METHODS`) a larger ``--levels`` extends
+    the run and ``config.json`` is rewritten (atomically) with the new count; a
+    smaller one leaves it as it is (the levels already trained stay).
+
     Raises:
         ConfigMismatchError: the directory holds a run made with other settings.
     """
     run_dir = Path(out) if out else Path(root or paths.default_root()) / cfg.run_name()
     cfg_path = paths.config(run_dir)
     if cfg_path.exists():
-        existing = RunConfig.from_dict(load_json(cfg_path)["hparams"])
+        meta = load_json(cfg_path)
+        existing = RunConfig.from_dict(meta["hparams"])
         if existing.hash() != cfg.hash():
-            a, b = existing.non_default(), cfg.non_default()
-            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-            detail = ", ".join(
-                f"{k}: {a.get(k, 'default')!r} there vs {b.get(k, 'default')!r} now" for k in diff
-            )
-            raise ConfigMismatchError(
-                f"{run_dir} was made with other settings ({detail}). Use another --out, "
-                "or repeat the original settings to resume that run."
-            )
+            raise ConfigMismatchError(_mismatch(run_dir, existing, cfg))
+        if cfg.prune.levels > existing.prune.levels:
+            _record_levels(cfg_path, meta, existing, cfg.prune.levels)
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     save_json(cfg_path, {
@@ -94,6 +95,42 @@ def prepare_run_dir(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
     return run_dir
+
+
+def _mismatch(run_dir: Path, existing: RunConfig, cfg: RunConfig) -> str:
+    """The refusal to reopen ``run_dir`` with ``cfg``: every differing setting, and what to do."""
+    a, b = existing.non_default(), cfg.non_default()
+    diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    detail = ", ".join(
+        f"{k}: {a.get(k, 'default')!r} there vs {b.get(k, 'default')!r} now" for k in diff
+    )
+    why = ""
+    if "levels" in diff and cfg.prune.method in ("imp", "bimp"):
+        why = (
+            f" --method {cfg.prune.method} prunes 1 - (1 - S)^(1/J) of the weights a phase, so "
+            "every phase depends on --levels J: other --levels make another run."
+        )
+    return (
+        f"{run_dir} was made with other settings ({detail}).{why} Use another --out, "
+        "or repeat the original settings to resume that run."
+    )
+
+
+def _record_levels(cfg_path: Path, meta: dict[str, Any], existing: RunConfig, levels: int) -> None:
+    """Rewrite ``config.json`` (atomically) for a run extended to ``levels`` levels."""
+    extended = existing.replace(levels=levels)
+    meta = {
+        **meta,
+        "hash": extended.hash(),
+        "hparams": extended.to_dict(),
+        "non_default": extended.non_default(),
+        "extended": [
+            *meta.get("extended", []),
+            {"from_levels": existing.prune.levels, "to_levels": levels,
+             "at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        ],
+    }  # fmt: skip
+    save_json(cfg_path, meta)
 
 
 @dataclass
