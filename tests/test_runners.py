@@ -40,10 +40,9 @@ def _mask(run_dir, level):
 @pytest.mark.parametrize("method", ["imp-wr", "imp-lrr", "imp-ft"])
 def test_level_starts_and_masks(tmp_path, monkeypatch, method):
     starts = _capture_starts(monkeypatch)
-    cfg, run_dir = run_method(tmp_path / method, method=method, levels=LEVELS, rewind_step="40")
-    if method == "imp-wr":
-        starts = starts[1:]  # the first call is dense pre-training to τ
-    assert len(starts) == LEVELS + 1
+    settings = {"rewind_step": "40"} if method == "imp-wr" else {}
+    cfg, run_dir = run_method(tmp_path / method, method=method, levels=LEVELS, **settings)
+    assert len(starts) == LEVELS + 1  # the shared dense run (level 0), then levels 1..L
     rewind = load_file(paths.rewind(run_dir))
     for level in range(LEVELS + 1):
         mask = _mask(run_dir, level)
@@ -68,7 +67,7 @@ def test_level_starts_and_masks(tmp_path, monkeypatch, method):
     assert {"train_loss", "train_error", "test_loss", "test_error", "seconds", "curve"} <= set(m)
 
 
-def test_rewind_point_is_dense_training_to_tau(tmp_path, monkeypatch):
+def test_rewind_point_is_a_snapshot_of_dense_training(tmp_path, monkeypatch):
     calls = []
     real = RunContext.train
 
@@ -77,8 +76,11 @@ def test_rewind_point_is_dense_training_to_tau(tmp_path, monkeypatch):
         return real(self, model, **kw)
 
     monkeypatch.setattr(RunContext, "train", spy)
-    run_method(tmp_path / "wr", method="imp-wr", levels=1, rewind_step="1ep")
-    assert calls == [(0, 40), (40, 320), (40, 320)]
+    _, run_dir = run_method(tmp_path / "wr", method="imp-wr", levels=1, rewind_step="1ep")
+    assert calls == [(0, 320), (40, 320)]  # dense 0..T (w_τ taken on the way), then level 1
+    m0 = json.loads(paths.metrics(run_dir, 0).read_text())
+    assert (m0["start_step"], m0["stop_step"], m0["rewind_step"]) == (0, 320, 40)
+    assert load_file(paths.rewind(run_dir)).keys() == load_file(paths.weights(run_dir, 0)).keys()
 
 
 def test_finished_levels_are_skipped_on_rerun(tmp_path, monkeypatch):

@@ -8,47 +8,93 @@ method        level L > 0 starts from                      trains steps
 ``imp-ft``    ``m_L ⊙ w^(L−1)``                            T .. 2T at the final LR
 ============  ==========================================  ==================
 
-Level 0 is the dense network: IMP-WR trains it from ``w_τ`` over τ..T, the others
-from ``w_0`` over 0..T. Then ``m_{L+1} = prune(w^(L), m_L, 1 − α)``.
+Then ``m_{L+1} = prune(w^(L), m_L, 1 − α)``.
+
+Level 0, one dense network for every IMP method
+-----------------------------------------------
+Level 0 is the dense network ``w^(0)``, trained from ``w_0`` over the whole schedule
+0..T, once per data/model/training settings: it is the ``dense_<hash>`` run that
+``landscape train`` makes with those settings (:meth:`RunConfig.dense`), found
+beside this run directory, in ``<parent of the run directory>/dense_<hash>`` (so
+``--root R`` and ``--out R/x`` both use ``R/dense_<hash>``), and trained first
+when it is missing. IMP-WR, IMP-LRR, IMP-FT and ``imp`` (:mod:`landscape.runners.retrain`)
+share it. What a dense run holds::
+
+    dense_<hash>/
+      config.json
+      rewind.safetensors             # w_0, the initialisation (the rewind point τ = 0)
+      rewind/step_<τ>.safetensors    # w_τ = A_0(w_0, τ), for each τ an IMP-WR run asked for
+      level_00/                      # w^(0)
+        weights.safetensors  mask.safetensors  metrics.json
+
+The rewind point ``w_τ`` is a snapshot the dense run takes while it trains (after
+step τ, through the training loop's ``on_step``), as open_lth takes it. When a
+finished dense run lacks the snapshot of a new τ, it is retraced from ``w_0`` over
+steps 0..τ with the same data order: batches are a pure function of the step, so
+the retraced ``w_τ`` is the one the dense training passed through, bit for bit on
+CPU (``landscape instability --rewind-steps`` relies on the same fact).
+
+An IMP run copies (never links, so a run directory stays self-contained) the
+snapshot at its τ into its ``rewind.safetensors`` (``w_0`` for LRR and FT), then
+the dense ``level_00`` files, ``metrics.json`` last, with ``method`` set to its
+own and ``shared_from`` naming the dense run (:func:`copy_level_zero`). A run
+directory whose level 0 and ``rewind.safetensors`` are written never touches a
+dense run again.
+
+IMP-WR's level 0 is therefore the continuous dense run 0..T. Before the dense
+network was shared, IMP-WR trained its level 0 from ``w_τ`` over τ..T with a fresh
+optimiser (momentum reset at τ), so the level-0 numbers (and through the masks,
+every later level's) of IMP-WR runs with τ > 0 differ between runs made before and
+after the change. Levels ≥ 1 are defined as before; IMP-LRR and IMP-FT are unchanged.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
-from landscape.pruning import apply_mask, prune
+from torch import nn
+
+from landscape import paths
+from landscape.checkpoint import atomic_write_bytes, save_json, save_state
+from landscape.errors import CheckpointError
+from landscape.functional import state_of
+from landscape.pruning import Mask, apply_mask, prune
 from landscape.runners.common import RunContext, level_done, write_level
+from landscape.runs import open_run, prepare_run_dir
 from landscape.training import constant, lr_schedule
 
-__all__ = ["run_dense", "run_imp"]
-
-
-def run_dense(ctx: RunContext) -> None:
-    """Train the dense network: level 0 only, from ``w_0`` over the whole schedule."""
-    _run_levels(ctx, "dense", max_level=0)
+__all__ = [
+    "copy_level_zero",
+    "dense_context",
+    "run_dense",
+    "run_imp",
+    "shared_dense",
+    "snapshot_path",
+]
 
 
 def run_imp(ctx: RunContext) -> None:
     """The IMP level loop for ``ctx.cfg.prune.method`` in {imp-wr, imp-lrr, imp-ft}."""
-    _run_levels(ctx, ctx.cfg.prune.method, max_level=ctx.cfg.prune.levels)
-
-
-def _run_levels(ctx: RunContext, method: str, max_level: int) -> None:
     p = ctx.cfg.prune
+    method = p.method
     T = ctx.total_steps
     tau = ctx.steps(p.rewind_step) if method == "imp-wr" else 0
     if tau >= T:
         raise ValueError(
             f"--rewind-step {p.rewind_step} is not before the end of training (T = {T} steps)"
         )
+    _level_zero(ctx, tau)
     schedule = lr_schedule(ctx.cfg.train, ctx.steps_per_epoch)
-    rewind = ctx.rewind_state(tau)
-    for level in range(max_level + 1):
+    rewind = ctx.load_state(paths.rewind(ctx.run_dir), ctx.model())
+    for level in range(1, p.levels + 1):
         if level_done(ctx.run_dir, level):
             continue
         started = time.perf_counter()
         model = ctx.model()
-        if level == 0 or method == "imp-wr":
+        if method == "imp-wr":
             start_state = rewind
         else:
             start_state, _ = ctx.previous(level - 1, model)
@@ -60,11 +106,11 @@ def _run_levels(ctx: RunContext, method: str, max_level: int) -> None:
         mask = ctx.prepare_mask(level, model, next_mask)
         model.load_state_dict(start_state)
         apply_mask(model, mask)
-        if method == "imp-ft" and level > 0:
+        if method == "imp-ft":
             start, stop, lr_at = T, 2 * T, constant(schedule(T - 1))
         else:
             start, stop, lr_at = tau, T, schedule
-        desc = f"level {level}/{max_level}"
+        desc = f"level {level}/{p.levels}"
         result = ctx.train(model, start=start, stop=stop, mask=mask, desc=desc, lr_at=lr_at)
         m = write_level(
             ctx, level, model, mask, result, started=started,
@@ -74,3 +120,150 @@ def _run_levels(ctx: RunContext, method: str, max_level: int) -> None:
             f"level {level:2d}  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
             f"train loss {m['train_loss']:.4f}  {m['seconds']:.1f}s"
         )
+
+
+def _level_zero(ctx: RunContext, tau: int) -> None:
+    """``rewind.safetensors`` (``w_τ``) and level 0, copied from the shared dense run."""
+    rewind = paths.rewind(ctx.run_dir)
+    if rewind.exists() and level_done(ctx.run_dir, 0):
+        return
+    dense_dir = shared_dense(ctx, tau)
+    if not rewind.exists():
+        atomic_write_bytes(rewind, snapshot_path(dense_dir, tau).read_bytes())
+    if not level_done(ctx.run_dir, 0):
+        m = copy_level_zero(ctx, dense_dir, rewind_step=tau)
+        ctx.log(
+            f"level  0  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
+            f"(the dense network of {dense_dir})"
+        )
+
+
+def snapshot_path(dense_dir: Path, step: int) -> Path:
+    """Where the dense run ``dense_dir`` keeps ``w_step``: ``rewind.safetensors`` for step 0
+    (the initialisation), else ``rewind/step_<step>.safetensors``."""
+    if step == 0:
+        return paths.rewind(dense_dir)
+    return Path(dense_dir) / "rewind" / f"step_{step}.safetensors"
+
+
+def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:
+    """Train the dense network (level 0, from ``w_0`` over the whole schedule 0..T).
+
+    Args:
+        ctx: the dense run.
+        snapshots: rewind steps τ whose ``w_τ`` must be saved (:func:`snapshot_path`):
+            taken during the training, or retraced from ``w_0`` when level 0 is
+            already finished.
+    """
+    total = ctx.total_steps
+    steps = sorted(set(snapshots))
+    for t in steps:
+        if not 0 <= t < total:
+            raise ValueError(
+                f"a rewind step must lie in [0, T) with T = {total} steps of the dense run "
+                f"{ctx.run_dir}; got {t}: pass a smaller --rewind-step"
+            )
+    model = ctx.model()
+    if not paths.rewind(ctx.run_dir).exists():
+        save_state(paths.rewind(ctx.run_dir), state_of(model), metadata={"step": "0"})
+    if level_done(ctx.run_dir, 0):
+        _retrace(ctx, steps)
+        return
+    started = time.perf_counter()
+    mask = ctx.prepare_mask(0, model, None)  # all ones: the same updates as no mask
+    apply_mask(model, mask)
+    result = ctx.train(
+        model, start=0, stop=total, mask=mask, desc="level 0/0",
+        on_step=_snapshotter(ctx, _missing(ctx, steps)),
+    )  # fmt: skip
+    m = write_level(
+        ctx, 0, model, mask, result, started=started,
+        extra={"start_step": 0, "stop_step": total, "rewind_step": 0},
+    )  # fmt: skip
+    ctx.log(
+        f"level  0  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
+        f"train loss {m['train_loss']:.4f}  {m['seconds']:.1f}s"
+    )
+
+
+def _missing(ctx: RunContext, steps: Iterable[int]) -> set[int]:
+    return {t for t in steps if t > 0 and not snapshot_path(ctx.run_dir, t).exists()}
+
+
+def _snapshotter(ctx: RunContext, todo: set[int]) -> Any:
+    """An ``on_step`` hook that saves ``w_t`` (atomically) after each step ``t`` in ``todo``."""
+
+    def snapshot(t: int, model: nn.Module) -> None:
+        if t in todo:
+            save_state(snapshot_path(ctx.run_dir, t), state_of(model), metadata={"step": str(t)})
+
+    return snapshot
+
+
+def _retrace(ctx: RunContext, steps: Iterable[int]) -> None:
+    """Save the missing snapshots of a finished dense run: train ``w_0`` over 0..max τ again."""
+    todo = _missing(ctx, steps)
+    if not todo:
+        return
+    model = ctx.model()
+    mask: Mask = ctx.load_mask(0, model)
+    ctx.log(f"dense: retracing w_τ for τ = {sorted(todo)} in {ctx.run_dir}")
+    ctx.train(
+        model, start=0, stop=max(todo), mask=mask, desc=f"retrace w_τ to step {max(todo)}",
+        eval_every=0, on_step=_snapshotter(ctx, todo),
+    )  # fmt: skip
+
+
+def dense_context(ctx: RunContext) -> RunContext:
+    """The dense run of ``ctx``'s settings, ``<parent of ctx.run_dir>/dense_<hash>``, prepared."""
+    cfg = ctx.cfg.dense()
+    run_dir = prepare_run_dir(cfg, root=ctx.run_dir.parent)
+    dense = RunContext(cfg, run_dir, ctx.device, ctx.show_progress, ctx.log)
+    dense.__dict__["data"] = ctx.data  # share the loaded data (cached_property slot)
+    return dense
+
+
+def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
+    """The dense run ``ctx`` starts from, with level 0 finished and ``w_τ`` saved for
+    ``τ = rewind_step``: reused when present, else trained (or retraced) now."""
+    dense = dense_context(ctx)
+    if not level_done(dense.run_dir, 0):
+        ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
+    run_dense(dense, snapshots=(rewind_step,))
+    return dense.run_dir
+
+
+def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, Any]:
+    """Make level 0 of ``ctx``'s run a copy of ``source``'s dense level 0 and return its metrics.
+
+    The weights are checked against the model and copied byte for byte (atomically);
+    so is the mask when ``source`` prunes the same tensors (else this run's all-ones
+    mask is written). ``metrics.json`` comes last, with ``method`` set to this
+    run's, ``shared_from`` naming ``source``, and ``fields`` added.
+
+    Raises:
+        CheckpointError: ``source`` has no finished level 0, or it is not dense.
+    """
+    run = open_run(source, device=str(ctx.device))
+    if 0 not in run.levels():
+        raise CheckpointError(
+            f"{source} has no finished level 0 (dense network); finish it first with "
+            "`landscape train` and the same settings, or pass another --from"
+        )
+    metrics = run.metrics(0)
+    if metrics.get("density", 1.0) != 1.0:
+        raise CheckpointError(
+            f"level 0 of {source} is not dense (density {metrics['density']}); "
+            "--from needs a run whose level 0 is the dense network"
+        )
+    model = ctx.model()
+    ctx.load_state(paths.weights(source, 0), model)  # the right architecture, or a clear error
+    same_scope = run.config.prune.prune_scope == ctx.cfg.prune.prune_scope
+    if same_scope and paths.mask(source, 0).exists():
+        atomic_write_bytes(paths.mask(ctx.run_dir, 0), paths.mask(source, 0).read_bytes())
+    else:
+        ctx.prepare_mask(0, model, None)
+    atomic_write_bytes(paths.weights(ctx.run_dir, 0), paths.weights(source, 0).read_bytes())
+    metrics.update(level=0, method=ctx.cfg.prune.method, shared_from=str(source), **fields)
+    save_json(paths.metrics(ctx.run_dir, 0), metrics)
+    return metrics

@@ -2,7 +2,8 @@
 
 Level 0 is the dense network ``w^(0)``: the run named by ``--from``, or else a
 ``dense_<hash>`` run with this run's data/model/training settings, trained first
-beside this run directory and reused by every later call with the same settings.
+beside this run directory and reused by every later call with the same settings
+(the IMP-WR/LRR/FT runners share it too, :mod:`landscape.runners.imp`).
 Phase ``j = 1..J`` is level ``j``::
 
     s     = 1 − (1 − S)^(1/J)                          # the same share every phase
@@ -26,15 +27,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from landscape import paths
-from landscape.checkpoint import save_json, save_state
-from landscape.errors import CheckpointError, ConfigMismatchError
+from landscape.errors import ConfigMismatchError
 from landscape.functional import param_names
 from landscape.hparams import RunConfig
 from landscape.pruning import apply_mask, prune
 from landscape.runners.common import RunContext, level_done, write_level
-from landscape.runners.imp import run_dense
-from landscape.runs import open_run, prepare_run_dir
+from landscape.runners.imp import copy_level_zero, dense_context, run_dense
+from landscape.runs import open_run
 from landscape.training import TrainResult, evaluate, lr_schedule
 from landscape.training.retrain_schedules import (
     allr_initial_lr,
@@ -164,30 +163,14 @@ def run_phases(ctx: RunContext, plan: PhasePlan) -> None:
 
 
 def _copy_dense_level(ctx: RunContext) -> None:
-    """Level 0 of this run: a copy of the dense network's weights and metrics."""
+    """Level 0 of this run: a copy of the dense network's weights, mask and metrics."""
     source = _dense_source(ctx)
-    run = open_run(source, device=str(ctx.device))
-    if 0 not in run.levels():
-        raise CheckpointError(
-            f"{source} has no finished level 0 (dense network); finish it first with "
-            "`landscape train` and the same settings, or pass another --from"
-        )
-    metrics = run.metrics(0)
-    if metrics.get("density", 1.0) != 1.0:
-        raise CheckpointError(
-            f"level 0 of {source} is not dense (density {metrics['density']}); "
-            "--from needs a run whose level 0 is the dense network"
-        )
-    model = ctx.model()
-    state = ctx.load_state(paths.weights(source, 0), model)
-    ctx.prepare_mask(0, model, None)
-    save_state(paths.weights(ctx.run_dir, 0), state)
-    metrics.update(level=0, method=ctx.cfg.prune.method, source_run=str(source))
-    save_json(paths.metrics(ctx.run_dir, 0), metrics)
+    copy_level_zero(ctx, source, source_run=str(source))
 
 
 def _dense_source(ctx: RunContext) -> Path:
-    """The dense run directory: ``--from``, checked, or a ``dense`` run trained on demand."""
+    """The dense run directory: ``--from``, checked, or the shared ``dense`` run, trained on demand
+    (:func:`landscape.runners.imp.dense_context`: beside this run directory)."""
     p = ctx.cfg.prune
     if p.from_run:
         run = open_run(p.from_run, device=str(ctx.device))
@@ -199,14 +182,11 @@ def _dense_source(ctx: RunContext) -> Path:
                 "data, model and training flags (e.g. the same --preset) with --from."
             )
         return run.path
-    cfg_dense = dense_config(ctx.cfg)
-    dense_dir = prepare_run_dir(cfg_dense, root=ctx.run_dir.parent)
-    if not level_done(dense_dir, 0):
-        ctx.log(f"imp: training the dense network first, into {dense_dir}")
-        dense_ctx = RunContext(cfg_dense, dense_dir, ctx.device, ctx.show_progress, ctx.log)
-        dense_ctx.__dict__["data"] = ctx.data  # share the loaded data (cached_property slot)
-        run_dense(dense_ctx)
-    return dense_dir
+    dense = dense_context(ctx)
+    if not level_done(dense.run_dir, 0):
+        ctx.log(f"imp: training the dense network first, into {dense.run_dir}")
+        run_dense(dense)
+    return dense.run_dir
 
 
 def _training_differences(there: RunConfig, here: RunConfig) -> list[str]:
