@@ -1,4 +1,4 @@
-"""Benchmark: the batched evaluation engine against a plain per-point loop (ARCHITECTURE.md).
+"""Benchmark: the batched evaluation engine against a plain per-point loop (docs/architecture.md).
 
 Workloads (issue #5): a 21-point path with BatchNorm recompute, and a 25x25 slice
 grid, on the same data for both contenders.

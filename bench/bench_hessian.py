@@ -52,7 +52,7 @@ TOP_K = 5
 TOL = 1e-3  # our relative residual bound; PyHessian's tol is on successive iterates
 TRACE_PROBES = 100
 DENSITY_STEPS = 100
-LOADER_BATCH = {"mlp": 100, "resnet20": 128}  # PyHessian's DataLoader batch (PERF_NOTES)
+LOADER_BATCH = {"mlp": 100, "resnet20": 128}  # PyHessian's DataLoader batch (measurements on a 2-core CPU)
 # ------------------------------------------------------------------------------------
 
 

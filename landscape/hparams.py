@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from landscape.settings import digest
 
 __all__ = [
     "EXTENDABLE_METHODS",
@@ -95,7 +95,7 @@ def _check_duration(name: str, text: str) -> None:
 
 @dataclass(frozen=True)
 class DataHparams:
-    """What data to train and evaluate on (ARCHITECTURE.md, ``data/``)."""
+    """What data to train and evaluate on (docs/architecture.md, ``data/``)."""
 
     data: str = _f("mnist1d", "data set: mnist1d, cifar10, cifar100, imagenet, synthetic")
     data_root: str = _f(
@@ -129,7 +129,7 @@ class ModelHparams:
 
 @dataclass(frozen=True)
 class TrainHparams:
-    """Optimiser and learning-rate schedule of the original training run (SPEC §2)."""
+    """Optimiser and learning-rate schedule of the original training run (docs/science.md)."""
 
     lr: float = _f(0.1, "peak learning rate")
     momentum: float = _f(0.9, "SGD momentum")
@@ -165,7 +165,7 @@ class TrainHparams:
 
 @dataclass(frozen=True)
 class PruneHparams:
-    """The pruning method and its level loop (SPEC §1–2)."""
+    """The pruning method and its level loop (docs/science.md, pruning and runners)."""
 
     method: str = _f(
         "imp-wr", "pruning method (see `landscape prune --help`; `--method X --help`: X's flags)"
@@ -291,9 +291,9 @@ class RunConfig:
         return out
 
     def hash(self) -> str:
-        """Ten hex digits of SHA-256 over the canonical JSON of :meth:`hashed`."""
-        canon = json.dumps(self.hashed(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canon.encode()).hexdigest()[:10]
+        """Ten hex digits of SHA-256 over the canonical JSON of :meth:`hashed`
+        (:func:`landscape.settings.digest`, the one settings digest)."""
+        return digest(self.hashed())
 
     def dense(self) -> RunConfig:
         """The dense run these settings start from: same data, model and training; the pruning
@@ -332,7 +332,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every="4ep",
         rewind_step="200",
     ),
-    # SPEC §2, the ResNet-20/CIFAR-10 recipe of open_lth and [PAUL].
+    # The ResNet-20/CIFAR-10 recipe of open_lth and [PAUL] (docs/science.md).
     "resnet20-cifar10": dict(
         data="cifar10",
         model="resnet20",

@@ -4,7 +4,8 @@
 
     <root>/<method>_<hash>/
       config.json
-      rewind.safetensors            # w_τ (IMP-WR, SWAMP; dense runs keep it too)
+      rewind.safetensors            # w_τ (IMP-WR, SWAMP; dense runs keep w_0 here)
+      rewind/step_<τ>.safetensors   # dense runs: w_τ for the IMP-WR runs that share them
       level_00/
         weights.safetensors         # w^(L)
         mask.safetensors            # m_L, the mask level L was trained under
@@ -32,6 +33,7 @@ __all__ = [
     "particles_dir",
     "result_dir",
     "rewind",
+    "rewind_snapshot",
     "run_analysis_dir",
     "weights",
 ]
@@ -48,6 +50,12 @@ def config(run_dir: Path) -> Path:
 
 def rewind(run_dir: Path) -> Path:
     return Path(run_dir) / "rewind.safetensors"
+
+
+def rewind_snapshot(run_dir: Path, step: int) -> Path:
+    """Where a dense run keeps ``w_step`` for the IMP runs that share it: ``rewind.safetensors``
+    for step 0 (the initialisation), else ``rewind/step_<step>.safetensors``."""
+    return rewind(run_dir) if step == 0 else Path(run_dir) / "rewind" / f"step_{step}.safetensors"
 
 
 def level_dir(run_dir: Path, level: int) -> Path:

@@ -1,9 +1,10 @@
-"""Reading run directories: the contract between runners and analyses (ARCHITECTURE.md).
+"""Reading run directories: the contract between runners and analyses (docs/architecture.md).
 
 ``open_run(path)`` returns a :class:`Run` that rebuilds the model skeleton and the
 data from ``config.json`` and loads any level's weights and mask, checked against
-the model. ``resolve_checkpoint`` turns a command-line CKPT argument (a run
-directory, a level directory, or a weights file) into a state and its run.
+the model; the runners' :class:`~landscape.runners.common.RunContext` is a
+:class:`Run` being written. Command-line targets (a run, a level, a file in a run,
+a bare state dict) are resolved by :func:`landscape.jobs.targets.resolve`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from landscape.hparams import RunConfig
 from landscape.models import create_model
 from landscape.pruning import Mask, check_mask
 
-__all__ = ["Run", "level_metrics", "open_run", "prepare_run_dir", "resolve_checkpoint"]
+__all__ = ["Run", "open_run", "prepare_run_dir"]
 
 
 def _git_sha() -> str:
@@ -161,14 +162,20 @@ class Run:
         return load_data(d.data, d.data_root, d.download, d.train_subset, device=str(self.device))
 
     @cached_property
-    def _reference(self) -> dict[str, Tensor]:
-        return self.model().state_dict()
+    def _skeleton(self) -> nn.Module:
+        return self.model()
 
     def load(self, path: Path) -> dict[str, Tensor]:
         """Load a state file of this run, checked against the architecture."""
         state = load_state(path, self.device)
-        check_state_fits(state, self._reference, path)
+        check_state_fits(state, self._skeleton.state_dict(), path)
         return state
+
+    def load_mask(self, path: Path) -> Mask:
+        """Load a mask file, checked against the architecture's parameters."""
+        mask = {k: v.bool() for k, v in load_state(path, self.device).items()}
+        check_mask(mask, self._skeleton, str(path))
+        return mask
 
     def weights(self, level: int) -> dict[str, Tensor]:
         return self.load(self._need(paths.weights(self.path, level), level))
@@ -177,10 +184,7 @@ class Run:
         return self.load(self._need(paths.rewind(self.path), None))
 
     def mask(self, level: int) -> Mask:
-        path = self._need(paths.mask(self.path, level), level)
-        mask = {k: v.bool() for k, v in load_state(path, self.device).items()}
-        check_mask(mask, self.model(), str(path))
-        return mask
+        return self.load_mask(self._need(paths.mask(self.path, level), level))
 
     def metrics(self, level: int) -> dict[str, Any]:
         return load_json(self._need(paths.metrics(self.path, level), level))
@@ -224,52 +228,3 @@ def open_run(path: str | Path, device: str = "auto") -> Run:
         meta=meta,
         device=resolve_device(device if device != "auto" else cfg.train.device),
     )
-
-
-def resolve_checkpoint(
-    arg: str | Path, level: int | None = None, device: str = "auto"
-) -> tuple[Run, dict[str, Tensor]]:
-    """Turn a CKPT argument into ``(run, state)``.
-
-    Accepts a run directory (with ``level``, default: the last trained level), a
-    ``level_NN`` directory, or a ``.safetensors`` file inside a run directory.
-    """
-    p = Path(arg)
-    if not p.exists():
-        raise LandscapeError(
-            f"{p} does not exist; pass a run directory, a level_NN folder, or a checkpoint file "
-            "inside a run directory"
-        )
-    if p.is_file():
-        run_dir = next((q for q in p.parents if paths.config(q).exists()), None)
-        if run_dir is None:
-            raise LandscapeError(
-                f"{p} is not inside a run directory, so its architecture is unknown; pass a "
-                "checkpoint that lies in a run directory (its config.json names the model)"
-            )
-        run = open_run(run_dir, device)
-        return run, run.load(p)
-    if p.is_dir() and p.name.startswith("level_") and not paths.config(p).exists():
-        run = open_run(p.parent, device)
-        return run, run.weights(int(p.name[6:]))
-    run = open_run(p, device)
-    levels = run.levels()
-    if level is None:
-        if not levels:
-            raise CheckpointError(f"{p} has no trained level yet; run the runner first")
-        level = levels[-1]
-    return run, run.weights(level)
-
-
-def level_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """One dict per finished level, from its ``metrics.json`` (without the curve and layer table)."""
-    run_dir = Path(run_dir)
-    if not paths.config(run_dir).exists():
-        raise LandscapeError(
-            f"{run_dir} is not a run directory (no config.json); pass the directory a runner wrote"
-        )
-    rows = []
-    for level in paths.levels(run_dir):
-        m = load_json(paths.metrics(run_dir, level))
-        rows.append({k: v for k, v in m.items() if k not in ("curve", "layers")})
-    return rows

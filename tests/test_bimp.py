@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from landscape import paths
 from landscape.checkpoint import load_json
-from landscape.cli._runner import execute
 from landscape.hparams import RunConfig
+from landscape.jobs import prune as execute
 from landscape.runners.common import RunContext
 
 SPE = 10

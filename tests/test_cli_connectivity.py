@@ -260,7 +260,7 @@ def test_instability_scan_over_rewind_steps(cnn_run, tmp_path, capsys):
     assert "onset of linear mode connectivity" in out
     scan = load_json(_only("level_01/analysis/instability-scan_*", run) / "result.json")
     assert scan["rewind_steps"] == [0, 2, 4] and len(scan["error_barriers"]) == 3
-    # The onset is the *first* rewind step at or under the threshold (SPEC §3).
+    # The onset is the *first* rewind step at or under the threshold (docs/science.md).
     first = next((t for t, e in zip([0, 2, 4], scan["error_barriers"]) if e <= 0.02), None)
     assert scan["onset"] == first and scan["onset_threshold"] == 0.02
     # τ = 2 is the run's own rewind point: the scan reused the plain test's result.

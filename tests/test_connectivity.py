@@ -1,4 +1,4 @@
-"""Barriers, paths and the barrier matrix (SPEC §3, [PAUL Def. 2.1, Fig. 2])."""
+"""Barriers, paths and the barrier matrix ([PAUL Def. 2.1, Fig. 2]; docs/science.md)."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def test_bad_arguments_say_what_to_do(data, trained_mlp):
 
 
 def test_none_policy_ends_keep_their_own_statistics(data):
-    """Under ``none`` the path's ends are the networks as they are (SPEC §3: E(w_a), E(w_b))."""
+    """Under ``none`` the path's ends are the networks as they are (docs/science.md: E(w_a), E(w_b))."""
     model = create_model("cnn1d", data.in_shape, data.num_classes)
     states = []
     for seed in (0, 1):

@@ -1,4 +1,4 @@
-"""The batched evaluation engine against a brute-force per-point reference (SPEC §3)."""
+"""The batched evaluation engine against a brute-force per-point reference (docs/science.md)."""
 
 from __future__ import annotations
 

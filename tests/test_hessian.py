@@ -1,4 +1,4 @@
-"""The Hessian spectrum engine against exact references (SPEC §5).
+"""The Hessian spectrum engine against exact references (docs/science.md).
 
 References: the dense Hessian of ``torch.autograd.functional.hessian`` in float64 on
 tiny models (eigendecomposition, traces, submatrices), an analytic quadratic

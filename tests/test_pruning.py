@@ -1,4 +1,4 @@
-"""Pruning semantics (SPEC §1): exact counts, one global threshold, masks only shrink."""
+"""Pruning semantics (docs/science.md): exact counts, one global threshold, masks only shrink."""
 
 from __future__ import annotations
 

@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 from landscape import paths
 from landscape.checkpoint import load_json
 from landscape.cli import main
-from landscape.cli._runner import execute
 from landscape.errors import CheckpointError, ConfigMismatchError, LandscapeError
 from landscape.hparams import RunConfig
+from landscape.jobs import prune as execute
 from landscape.runners.common import RunContext
 from landscape.runners.retrain import dense_config
 from landscape.training import lr_schedule

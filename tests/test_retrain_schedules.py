@@ -1,4 +1,4 @@
-"""Exact learning rates of the [ZIMMER] retraining schedules (SPEC §2), phase shares, epoch splits.
+"""Exact learning rates of the [ZIMMER] retraining schedules (docs/science.md), phase shares, epoch splits.
 
 The original schedule used throughout: N = 100 steps, 0.1 until step 50, 0.01 until
 step 75, then 0.001 (a step schedule), so η_max = 0.1 and η_min = 0.001.

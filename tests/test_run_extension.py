@@ -14,9 +14,9 @@ from safetensors.torch import load_file
 
 from landscape import paths
 from landscape.checkpoint import load_json
-from landscape.cli._runner import execute
 from landscape.errors import ConfigMismatchError
 from landscape.hparams import RunConfig
+from landscape.jobs import prune as execute
 from landscape.runners.common import RunContext
 from landscape.runs import prepare_run_dir
 from tests._runs import QUICK

@@ -1,4 +1,4 @@
-"""IMP-WR/LRR/FT level loops (SPEC §2): where each level starts, what it prunes, resuming."""
+"""IMP-WR/LRR/FT level loops (docs/science.md): where each level starts, what it prunes, resuming."""
 
 from __future__ import annotations
 

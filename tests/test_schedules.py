@@ -1,4 +1,4 @@
-"""The learning rate at chosen steps of every original-training schedule (SPEC §2)."""
+"""The learning rate at chosen steps of every original-training schedule (docs/science.md)."""
 
 from __future__ import annotations
 

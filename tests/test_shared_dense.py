@@ -14,10 +14,9 @@ from safetensors.torch import load_file
 
 from landscape import paths
 from landscape.checkpoint import load_json
-from landscape.cli._runner import execute
 from landscape.hparams import RunConfig
+from landscape.jobs import prune as execute
 from landscape.runners.common import RunContext
-from landscape.runners.imp import snapshot_path
 from landscape.runs import open_run
 from tests._runs import QUICK
 
@@ -77,7 +76,7 @@ def test_imp_methods_share_level_0_and_train_it_once(tmp_path, calls):
         assert m["test_error"] == load_json(paths.metrics(dense, 0))["test_error"]
     assert load_json(paths.metrics(wr, 0))["rewind_step"] == 40
     # w_τ: the snapshot the dense run took after step 40; w_0 for LRR and FT.
-    assert paths.rewind(wr).read_bytes() == snapshot_path(dense, 40).read_bytes()
+    assert paths.rewind(wr).read_bytes() == paths.rewind_snapshot(dense, 40).read_bytes()
     for run in (lrr, ft):
         assert paths.rewind(run).read_bytes() == paths.rewind(dense).read_bytes()
     init = open_run(dense, "cpu").model().state_dict()
@@ -94,7 +93,7 @@ def test_a_new_rewind_step_is_retraced_bit_identically(tmp_path, calls):
     # Root b: τ = 80 is a snapshot taken during the dense training itself.
     fresh = _run(tmp_path / "b", method="imp-wr", rewind_step="2ep")
     (dense_b,) = (tmp_path / "b").glob("dense_*")
-    assert _equal(snapshot_path(dense_a, 80), snapshot_path(dense_b, 80))
+    assert _equal(paths.rewind_snapshot(dense_a, 80), paths.rewind_snapshot(dense_b, 80))
     assert _equal(paths.rewind(retraced), paths.rewind(fresh))
     for level in (0, 1):
         assert _equal(paths.weights(retraced, level), paths.weights(fresh, level))

@@ -1,4 +1,4 @@
-"""Planes through three anchors and random filter-normalised planes (SPEC §4)."""
+"""Planes through three anchors and random filter-normalised planes (docs/science.md)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,11 @@ from torch import nn
 
 from landscape import paths
 from landscape.checkpoint import load_json, load_state
-from landscape.cli._runner import execute
 from landscape.data import load_data
 from landscape.distributed import DistributedError
 from landscape.errors import DivergenceError
 from landscape.hparams import RunConfig, TrainHparams
+from landscape.jobs import prune as execute
 from landscape.models import create_model
 from landscape.pruning import apply_mask, density, ones_mask, prune
 from landscape.runners import swamp as swamp_runner

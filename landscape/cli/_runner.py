@@ -7,12 +7,9 @@ line (and ``--help``) stays free of torch.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 
 from landscape.hparams import RunConfig, add_config_args
-from landscape.runners import METHODS
 
 __all__ = ["add_run_arguments", "execute"]
 
@@ -36,24 +33,7 @@ def add_run_arguments(
 def execute(
     cfg: RunConfig, out: str | None = None, root: str | None = None, quiet: bool = False
 ) -> Path:
-    """Run ``cfg.prune.method`` into its run directory (resuming finished work) and return the directory."""
-    from landscape.devices import configure_threads, resolve_device
-    from landscape.distributed import env_rank
-    from landscape.runners.common import RunContext
-    from landscape.runs import prepare_run_dir
+    """Run ``cfg.prune.method`` into its run directory: :func:`landscape.jobs.prune`."""
+    from landscape.jobs.prune import prune
 
-    runner = METHODS.get(cfg.prune.method)
-    device = resolve_device(cfg.train.device)
-    run_dir = prepare_run_dir(cfg, out=out, root=root)
-    quiet = quiet or env_rank() != 0  # under torchrun only rank 0 reports
-    log = (lambda *a, **k: None) if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    log(f"{cfg.prune.method}: {run_dir}  (device {device})")
-    t0 = time.perf_counter()
-    ctx = RunContext(cfg, run_dir, device, show_progress=not quiet, log=log)
-    num_params = sum(p.numel() for p in ctx.model().parameters())
-    threads = configure_threads(device, num_params, cfg.train.threads)
-    if device.type == "cpu":
-        log(f"{num_params:,} parameters, {threads} CPU thread(s) (--threads to change)")
-    runner(ctx)
-    log(f"finished in {time.perf_counter() - t0:.1f}s")
-    return run_dir
+    return prune(cfg, out=out, root=root, quiet=quiet)

@@ -1,4 +1,4 @@
-"""Pruning runners: idempotent level loops that skip finished work (SPEC §2).
+"""Pruning runners: idempotent level loops that skip finished work (docs/science.md).
 
 Every method is a function ``run(ctx: RunContext) -> None`` registered by name;
 entries are lazy (``"module:function"``) so each method lives in its own module.

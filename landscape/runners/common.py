@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +16,40 @@ import torch
 from torch import Tensor, nn
 
 from landscape import paths
-from landscape.checkpoint import check_state_fits, load_json, load_state, save_json, save_state
-from landscape.data import DataSet, load_data
+from landscape.checkpoint import load_json, save_json, save_state
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
-from landscape.models import create_model
-from landscape.pruning import Mask, check_mask, density, layer_report, ones_mask
+from landscape.pruning import Mask, density, layer_report, ones_mask
+from landscape.runs import Run
 from landscape.training import TrainResult, evaluate, train
 
 __all__ = ["RunContext", "level_done", "write_level"]
 
 
-@dataclass
-class RunContext:
-    """A run being written: its settings, directory, device and data."""
+class RunContext(Run):
+    """A run being written: the :class:`~landscape.runs.Run` reader (model, data, checked
+    loading) plus how the runners train, report and write it."""
 
-    cfg: RunConfig
-    run_dir: Path
-    device: torch.device
-    show_progress: bool = True
-    log: Any = field(default=print)
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        device: torch.device,
+        show_progress: bool = True,
+        log: Any = print,
+    ) -> None:
+        super().__init__(path=Path(run_dir), config=cfg, meta={}, device=device)
+        self.show_progress = show_progress
+        self.log = log
 
-    @cached_property
-    def data(self) -> DataSet:
-        d = self.cfg.data
-        return load_data(d.data, d.data_root, d.download, d.train_subset, device=str(self.device))
+    @property
+    def cfg(self) -> RunConfig:
+        return self.config
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path
 
     @property
     def steps_per_epoch(self) -> int:
@@ -61,26 +67,6 @@ class RunContext:
     def eval_every(self) -> int:
         return self.steps(self.cfg.train.eval_every)
 
-    def model(self) -> nn.Module:
-        """A freshly initialised network (seeded by ``--seed``) on the device."""
-        return create_model(
-            self.cfg.model.model,
-            self.data.in_shape,
-            self.data.num_classes,
-            seed=self.cfg.train.seed,
-        ).to(self.device)
-
-    def load_state(self, path: Path, model: nn.Module) -> dict[str, Tensor]:
-        state = load_state(path, self.device)
-        check_state_fits(state, model.state_dict(), path)
-        return state
-
-    def load_mask(self, level: int, model: nn.Module) -> Mask:
-        path = paths.mask(self.run_dir, level)
-        mask = {k: v.bool() for k, v in load_state(path, self.device).items()}
-        check_mask(mask, model, str(path))
-        return mask
-
     def train(
         self, model: nn.Module, *, start: int, stop: int, mask: Mask | None, desc: str, **kw: Any
     ) -> TrainResult:
@@ -94,11 +80,11 @@ class RunContext:
         )  # fmt: skip
 
     def rewind_state(self, rewind_step: int) -> dict[str, Tensor]:
-        """``w_τ = A_0(w_0, τ)``, trained once and saved as ``rewind.safetensors`` (SPEC §2)."""
+        """``w_τ = A_0(w_0, τ)``, trained once and saved as ``rewind.safetensors`` (docs/science.md)."""
         path = paths.rewind(self.run_dir)
         model = self.model()
         if path.exists():
-            return self.load_state(path, model)
+            return self.load(path)
         if rewind_step > 0:
             self.train(
                 model,
@@ -116,7 +102,7 @@ class RunContext:
         """The mask of ``level``: read if written, else ``compute()`` and write it."""
         path = paths.mask(self.run_dir, level)
         if path.exists():
-            return self.load_mask(level, model)
+            return self.mask(level)
         mask = ones_mask(model, self.cfg.prune.prune_scope) if level == 0 else compute()
         save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
         return mask
@@ -127,9 +113,7 @@ class RunContext:
             raise CheckpointError(
                 f"level {level} of {self.run_dir} is not finished; re-run to complete it first"
             )
-        return self.load_state(paths.weights(self.run_dir, level), model), self.load_mask(
-            level, model
-        )
+        return self.load(paths.weights(self.run_dir, level)), self.mask(level)
 
 
 def level_done(run_dir: Path, level: int) -> bool:

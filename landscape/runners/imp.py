@@ -1,4 +1,4 @@
-"""IMP with weight rewinding, learning-rate rewinding and fine-tuning (SPEC §2, [PAUL Alg. 1]).
+"""IMP with weight rewinding, learning-rate rewinding and fine-tuning ([PAUL Alg. 1]; docs/science.md).
 
 ============  ==========================================  ==================
 method        level L > 0 starts from                      trains steps
@@ -72,7 +72,6 @@ __all__ = [
     "run_dense",
     "run_imp",
     "shared_dense",
-    "snapshot_path",
 ]
 
 
@@ -88,7 +87,7 @@ def run_imp(ctx: RunContext) -> None:
         )
     _level_zero(ctx, tau)
     schedule = lr_schedule(ctx.cfg.train, ctx.steps_per_epoch)
-    rewind = ctx.load_state(paths.rewind(ctx.run_dir), ctx.model())
+    rewind = ctx.load(paths.rewind(ctx.run_dir))
     for level in range(1, p.levels + 1):
         if level_done(ctx.run_dir, level):
             continue
@@ -129,7 +128,7 @@ def _level_zero(ctx: RunContext, tau: int) -> None:
         return
     dense_dir = shared_dense(ctx, tau)
     if not rewind.exists():
-        atomic_write_bytes(rewind, snapshot_path(dense_dir, tau).read_bytes())
+        atomic_write_bytes(rewind, paths.rewind_snapshot(dense_dir, tau).read_bytes())
     if not level_done(ctx.run_dir, 0):
         m = copy_level_zero(ctx, dense_dir, rewind_step=tau)
         ctx.log(
@@ -138,20 +137,12 @@ def _level_zero(ctx: RunContext, tau: int) -> None:
         )
 
 
-def snapshot_path(dense_dir: Path, step: int) -> Path:
-    """Where the dense run ``dense_dir`` keeps ``w_step``: ``rewind.safetensors`` for step 0
-    (the initialisation), else ``rewind/step_<step>.safetensors``."""
-    if step == 0:
-        return paths.rewind(dense_dir)
-    return Path(dense_dir) / "rewind" / f"step_{step}.safetensors"
-
-
 def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:
     """Train the dense network (level 0, from ``w_0`` over the whole schedule 0..T).
 
     Args:
         ctx: the dense run.
-        snapshots: rewind steps τ whose ``w_τ`` must be saved (:func:`snapshot_path`):
+        snapshots: rewind steps τ whose ``w_τ`` must be saved (:func:`landscape.paths.rewind_snapshot`):
             taken during the training, or retraced from ``w_0`` when level 0 is
             already finished.
     """
@@ -187,7 +178,7 @@ def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:
 
 
 def _missing(ctx: RunContext, steps: Iterable[int]) -> set[int]:
-    return {t for t in steps if t > 0 and not snapshot_path(ctx.run_dir, t).exists()}
+    return {t for t in steps if t > 0 and not paths.rewind_snapshot(ctx.run_dir, t).exists()}
 
 
 def _snapshotter(ctx: RunContext, todo: set[int]) -> Any:
@@ -195,7 +186,7 @@ def _snapshotter(ctx: RunContext, todo: set[int]) -> Any:
 
     def snapshot(t: int, model: nn.Module) -> None:
         if t in todo:
-            save_state(snapshot_path(ctx.run_dir, t), state_of(model), metadata={"step": str(t)})
+            save_state(paths.rewind_snapshot(ctx.run_dir, t), state_of(model), metadata={"step": str(t)})
 
     return snapshot
 
@@ -206,7 +197,7 @@ def _retrace(ctx: RunContext, steps: Iterable[int]) -> None:
     if not todo:
         return
     model = ctx.model()
-    mask: Mask = ctx.load_mask(0, model)
+    mask: Mask = ctx.mask(0)
     ctx.log(f"dense: retracing w_τ for τ = {sorted(todo)} in {ctx.run_dir}")
     ctx.train(
         model, start=0, stop=max(todo), mask=mask, desc=f"retrace w_τ to step {max(todo)}",
@@ -257,7 +248,7 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
             "--from needs a run whose level 0 is the dense network"
         )
     model = ctx.model()
-    ctx.load_state(paths.weights(source, 0), model)  # the right architecture, or a clear error
+    ctx.load(paths.weights(source, 0))  # the right architecture, or a clear error
     same_scope = run.config.prune.prune_scope == ctx.cfg.prune.prune_scope
     if same_scope and paths.mask(source, 0).exists():
         atomic_write_bytes(paths.mask(ctx.run_dir, 0), paths.mask(source, 0).read_bytes())

@@ -1,4 +1,4 @@
-"""SWAMP: sparse weight averaging with multiple particles [SWAMP Alg. 1] (SPEC §2).
+"""SWAMP: sparse weight averaging with multiple particles [SWAMP Alg. 1] (docs/science.md).
 
 ::
 
@@ -27,7 +27,6 @@ rank ``n mod R``, the average is an all-reduce, rank 0 alone reads and writes fi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -79,7 +78,7 @@ def resolve_mode(requested: str, device: torch.device, world: int) -> str:
     """The particle mode to use: ``auto`` is distributed under torchrun, vectorized on CUDA, else sequential.
 
     Sequential is the CPU default because vmap gives a CPU nothing it is not already
-    doing (PERF_NOTES.md; bench/bench_swamp.py measures it).
+    doing (measured on a 2-core CPU; bench/bench_swamp.py measures it).
 
     Raises:
         DistributedError: ``distributed`` without torchrun, or another mode with
@@ -118,12 +117,10 @@ def run_swamp(ctx: RunContext) -> None:
         mode = resolve_mode(ctx.cfg.prune.particle_mode, device, world)
         if world > 1:
             primary = distributed.is_primary()
-            ctx = dataclasses.replace(
-                ctx,
-                device=device,
+            ctx = RunContext(
+                ctx.cfg, ctx.run_dir, device, show_progress=ctx.show_progress and primary,
                 log=ctx.log if primary else _quiet,
-                show_progress=ctx.show_progress and primary,
-            )
+            )  # fmt: skip
             ctx.log(f"swamp: {world} ranks, particle n on rank n mod {world}")
         _run_levels(ctx, mode)
         distributed.barrier()
@@ -380,7 +377,7 @@ def _load_particle(
 ) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """A saved particle and its record (re-evaluated if the file carries none)."""
     path = paths.particle(ctx.run_dir, level, index)
-    state = ctx.load_state(path, model)
+    state = ctx.load(path)
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
     try:
