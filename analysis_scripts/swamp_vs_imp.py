@@ -1,4 +1,4 @@
-"""SWAMP against IMP-WR: test accuracy vs sparsity, and particles vs their average [SWAMP §4, Fig. 3].
+"""SWAMP against IMP-WR: test accuracy vs sparsity, particles vs their average [SWAMP §4, Fig. 3].
 
 For every seed, one IMP-WR run and one SWAMP run with the same preset, rewind step,
 levels and pruning fraction (the SWAMP run adds N particles, SWA from 75% of each
@@ -6,13 +6,18 @@ level at ``--swa-lr``). Writes ``<out>.json`` (one row per level, every seed's a
 particle's test error) and draws from it ``<out>_accuracy.png`` (mean ± std over
 seeds) and ``<out>_particles.png`` (each particle against the averaged network).
 
-    python analysis_scripts/swamp_vs_imp.py                                  # MNIST-1D MLP, CPU
-    python analysis_scripts/swamp_vs_imp.py --preset cnn1d-mnist1d --out figures/swamp_cnn1d
+Run from the repository root:
+
+    python analysis_scripts/swamp_vs_imp.py               # MNIST-1D MLP, 3 seeds, CPU: 350 s
+    python analysis_scripts/swamp_vs_imp.py --preset cnn1d-mnist1d --levels 6 \\
+        --out figures/swamp_cnn1d_mnist1d                  # 1-D CNN, CPU: about 28 minutes
     python analysis_scripts/swamp_vs_imp.py --preset resnet20-cifar10 --levels 10 \\
         --out figures/swamp_resnet20_cifar10 --threads 0 --data-root DIR --download   # a GPU
+    python analysis_scripts/swamp_vs_imp.py --help         # every flag
 
-Runs land in ``--root`` (default ``runs/swamp_vs_imp``); a repeated call reuses every
-finished level and particle, so an interrupted study resumes.
+The times are for a 2-core CPU, one torch thread. Runs land in ``--root`` (default
+``runs/swamp_vs_imp``); a repeated call reuses every finished level and particle, so an
+interrupted study resumes.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import statistics
 import time
 from datetime import date
 
-import torch
+import matplotlib
 
-from landscape.checkpoint import save_json
-from landscape.cli._runner import execute
+matplotlib.use("Agg")
+
+from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
+from landscape.io import level_metrics, save_json
 from landscape.plotting.swamp import plot_accuracy_vs_sparsity, plot_particles_vs_average
-from landscape.runs import open_run
 
 # ---- settings (each can be overridden on the command line) ----------------------------------
 PRESET = "mlp-mnist1d"  # MNIST-1D MLP, rewind step 200, 36 epochs; CIFAR presets want a GPU
@@ -36,7 +42,9 @@ SEEDS = [0, 1, 2]  # initialisation and data-order seed (particle n adds 1000·n
 LEVELS = 8  # levels 0..8: down to 0.8^8 = 17% of the weights
 PARTICLES = 4  # N [SWAMP default]
 SWA_START, SWA_LR = 0.75, 0.05  # [SWAMP]: SWA over the last quarter of each level at 0.05
-MODE = "vectorized"  # same numbers in every mode; on CPU vectorised was 1.7-2x faster for MNIST-1D models (bench/RESULTS.md)
+# Same numbers in every particle mode; on the CPU vectorised was 1.7-2x faster for the
+# MNIST-1D models (bench/RESULTS.md).
+MODE = "vectorized"
 ROOT = "runs/swamp_vs_imp"
 OUT = "figures/swamp_mnist1d"
 THREADS = 1  # one torch thread: two threads on a busy 2-core machine were several times slower
@@ -57,33 +65,31 @@ parser.add_argument("--download", action="store_true")
 parser.add_argument("--device", default="auto")
 args = parser.parse_args()
 seeds = [int(s) for s in args.seeds.split(",")]
-if args.threads:
-    torch.set_num_threads(args.threads)
+base = RunConfig().replace(**PRESETS[args.preset]).replace(
+    levels=args.levels, device=args.device, threads=args.threads, data_root=args.data_root,
+    download=args.download,
+)  # fmt: skip
+swamp = dict(method="swamp", particles=args.particles, swa_start=args.swa_start,
+             swa_lr=args.swa_lr, particle_mode=args.particle_mode)  # fmt: skip
 
-
-def config(seed: int, method: str, **extra) -> RunConfig:
-    settings = dict(PRESETS[args.preset], seed=seed, data_seed=seed, levels=args.levels,
-                    device=args.device, data_root=args.data_root, download=args.download)  # fmt: skip
-    return RunConfig().replace(**settings, method=method, **extra)
-
-
-# ---- the runs ----------------------------------------------------------------------------------
+# ---- the runs: IMP-WR and SWAMP for every seed --------------------------------------------------
 t0 = time.perf_counter()
-runs: dict[str, list] = {"imp-wr": [], "swamp": []}
+runs: dict[str, list] = {"imp-wr": [], "swamp": []}  # run directories
+metrics: dict[str, list] = {"imp-wr": [], "swamp": []}  # per seed: one dict per level
 for seed in seeds:
-    for method, extra in (("imp-wr", {}),
-                          ("swamp", dict(particles=args.particles, swa_start=args.swa_start,
-                                         swa_lr=args.swa_lr, particle_mode=args.particle_mode))):  # fmt: skip
+    for method, extra in (("imp-wr", dict(method="imp-wr")), ("swamp", swamp)):
         t = time.perf_counter()
-        run_dir = execute(config(seed, method, **extra), root=args.root, quiet=True)
-        runs[method].append(open_run(run_dir, device="cpu"))
-        print(f"seed {seed} {method:6s} {run_dir}  {time.perf_counter() - t:.0f}s", flush=True)
+        run = jobs.prune(base.replace(seed=seed, data_seed=seed, **extra), root=args.root,
+                         quiet=True)  # fmt: skip
+        runs[method].append(run)
+        metrics[method].append({m["level"]: m for m in level_metrics(run)})
+        print(f"seed {seed} {method:6s} {run}  {time.perf_counter() - t:.0f}s", flush=True)
 
 # ---- the result: one row per level, every seed ------------------------------------------------
 rows = []
 for level in range(args.levels + 1):
-    imp = [r.metrics(level) for r in runs["imp-wr"]]
-    sw = [r.metrics(level) for r in runs["swamp"]]
+    imp = [m[level] for m in metrics["imp-wr"]]
+    sw = [m[level] for m in metrics["swamp"]]
     rows.append({
         "level": level,
         "density": sw[0]["density"],
@@ -95,8 +101,8 @@ result = {
     "settings": {
         "preset": args.preset, "seeds": seeds, "levels": args.levels, "particles": args.particles,
         "swa_start": args.swa_start, "swa_lr": args.swa_lr, "particle_mode": args.particle_mode,
-        "bn_recompute": runs["swamp"][0].metrics(0).get("bn_recompute"),
-        "runs": {m: [str(r.path) for r in rs] for m, rs in runs.items()},
+        "bn_recompute": metrics["swamp"][0][0].get("bn_recompute"),
+        "runs": {m: [str(r) for r in rs] for m, rs in runs.items()},
     },
     "command": "python analysis_scripts/swamp_vs_imp.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in ("", None, False)
@@ -116,8 +122,9 @@ for suffix, plot in (
     fig.savefig(f"{args.out}_{suffix}.png", dpi=150)
 
 
+# ---- a table: accuracy mean ± std over seeds ----------------------------------------------------
 def cell(errors: list[float]) -> str:
-    """Accuracy mean ± std (%) over seeds."""
+    """Accuracy mean ± std (%) over seeds (sample std, n − 1; 0 for a single seed)."""
     acc = [100 * (1 - e) for e in errors]
     sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
     return f"{statistics.mean(acc):6.2f} ± {sd:4.2f}"
