@@ -11,7 +11,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     """``"auto"`` → ``cuda`` if available else ``cpu``; anything else is checked and returned."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(
+            f"--device {name!r} is not a device: use cpu, cuda, cuda:N or auto"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {name}: no CUDA device is visible here; use --device cpu")
     return dev
@@ -30,6 +35,8 @@ def configure_threads(device: torch.device, num_params: int, threads: int = 0) -
     ``threads > 0`` is used as given; ``0`` means auto: one thread for models under
     :data:`SMALL_MODEL_PARAMS` parameters on the CPU, torch's default otherwise.
     """
+    if threads < 0:
+        raise ValueError(f"--threads must be 0 (auto) or a positive count, got {threads}")
     if threads > 0:
         torch.set_num_threads(threads)
     elif device.type == "cpu" and num_params < SMALL_MODEL_PARAMS:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -151,10 +152,16 @@ class TrainHparams:
     )
 
     def validate(self) -> None:
-        if self.lr <= 0:
-            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"--lr must be a positive number, got {self.lr}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"--momentum must lie in [0, 1), got {self.momentum}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"--weight-decay must be 0 or positive, got {self.weight_decay}")
+        if not (math.isfinite(self.gamma) and self.gamma > 0):
+            raise ValueError(f"--gamma must be a positive factor, got {self.gamma}")
+        if self.threads < 0:
+            raise ValueError(f"--threads must be 0 (auto) or a positive count, got {self.threads}")
         for name in ("warmup", "length", "eval_every"):
             _check_duration(name, getattr(self, name))
         for part in filter(None, self.milestones.split(",")):
@@ -221,6 +228,8 @@ class PruneHparams:
             raise ValueError(f"--particles must be >= 1, got {self.particles}")
         if not 0 <= self.swa_start <= 1:
             raise ValueError(f"--swa-start is a fraction in [0, 1], got {self.swa_start}")
+        if not (math.isfinite(self.swa_lr) and self.swa_lr > 0):
+            raise ValueError(f"--swa-lr must be a positive number, got {self.swa_lr}")
         _check_duration("rewind_step", self.rewind_step)
 
 
@@ -260,7 +269,7 @@ class RunConfig:
                 raise ValueError(
                     f"unknown {name} settings {sorted(unknown)}; known: {sorted(known)}"
                 )
-            parts[name] = klass(**given)
+            parts[name] = klass(**{k: _coerce(klass, k, v) for k, v in given.items()})
         return cls(**parts)
 
     def replace(self, **flat: Any) -> RunConfig:
@@ -304,6 +313,22 @@ class RunConfig:
 
     def run_name(self) -> str:
         return f"{self.prune.method}_{self.hash()}"
+
+
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def _coerce(klass: type, key: str, value: Any) -> Any:
+    """``value`` as field ``key``'s type: ``1000`` and ``1000.0`` are one learning rate (one
+    hash); a value of the wrong kind (``"lr": "fast"``) is an error naming the field."""
+    kind = _TYPES.get(str(next(f.type for f in fields(klass) if f.name == key)))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (kind is not None and not isinstance(value, kind)) or (kind is int and isinstance(value, bool)):
+        raise ValueError(
+            f"setting {key!r} must be {kind.__name__}, got {value!r} ({type(value).__name__})"
+        )
+    return value
 
 
 def _section_of(key: str) -> str:

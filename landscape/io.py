@@ -10,6 +10,7 @@ re-exports these functions.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +23,7 @@ from landscape.errors import CheckpointError, LandscapeError
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
+    "file_digest",
     "level_metrics",
     "load_json",
     "save_json",
@@ -105,3 +107,14 @@ def level_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
         m = load_json(paths.metrics(run_dir, level))
         rows.append({k: v for k, v in m.items() if k not in ("curve", "layers")})
     return rows
+
+
+def file_digest(*files: Path) -> str:
+    """Sixteen hex digits of SHA-256 over the files' bytes: names a file by its content, so a
+    result keyed by it goes stale (and a damaged checkpoint shows) when the bytes change."""
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]

@@ -29,7 +29,7 @@ from landscape.hparams import RunConfig
 from landscape.models import create_model
 from landscape.pruning import Mask, check_mask
 
-__all__ = ["Run", "open_run", "prepare_run_dir"]
+__all__ = ["Run", "check_path", "open_run", "prepare_run_dir", "run_dir_of"]
 
 
 def _git_sha() -> str:
@@ -60,6 +60,45 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def run_dir_of(cfg: RunConfig, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+    """The run directory of ``cfg``: ``out``, or ``<root>/<method>_<hash>``."""
+    return Path(out) if out else Path(root or paths.default_root()) / cfg.run_name()
+
+
+_NAME_MAX = 255  # bytes in one path component on common file systems
+
+
+def check_path(path: Path) -> None:
+    """Refuse, before anything is written, a path the toolkit could not write or read back.
+
+    Raises:
+        LandscapeError: a component is not UTF-8 or too long, or the path is a file.
+    """
+    for part in Path(path).parts:
+        try:
+            size = len(part.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise LandscapeError(
+                f"{part!r} in {path!r} is not valid UTF-8 (results record paths as text); "
+                "rename the folder or choose another --out/--root"
+            ) from None
+        if size > _NAME_MAX:
+            raise LandscapeError(
+                f"a component of {path} is {size} bytes long, over the {_NAME_MAX} the file "
+                "system allows; choose a shorter --out/--root"
+            )
+    if Path(path).exists() and not Path(path).is_dir():
+        raise LandscapeError(f"{path} is a file, not a directory; choose another --out")
+
+
+def _has_artefacts(run_dir: Path) -> bool:
+    """Whether a runner has written anything but ``config.json`` (levels, the rewind point)."""
+    return paths.rewind(run_dir).exists() or any(
+        paths.level_number(d.name) is not None and any(d.iterdir())
+        for d in run_dir.glob("level_*") if d.is_dir()
+    )  # fmt: skip
+
+
 def prepare_run_dir(
     cfg: RunConfig, out: str | Path | None = None, root: str | Path | None = None
 ) -> Path:
@@ -71,14 +110,26 @@ def prepare_run_dir(
     the run and ``config.json`` is rewritten (atomically) with the new count; a
     smaller one leaves it as it is (the levels already trained stay).
 
+    A directory whose ``config.json`` names other settings but that holds nothing
+    else yet (a command that failed before its first level) is taken over by ``cfg``.
+
     Raises:
-        ConfigMismatchError: the directory holds a run made with other settings.
+        ConfigMismatchError: the directory holds a run made with other settings, or
+            levels without a ``config.json``.
     """
-    run_dir = Path(out) if out else Path(root or paths.default_root()) / cfg.run_name()
+    run_dir = run_dir_of(cfg, out, root)
     cfg_path = paths.config(run_dir)
+    if not cfg_path.exists() and run_dir.is_dir() and _has_artefacts(run_dir):
+        raise ConfigMismatchError(
+            f"{run_dir} holds levels but no config.json, so the settings they were trained with "
+            "are unknown; move it away, or pass another --out"
+        )
     if cfg_path.exists():
         meta = load_json(cfg_path)
-        existing = RunConfig.from_dict(meta["hparams"])
+        existing = _read_config(cfg_path, meta)
+        if existing.hash() != cfg.hash() and not _has_artefacts(run_dir):
+            cfg_path.unlink()  # nothing was trained under the old settings
+            return prepare_run_dir(cfg, out=run_dir)
         if existing.hash() != cfg.hash():
             raise ConfigMismatchError(_mismatch(run_dir, existing, cfg))
         if cfg.prune.levels > existing.prune.levels:
@@ -96,6 +147,17 @@ def prepare_run_dir(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
     return run_dir
+
+
+def _read_config(cfg_path: Path, meta: Any) -> RunConfig:
+    """The settings a ``config.json`` records; a clear error if they are not settings."""
+    try:
+        return RunConfig.from_dict(meta["hparams"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{cfg_path} is not a landscape config ({type(exc).__name__}: {exc}); restore it, or "
+            "move the run directory away"
+        ) from exc
 
 
 def _mismatch(run_dir: Path, existing: RunConfig, cfg: RunConfig) -> str:
@@ -142,6 +204,9 @@ class Run:
     config: RunConfig
     meta: dict[str, Any]
     device: torch.device
+    #: the model was named by the user (a runner's settings, a bare checkpoint's --model),
+    #: not read from config.json: a user factory needs no further consent (models.trust)
+    trusted: bool = False
 
     def levels(self) -> list[int]:
         """Levels whose weights are written, in order."""
@@ -154,6 +219,7 @@ class Run:
             self.data.in_shape,
             self.data.num_classes,
             seed=self.config.train.seed,
+            source="" if self.trusted else str(paths.config(self.path)),
         ).to(self.device)
 
     @cached_property
@@ -166,14 +232,32 @@ class Run:
         return self.model()
 
     def load(self, path: Path) -> dict[str, Tensor]:
-        """Load a state file of this run, checked against the architecture."""
+        """Load a state file of this run, checked against the architecture and for NaN/inf.
+
+        Raises:
+            CheckpointError: the file is corrupt, does not fit, or holds non-finite values.
+        """
         state = load_state(path, self.device)
         check_state_fits(state, self._skeleton.state_dict(), path)
+        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+        if bad:
+            raise CheckpointError(
+                f"{path} holds NaN or infinite values (in {', '.join(bad[:3])}); the network it "
+                "stores diverged or the file was damaged: retrain it (delete the file and re-run "
+                "its runner)"
+            )
         return state
 
     def load_mask(self, path: Path) -> Mask:
-        """Load a mask file, checked against the architecture's parameters."""
-        mask = {k: v.bool() for k, v in load_state(path, self.device).items()}
+        """Load a mask file, checked against the architecture's parameters and to hold 0/1 only."""
+        raw = load_state(path, self.device)
+        bad = [k for k, v in raw.items() if bool(((v != 0) & (v != 1)).any())]
+        if bad:
+            raise CheckpointError(
+                f"{path} is not a mask: {', '.join(bad[:3])} hold values other than 0 and 1; "
+                "restore the file, or delete it and re-run the runner to recompute it"
+            )
+        mask = {k: v.bool() for k, v in raw.items()}
         check_mask(mask, self._skeleton, str(path))
         return mask
 
@@ -218,10 +302,7 @@ def open_run(path: str | Path, device: str = "auto") -> Run:
             "use its parent)"
         )
     meta = load_json(cfg_path)
-    try:
-        cfg = RunConfig.from_dict(meta["hparams"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{cfg_path} is not a landscape config ({exc})") from exc
+    cfg = _read_config(cfg_path, meta)
     return Run(
         path=path,
         config=cfg,

@@ -58,9 +58,7 @@ class EngineSpec:
         2000, "training samples (no augmentation) for --bn-policy recompute, in batches of the "
         "run's batch size",
     )  # fmt: skip
-    eval_samples: int = setting(
-        0, "measure on the first N samples of each split only (0: all)"
-    )
+    eval_samples: int = setting(0, "measure on the first N samples of each split only (0: all)")
     batch_size: int = setting(
         1000, "samples per evaluation batch (speed and memory only)", hashed=False
     )
@@ -82,7 +80,9 @@ class EngineSpec:
         if self.batch_size <= 0:
             raise ValueError(f"--batch-size must be positive, got {self.batch_size}")
         if self.chunk_size < 0:
-            raise ValueError(f"--chunk-size must be 0 (automatic) or positive, got {self.chunk_size}")
+            raise ValueError(
+                f"--chunk-size must be 0 (automatic) or positive, got {self.chunk_size}"
+            )
         if self.bn_policy == "recompute" and self.bn_samples <= 0:
             raise ValueError(f"--bn-samples must be positive, got {self.bn_samples}")
         if self.eval_samples < 0:
@@ -165,7 +165,9 @@ class InstabilitySpec:
         _check_points(self.points)
         _check_split(self.split)
         if self.seeds is not None and self.seeds[0] == self.seeds[1]:
-            raise ValueError("--seeds must differ: two copies with the same SGD noise are identical")
+            raise ValueError(
+                "--seeds must differ: two copies with the same SGD noise are identical"
+            )
         if self.rewind_steps and not 0 < self.onset < 1:
             raise ValueError(f"--onset is an error barrier in (0, 1), got {self.onset}")
 
@@ -238,9 +240,7 @@ class HessianSpec:
     )  # fmt: skip
     masked: bool = setting(False, "restrict to the kept weights of the level's mask: m ⊙ H ⊙ m")
     eigenvectors: bool = setting(False, "also save the top-k eigenvectors")
-    samples: int = setting(
-        4096, "the first N samples of the split (fixed, unaugmented; 0: all)"
-    )
+    samples: int = setting(4096, "the first N samples of the split (fixed, unaugmented; 0: all)")
     split: str = setting("train", "whose loss", choices=SPLITS)
     tol: float = setting(1e-3, "relative error bound of the eigenvalues")
     max_steps: int = setting(100, "the most Lanczos steps for the eigenvalues", metavar="M")
@@ -264,10 +264,14 @@ class HessianSpec:
     def __post_init__(self) -> None:
         for name in ("top_k", "samples", "chunk_size", "threads"):
             if getattr(self, name) < 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be ≥ 0, got {getattr(self, name)}"
+                )
         for name in ("probes", "density_steps", "density_probes", "max_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(self, name)}"
+                )
         if self.density_bins < 2:
             raise ValueError(f"--density-bins must be ≥ 2, got {self.density_bins}")
         if self.tol <= 0 or self.sigma_squared <= 0:

@@ -72,7 +72,9 @@ def test_connectivity_writes_its_marker_last(run, monkeypatch):
     assert not (folder / "result.json").exists() and (folder / "result.npz").exists()
     monkeypatch.setattr(Writer, "figure", figure)
     res = jobs.connectivity(run, spec, quiet=True)
-    assert not res.reused and {"result.json", "connectivity.png"} <= {p.name for p in folder.iterdir()}
+    assert not res.reused and {"result.json", "connectivity.png"} <= {
+        p.name for p in folder.iterdir()
+    }
 
 
 def _key(run: Path, spec: ConnectivitySpec) -> str:

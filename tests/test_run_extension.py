@@ -79,10 +79,16 @@ def test_a_swamp_run_continues_with_more_levels(tmp_path):
         _same_files(short, whole, level)
 
 
+def _trained(run_dir):
+    """Something trained under the settings (a directory without any is taken over)."""
+    paths.level_dir(run_dir, 0).mkdir(parents=True)
+    paths.mask(run_dir, 0).write_bytes(b"")
+
+
 @pytest.mark.parametrize("method", ["imp", "bimp"])
 def test_phase_based_methods_refuse_other_levels(tmp_path, method):
     cfg = _cfg(method=method, levels=2)
-    prepare_run_dir(cfg, out=tmp_path / "run")
+    _trained(prepare_run_dir(cfg, out=tmp_path / "run"))
     with pytest.raises(ConfigMismatchError, match=r"levels: 2 there vs 3 now.*depends on --levels"):
         prepare_run_dir(cfg.replace(levels=3), out=tmp_path / "run")
     assert load_json(paths.config(tmp_path / "run"))["hparams"]["prune"]["levels"] == 2
@@ -91,7 +97,7 @@ def test_phase_based_methods_refuse_other_levels(tmp_path, method):
 
 def test_other_settings_are_still_refused_when_extending(tmp_path):
     cfg = _cfg(method="imp-lrr", levels=2)
-    prepare_run_dir(cfg, out=tmp_path / "run")
+    _trained(prepare_run_dir(cfg, out=tmp_path / "run"))
     with pytest.raises(ConfigMismatchError, match=r"lr: 'default' there vs 0.05 now"):
         prepare_run_dir(cfg.replace(levels=4, lr=0.05), out=tmp_path / "run")
     assert load_json(paths.config(tmp_path / "run"))["hparams"]["prune"]["levels"] == 2

@@ -10,6 +10,7 @@ new verb is a new file. Errors derived from :class:`LandscapeError` (and
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -59,10 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0
+    from landscape.cli._common import consent
+
+    consent(args)
     try:
         return int(args._run(args) or 0)
     except (LandscapeError, ValueError) as exc:
         print(f"landscape {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder, a path too long, ...
+        print(f"landscape {args.verb}: error: {_os_error(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `landscape show RUN | head`: the reader has gone
         sys.stderr.close()
@@ -73,6 +80,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+_OS_ADVICE = {
+    errno.ENOSPC: "the disk is full: free space (finished work is kept) and re-run",
+    errno.EDQUOT: "the disk quota is used up: free space (finished work is kept) and re-run",
+    errno.EACCES: "no permission to write there: choose another --out/--root, or fix the permissions",
+    errno.EROFS: "the file system is read-only: choose another --out/--root",
+    errno.ENAMETOOLONG: "a name in the path is too long: choose a shorter --out/--root",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another --out",
+    errno.EEXIST: "a file stands where a folder should be: choose another --out",
+}
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the path, what happened, what to do."""
+    where = exc.filename or "a file"
+    advice = _OS_ADVICE.get(exc.errno or 0, "check the path and re-run (finished work is kept)")
+    return f"{where}: {exc.strerror or exc}; {advice}"
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ __all__ = [
     "add_bare_arguments",
     "add_job_arguments",
     "bare_kwargs",
+    "consent",
     "format_table",
     "plus_minus",
     "print_barrier",
@@ -29,7 +30,27 @@ def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -
     if out is not None:
         parser.add_argument("--out", default=None, metavar="DIR", help=out)
     parser.add_argument("--force", action="store_true", help="recompute even if the result exists")
+    parser.add_argument(
+        "--wait", action="store_true",
+        help="if another process is computing the same result, wait for it (default: stop)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--trust-model", action="store_true",
+        help="build a user model factory (package.module:factory) that a run's config.json "
+        "names; that imports and runs its code (docs/reliability.md)",
+    )  # fmt: skip
+
+
+def consent(args: argparse.Namespace) -> None:
+    """Record the user's consent to user model factories: ``--trust-model``, or the factory
+    the command line itself names with ``--model``."""
+    from landscape import models
+
+    if getattr(args, "trust_model", False):
+        models.trust()
+    if getattr(args, "model", "") and models.is_user_factory(args.model):
+        models.trust(args.model)
 
 
 def add_bare_arguments(parser: argparse.ArgumentParser, mask: bool = False) -> None:
@@ -88,3 +109,7 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
     print(format_table(RUN_HEADERS, [run_cells(r) for r in rows], markdown=markdown))
     total = sum(r["seconds"] for r in rows)
     print(f"{len(rows)} levels, {total:.1f}s of training and evaluation")
+    collapsed = [r["level"] for r in rows if r.get("collapsed")]
+    if collapsed:
+        print(f"warning: levels {collapsed} are at chance (training collapsed); lower --lr or "
+              "add --warmup and retrain them")  # fmt: skip

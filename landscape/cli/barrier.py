@@ -39,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
 
     a, b = (resolve(c, lv, device=spec.engine.device, **bare_kwargs(args))
             for c, lv in ((args.ckpt_a, args.level_a), (args.ckpt_b, args.level_b)))  # fmt: skip
-    res = barrier(a, b, spec, out=args.out, force=args.force)
+    res = barrier(a, b, spec, out=args.out, force=args.force, wait=args.wait)
     print_barrier(res.record, res.folder)
     return 0

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     spec = settings.from_args(ConnectivitySpec, args)
     from landscape.jobs import connectivity
 
-    res = connectivity(args.run_dir, spec, force=args.force, quiet=args.quiet)
+    res = connectivity(args.run_dir, spec, force=args.force, wait=args.wait, quiet=args.quiet)
     record = res.record
     labels = record["labels"]
     rows = [

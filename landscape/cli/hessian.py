@@ -64,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
         if args.model:
             raise ValueError("--level/--all-levels need a run directory, not a bare checkpoint")
         levels = "all" if args.all_levels else [args.level]
-        res = hessian(args.ckpt, spec, levels=levels, out=args.out, force=args.force,
+        res = hessian(args.ckpt, spec, levels=levels, out=args.out, force=args.force, wait=args.wait,
                       quiet=args.quiet)  # fmt: skip
     else:
         target = resolve(args.ckpt, device=spec.device, model=args.model, data=args.data,
                          data_root=args.data_root, mask=args.mask)  # fmt: skip
-        res = hessian(target, spec, out=args.out, force=args.force, quiet=args.quiet)
+        res = hessian(
+            target, spec, out=args.out, force=args.force, wait=args.wait, quiet=args.quiet
+        )
     from landscape.jobs.hessian import summary_headers, summary_rows
 
     records = [c.record for c in res.children] or [res.record]

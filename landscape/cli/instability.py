@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     spec = settings.from_args(InstabilitySpec, args, level=args.level, seeds=seeds)
     from landscape.jobs import instability
 
-    res = instability(args.run_dir, spec, force=args.force, quiet=args.quiet)
+    res = instability(args.run_dir, spec, force=args.force, wait=args.wait, quiet=args.quiet)
     if res.kind == "instability":
         _print_test(res.record, res.folder)
         return 0

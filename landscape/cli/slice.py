@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         target = resolve(args.target, device=spec.engine.device, **bare)
     else:
         target = [resolve(c, device=spec.engine.device, **bare) for c in args.checkpoints]
-    res = slice(target, spec, out=args.out, force=args.force, quiet=args.quiet)
+    res = slice(target, spec, out=args.out, force=args.force, wait=args.wait, quiet=args.quiet)
     record = res.record
     rows = [(m["name"], f"{m['a']:.3f}", f"{m['b']:.3f}", m["test_error"], m["train_loss"])
             for m in record["marks"]]  # fmt: skip

@@ -49,8 +49,9 @@ def _load(name: str, root: Path, download: bool) -> ResidentData:
         test = klass(str(root), train=False, download=download)
     except RuntimeError as exc:
         raise LandscapeError(
-            f"{name} is not in {root} ({exc}). Point --data-root at a folder holding it, "
-            "or add --download to fetch it there once."
+            f"{name} is not in {root} ({exc}). Point --data-root at a folder holding it, or "
+            f"fetch it there once with `landscape train --data {name} --data-root {root} "
+            "--download` (prune and train take --download)."
         ) from exc
     mean = torch.tensor(_STATS[name][0]).view(1, 3, 1, 1)
     std = torch.tensor(_STATS[name][1]).view(1, 3, 1, 1)

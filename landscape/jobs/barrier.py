@@ -17,7 +17,7 @@ from landscape.analysis.connectivity import BarrierResult
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.errors import LandscapeError
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, foreign_ident, resolve
 from landscape.settings import digest
 from landscape.specs import BarrierSpec, EngineSpec
@@ -76,6 +76,7 @@ def barrier(
     *,
     out: str | Path | None = None,
     force: bool = False,
+    wait: bool = False,
     log: Log = print,
 ) -> Result:
     """The barrier between checkpoints ``a`` and ``b`` (targets or :class:`Checkpoint`).
@@ -91,19 +92,21 @@ def barrier(
             f"CKPT_A's {ca.run.config.data.data}")  # fmt: skip
     settings = barrier_settings(eng, spec.split, spec.points, ca.ident, ident_b)
     folder = Path(out) if out else ca.result_dir("barrier", digest(settings))
-    done = reuse(folder, settings, force, log)
-    if done is not None:
-        return done
-    run = ca.run
-    t0 = time.perf_counter()
-    res = barrier_curve(
-        run.model(), ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
-        eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
-        bn_batches(run, eng), **eng.speed(),
-    )  # fmt: skip
-    title = f"{run.path.name}: {ca.label} → {cb.label if ident_b == cb.ident else _other(ident_b)}"
-    record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title)
-    return write_barrier(folder, record, res)
+    with claim(folder, settings, force=force, wait=wait, log=log) as done:
+        if done is not None:
+            return done
+        run = ca.run
+        t0 = time.perf_counter()
+        res = barrier_curve(
+            run.model(), ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
+            eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
+            bn_batches(run, eng), **eng.speed(),
+        )  # fmt: skip
+        title = (
+            f"{run.path.name}: {ca.label} → {cb.label if ident_b == cb.ident else _other(ident_b)}"
+        )
+        record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title)
+        return write_barrier(folder, record, res)
 
 
 def _other(ident: str) -> str:

@@ -21,7 +21,7 @@ from landscape.analysis.connectivity import connectivity as connectivity_curves
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log, barrier_record, barrier_settings, write_barrier
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident, parse_levels, resolve_run
 from landscape.progress import progress
 from landscape.runs import Run
@@ -36,6 +36,7 @@ def connectivity(
     spec: ConnectivitySpec = ConnectivitySpec(),
     *,
     force: bool = False,
+    wait: bool = False,
     quiet: bool = False,
     log: Log = print,
 ) -> Result:
@@ -58,41 +59,41 @@ def connectivity(
     settings = {"kind": "connectivity", "levels": levels, "points": spec.points,
                 "matrix": spec.matrix, **base}  # fmt: skip
     folder = paths.analysis_dir(run_.path, levels[0], "connectivity", digest(settings))
-    done = reuse(folder, settings, force, log)
-    if done is not None:
-        return done
-    model = run_.model()
-    states = [run_.weights(lv) for lv in levels]
-    data = eval_data(run_, spec.split, eng.eval_samples)
-    n, inner = len(levels), spec.points - 2
-    total = n + inner * (n * (n - 1) // 2 if spec.matrix else n - 1)
-    t0 = time.perf_counter()
-    with progress(total=total, desc="connectivity", disable=True if quiet else None) as bar:
-        res = connectivity_curves(
-            model, states, data, spec.points, eng.bn_policy, bn_batches(run_, eng),
-            labels=levels, matrix=spec.matrix, progress=bar.update, **eng.speed(),
-        )  # fmt: skip
-    seconds = time.perf_counter() - t0
-    name = run_.path.name
-    # Each successive pair, in the format and folder of `barrier` (finished before the marker).
-    for (la, lb), seg in zip(itertools.pairwise(levels), res.segments):
-        bset = barrier_settings(eng, spec.split, spec.points, level_ident(la), level_ident(lb))
-        bfolder = paths.analysis_dir(run_.path, la, "barrier", digest(bset))
-        write_barrier(bfolder, barrier_record(seg, bset, run_.path, seconds,
-                                              f"{name}: level {la} → {lb}"), seg)  # fmt: skip
-    record = {"kind": "connectivity", "title": f"{name}: {spec.split} error, BN {eng.bn_policy}",
-              "settings": settings, "run": str(run_.path), **res.to_dict(),
-              "points_evaluated": total, "seconds": seconds, **stamp()}  # fmt: skip
-    position, losses, errors = res.path()
-    arrays: dict[str, Any] = {"path_position": position, "path_losses": losses,
-                              "path_errors": errors, "alphas": res.segments[0].alphas,
-                              "endpoint_errors": res.endpoint_errors,
-                              "endpoint_losses": res.endpoint_losses}  # fmt: skip
-    if res.error_matrix is not None:
-        arrays.update(error_matrix=res.error_matrix, loss_matrix=res.loss_matrix)
-    from landscape.plotting.connectivity import plot_connectivity
+    with claim(folder, settings, force=force, wait=wait, log=log) as done:
+        if done is not None:
+            return done
+        model = run_.model()
+        states = [run_.weights(lv) for lv in levels]
+        data = eval_data(run_, spec.split, eng.eval_samples)
+        n, inner = len(levels), spec.points - 2
+        total = n + inner * (n * (n - 1) // 2 if spec.matrix else n - 1)
+        t0 = time.perf_counter()
+        with progress(total=total, desc="connectivity", disable=True if quiet else None) as bar:
+            res = connectivity_curves(
+                model, states, data, spec.points, eng.bn_policy, bn_batches(run_, eng),
+                labels=levels, matrix=spec.matrix, progress=bar.update, **eng.speed(),
+            )  # fmt: skip
+        seconds = time.perf_counter() - t0
+        name = run_.path.name
+        # Each successive pair, in the format and folder of `barrier` (finished before the marker).
+        for (la, lb), seg in zip(itertools.pairwise(levels), res.segments):
+            bset = barrier_settings(eng, spec.split, spec.points, level_ident(la), level_ident(lb))
+            bfolder = paths.analysis_dir(run_.path, la, "barrier", digest(bset))
+            write_barrier(bfolder, barrier_record(seg, bset, run_.path, seconds,
+                                                  f"{name}: level {la} → {lb}"), seg)  # fmt: skip
+        record = {"kind": "connectivity", "title": f"{name}: {spec.split} error, BN {eng.bn_policy}",
+                  "settings": settings, "run": str(run_.path), **res.to_dict(),
+                  "points_evaluated": total, "seconds": seconds, **stamp()}  # fmt: skip
+        position, losses, errors = res.path()
+        arrays: dict[str, Any] = {"path_position": position, "path_losses": losses,
+                                  "path_errors": errors, "alphas": res.segments[0].alphas,
+                                  "endpoint_errors": res.endpoint_errors,
+                                  "endpoint_losses": res.endpoint_losses}  # fmt: skip
+        if res.error_matrix is not None:
+            arrays.update(error_matrix=res.error_matrix, loss_matrix=res.loss_matrix)
+        from landscape.plotting.connectivity import plot_connectivity
 
-    w = Writer(folder)
-    w.arrays(arrays)
-    w.figure("connectivity.png", lambda: plot_connectivity(record))
-    return w.finish(record)
+        w = Writer(folder)
+        w.arrays(arrays)
+        w.figure("connectivity.png", lambda: plot_connectivity(record))
+        return w.finish(record)

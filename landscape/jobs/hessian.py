@@ -29,7 +29,7 @@ from landscape.checkpoint import save_state
 from landscape.devices import configure_threads
 from landscape.errors import CheckpointError
 from landscape.jobs.barrier import Log
-from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, level_ident, parse_levels, resolve, resolve_run
 from landscape.progress import progress
 from landscape.pruning import density as mask_density
@@ -50,6 +50,7 @@ def hessian(
     levels: str | Sequence[int] | None = None,
     out: str | Path | None = None,
     force: bool = False,
+    wait: bool = False,
     quiet: bool = False,
     log: Log = print,
 ) -> Result:
@@ -89,13 +90,13 @@ def hessian(
             settings = spec.hashed(t.ident)
             key = digest(settings)
             folder = Path(out) / f"hessian_{key}" if out else t.result_dir("hessian", key)
-            done = reuse(folder, settings, force, log)
-            if done is None:
-                bar.set_description(f"HVPs ({t.label})")
-                done = _one(spec, model, data, t, settings, folder, bar)
-                rec = done.record
-                log(f"{t.label}: {rec['hvp_count']['total']} HVPs in {rec['seconds']['total']:.1f}s "
-                    f"({rec['hvp_method']}) → {folder}")  # fmt: skip
+            with claim(folder, settings, force=force, wait=wait, log=log) as done:
+                if done is None:
+                    bar.set_description(f"HVPs ({t.label})")
+                    done = _one(spec, model, data, t, settings, folder, bar)
+                    rec = done.record
+                    log(f"{t.label}: {rec['hvp_count']['total']} HVPs in "
+                        f"{rec['seconds']['total']:.1f}s ({rec['hvp_method']}) → {folder}")  # fmt: skip
             results.append(done)
     if len(results) == 1:
         return results[0]
@@ -103,8 +104,13 @@ def hessian(
 
 
 def _one(
-    spec: HessianSpec, model: nn.Module, data: tuple[Tensor, Tensor], t: Checkpoint,
-    settings: dict[str, Any], folder: Path, bar: Any,
+    spec: HessianSpec,
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    t: Checkpoint,
+    settings: dict[str, Any],
+    folder: Path,
+    bar: Any,
 ) -> Result:
     from landscape.plotting.hessian import plot_density, plot_layers
 
@@ -135,12 +141,20 @@ def _one(
 def _label(t: Checkpoint) -> str:
     if t.bare:
         return t.label
-    return f"level {t.level}" if t.ident == level_ident(t.level or 0) and t.level is not None else t.ident
+    return (
+        f"level {t.level}"
+        if t.ident == level_ident(t.level or 0) and t.level is not None
+        else t.ident
+    )
 
 
 def _analyse(
-    spec: HessianSpec, model: nn.Module, data: tuple[Tensor, Tensor],
-    state: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None, bar: Any,
+    spec: HessianSpec,
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    state: Mapping[str, Tensor],
+    mask: Mapping[str, Tensor] | None,
+    bar: Any,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], Spectrum]:
     model.load_state_dict(state)
     model.to(_DTYPES[spec.dtype])
@@ -201,7 +215,9 @@ def _level_report(rec: Mapping[str, Any]) -> str:
         rows.append(("prunable weights remaining", f"{100 * rec['weights_remaining']:.2f}%"))
     rows += [(f"λ_{i + 1}", f"{v:.6g}") for i, v in enumerate(rec["eigenvalues"])]
     if rec["eigenvalues"]:
-        rows.append(("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})"))
+        rows.append(
+            ("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})")
+        )
     if rec["trace"] is not None:
         rows.append((f"trace ({rec['trace_probes']} probes)",
                      plus_minus(rec["trace"], rec["trace_stderr"])))  # fmt: skip

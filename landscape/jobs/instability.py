@@ -33,9 +33,10 @@ from landscape.devices import configure_threads
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.hparams import parse_duration
+from landscape.io import file_digest
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.store import Result, Writer, file_digest, reuse, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run
 from landscape.pruning import apply_mask
 from landscape.runs import Run
@@ -46,6 +47,16 @@ from landscape.training import constant, lr_schedule, train
 __all__ = ["StartPoint", "instability", "rewind_points", "start_point"]
 
 _METHODS = ("imp-wr", "imp-lrr", "imp-ft", "dense")
+
+
+@dataclass(frozen=True)
+class _How:
+    """How the job runs (never what it computes)."""
+
+    force: bool
+    wait: bool
+    quiet: bool
+    log: Log
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,7 @@ def instability(
     spec: InstabilitySpec,
     *,
     force: bool = False,
+    wait: bool = False,
     quiet: bool = False,
     log: Log = print,
 ) -> Result:
@@ -122,12 +134,17 @@ def instability(
     configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
                       cfg.train.threads)  # fmt: skip
     if not spec.rewind_steps:
-        return _test(run_, spec, seeds, start_point(run_, spec.level), force, quiet, log)
-    return _scan(run_, spec, seeds, force, quiet, log)
+        how = _How(force, wait, quiet, log)
+        return _test(run_, spec, seeds, start_point(run_, spec.level), how)
+    return _scan(run_, spec, seeds, _How(force, wait, quiet, log))
 
 
 def _test(
-    run_: Run, spec: InstabilitySpec, seeds, sp: StartPoint, force: bool, quiet: bool, log: Log,
+    run_: Run,
+    spec: InstabilitySpec,
+    seeds,
+    sp: StartPoint,
+    how: _How,
     extra: dict[str, Any] | None = None,
 ) -> Result:
     """One stability test: two copies from ``sp``."""
@@ -140,53 +157,53 @@ def _test(
     # The copies depend only on the training settings: other evaluation settings reuse them.
     copies_dir = paths.analysis_dir(run_.path, level, "instability-copies", digest(train_settings))
     folder = paths.analysis_dir(run_.path, level, "instability", digest(settings))
-    done = reuse(folder, settings, force, log)
-    if done is not None:
-        return done
-    spe = run_.data.steps_per_epoch(cfg.data.batch_size)
-    schedule = lr_schedule(cfg.train, spe)
-    lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
-    mask = run_.mask(level)
-    copies = []
-    t0 = time.perf_counter()
-    for i, seed in enumerate(seeds):
-        path = copies_dir / f"copy_{i}.safetensors"
-        model = run_.model()
-        if path.exists() and not force:
-            model.load_state_dict(load_state(path, run_.device))
-        else:
-            model.load_state_dict(sp.state)
-            train(
-                model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
-                mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
-                desc=f"copy {i} (seed {seed})", show_progress=not quiet,
-                context=f"{run_.path}, instability copy {i}",
-            )  # fmt: skip
-            save_state(path, state_of(model), metadata={"seed": str(seed)})
-        copies.append(state_of(model))
-    train_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    data = eval_data(run_, spec.split, eng.eval_samples)
-    res = barrier_curve(
-        run_.model(), copies[0], copies[1], data, spec.points, eng.bn_policy,
-        bn_batches(run_, eng), **eng.speed(),
-    )  # fmt: skip
-    # Each copy as trained (its own BN statistics), on the same samples as the path.
-    own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
-                          **eng.speed())  # fmt: skip
-    title = f"{run_.path.name}: level {level} from step {sp.start}, seeds {tuple(seeds)}"
-    record = {
-        "kind": "instability", "title": title, "settings": settings, "run": str(run_.path),
-        **res.to_dict(),
-        "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
-        "copy_errors_own_bn": own.errors.tolist(),
-        "train_steps": [sp.start, sp.stop], "train_seconds": train_seconds,
-        "seconds": time.perf_counter() - t0, **stamp(),
-    }  # fmt: skip
-    w = Writer(folder)
-    w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
-    w.figure("barrier.png", lambda: plot_barrier(record))
-    return w.finish(record)
+    with claim(folder, settings, force=how.force, wait=how.wait, log=how.log) as done:
+        if done is not None:
+            return done
+        spe = run_.data.steps_per_epoch(cfg.data.batch_size)
+        schedule = lr_schedule(cfg.train, spe)
+        lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
+        mask = run_.mask(level)
+        copies = []
+        t0 = time.perf_counter()
+        for i, seed in enumerate(seeds):
+            path = copies_dir / f"copy_{i}.safetensors"
+            model = run_.model()
+            if path.exists() and not how.force:
+                model.load_state_dict(load_state(path, run_.device))
+            else:
+                model.load_state_dict(sp.state)
+                train(
+                    model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
+                    mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
+                    desc=f"copy {i} (seed {seed})", show_progress=not how.quiet,
+                    context=f"{run_.path}, instability copy {i}",
+                )  # fmt: skip
+                save_state(path, state_of(model), metadata={"seed": str(seed)})
+            copies.append(state_of(model))
+        train_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        data = eval_data(run_, spec.split, eng.eval_samples)
+        res = barrier_curve(
+            run_.model(), copies[0], copies[1], data, spec.points, eng.bn_policy,
+            bn_batches(run_, eng), **eng.speed(),
+        )  # fmt: skip
+        # Each copy as trained (its own BN statistics), on the same samples as the path.
+        own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
+                              **eng.speed())  # fmt: skip
+        title = f"{run_.path.name}: level {level} from step {sp.start}, seeds {tuple(seeds)}"
+        record = {
+            "kind": "instability", "title": title, "settings": settings, "run": str(run_.path),
+            **res.to_dict(),
+            "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
+            "copy_errors_own_bn": own.errors.tolist(),
+            "train_steps": [sp.start, sp.stop], "train_seconds": train_seconds,
+            "seconds": time.perf_counter() - t0, **stamp(),
+        }  # fmt: skip
+        w = Writer(folder)
+        w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
+        w.figure("barrier.png", lambda: plot_barrier(record))
+        return w.finish(record)
 
 
 def rewind_points(run_: Run, steps: list[int], *, quiet: bool = False) -> dict[int, Path]:
@@ -217,7 +234,7 @@ def rewind_points(run_: Run, steps: list[int], *, quiet: bool = False) -> dict[i
     return files
 
 
-def _scan(run_: Run, spec: InstabilitySpec, seeds, force: bool, quiet: bool, log: Log) -> Result:
+def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
     """The stability test at several rewind steps and the onset of LMC."""
     from landscape.plotting.connectivity import plot_instability_scan
 
@@ -239,18 +256,18 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, force: bool, quiet: bool, log
             f"--rewind-steps {spec.rewind_steps!r}: give steps (or '2ep') before the end of "
             f"training, T = {total} steps"
         )
-    files = rewind_points(run_, [t for t in steps if t != tau], quiet=quiet)
+    files = rewind_points(run_, [t for t in steps if t != tau], quiet=how.quiet)
     mask = run_.mask(level)
     results = []
     for t in steps:
         if t == tau:  # the run's own rewind point: the same result as without rewind_steps
-            results.append(_test(run_, spec, seeds, own, force, quiet, log))
+            results.append(_test(run_, spec, seeds, own, how))
             continue
         state = load_state(files[t], run_.device)
         if level > 0:
             apply_mask(state, mask)
         sp = StartPoint(state, t, total, False, (files[t], paths.mask(run_.path, level)))
-        results.append(_test(run_, spec, seeds, sp, force, quiet, log, {"rewind_step": t}))
+        results.append(_test(run_, spec, seeds, sp, how, {"rewind_step": t}))
     errors = [r["error_barrier"] for r in results]
     onset = next((t for t, e in zip(steps, errors) if e <= spec.onset), None)
     settings = {"kind": "instability-scan", "level": level, "seeds": list(seeds),

@@ -9,6 +9,12 @@ which every analysis job takes as its target::
     from landscape.hparams import PRESETS, RunConfig
 
     run_dir = jobs.prune(RunConfig().replace(**PRESETS["mlp-mnist1d"], method="imp-wr", levels=5))
+
+Before anything is written, the model is built and run on two samples of the data,
+so a model that does not fit the data, an unknown name or a bad path fails with
+nothing on disk. While it trains, the run directory is locked (one writer per run,
+``landscape.locks``); finished levels are checked against the digests their
+``metrics.json`` recorded; stray temporary files of a killed run are removed.
 """
 
 from __future__ import annotations
@@ -16,16 +22,23 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
-from landscape.devices import configure_threads, resolve_device
-from landscape.distributed import env_rank
-from landscape.hparams import RunConfig
-from landscape.runners import METHODS
-from landscape.runners.common import RunContext
-from landscape.runs import prepare_run_dir
+import torch
 
-__all__ = ["prune"]
+from landscape import paths
+from landscape.devices import configure_threads, resolve_device
+from landscape.distributed import env_rank, env_world_size
+from landscape.errors import LandscapeError
+from landscape.hparams import RunConfig
+from landscape.io import load_json, save_json
+from landscape.locks import hold
+from landscape.runners import METHODS
+from landscape.runners.common import RunContext, check_level_files
+from landscape.runs import check_path, prepare_run_dir, run_dir_of
+
+__all__ = ["check_fit", "prune"]
 
 
 def _stderr(msg: str) -> None:
@@ -38,6 +51,7 @@ def prune(
     out: str | Path | None = None,
     root: str | Path | None = None,
     quiet: bool = False,
+    wait: bool = False,
     log: Callable[[str], object] = _stderr,
 ) -> Path:
     """Run ``cfg.prune.method`` into its run directory (resuming finished work); the directory.
@@ -46,19 +60,78 @@ def prune(
         out: the run directory (default: ``<root>/<method>_<hash>``).
         root: where run directories go (default: ``$LANDSCAPE_ROOT`` or ``./runs``).
         quiet: no progress bars or per-level lines (always so on ranks other than 0).
+        wait: when another process is writing the run, wait for it instead of stopping.
+
+    Raises:
+        LockedError: another process is writing this run directory (and not ``wait``).
+        ConfigMismatchError: the directory holds a run made with other settings.
+        CheckpointError: a finished level's files were damaged after they were written.
     """
     runner = METHODS.get(cfg.prune.method)
     device = resolve_device(cfg.train.device)
-    run_dir = prepare_run_dir(cfg, out=out, root=root)
+    run_dir = run_dir_of(cfg, out, root)
+    check_path(run_dir)
     quiet = quiet or env_rank() != 0  # under torchrun only rank 0 reports
     say = (lambda *a, **k: None) if quiet else log
-    say(f"{cfg.prune.method}: {run_dir}  (device {device})")
-    t0 = time.perf_counter()
     ctx = RunContext(cfg, run_dir, device, show_progress=not quiet, log=say)
-    num_params = sum(p.numel() for p in ctx.model().parameters())
-    threads = configure_threads(device, num_params, cfg.train.threads)
-    if device.type == "cpu":
-        say(f"{num_params:,} parameters, {threads} CPU thread(s) (--threads to change)")
-    runner(ctx)
-    say(f"finished in {time.perf_counter() - t0:.1f}s")
+    model = check_fit(ctx)  # everything is validated before the first byte is written
+    threads = configure_threads(device, sum(p.numel() for p in model.parameters()),
+                                cfg.train.threads)  # fmt: skip
+    # Under torchrun the ranks share the run (rank 0 writes it): rank 0 holds the lock.
+    alone = env_world_size() == 1
+    with hold(run_dir, wait=wait, what="run directory") if env_rank() == 0 else nullcontext():
+        for stray in run_dir.rglob(".*.tmp") if alone else ():  # a killed writer's leftovers
+            stray.unlink(missing_ok=True)
+        prepare_run_dir(cfg, out=run_dir)
+        _check_threads(run_dir, device, threads, say)
+        for level in paths.levels(run_dir):
+            check_level_files(run_dir, level)
+        say(f"{cfg.prune.method}: {run_dir}  (device {device})")
+        if device.type == "cpu":
+            say(f"{sum(p.numel() for p in model.parameters()):,} parameters, {threads} CPU "
+                "thread(s) (--threads to change)")  # fmt: skip
+        t0 = time.perf_counter()
+        runner(ctx)
+        say(f"finished in {time.perf_counter() - t0:.1f}s")
     return run_dir
+
+
+def check_fit(ctx: RunContext) -> torch.nn.Module:
+    """Build the run's model and data and run two training samples through it.
+
+    Raises:
+        LandscapeError: the model does not fit the data (e.g. an image model on MNIST-1D).
+    """
+    model = ctx.model()
+    x, _ = ctx.data.tensors("train", 2)
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().split("\n")[0][:200]
+        raise LandscapeError(
+            f"model {ctx.cfg.model.model!r} does not fit data {ctx.cfg.data.data!r} (inputs of "
+            f"shape {tuple(x.shape[1:])}): {first}. MNIST-1D takes mlp or cnn1d; CIFAR the "
+            "resnet/vgg/wrn models; see `landscape models`"
+        ) from None
+    return model
+
+
+def _check_threads(run_dir: Path, device: torch.device, threads: int, say) -> None:
+    """Record the CPU thread count of a new run; say when a resume uses another one.
+
+    On the CPU, results are bit-for-bit reproducible for a fixed thread count only
+    (float reductions are ordered by thread), so a run resumed with another count
+    differs in the last bits from an uninterrupted one (docs/reliability.md).
+    """
+    if device.type != "cpu":
+        return
+    meta = load_json(paths.config(run_dir))
+    recorded = meta.get("threads")
+    if recorded is None:
+        if not paths.levels(run_dir):
+            save_json(paths.config(run_dir), {**meta, "threads": threads})
+    elif recorded != threads:
+        say(f"note: {run_dir} was trained with {recorded} CPU thread(s) and resumes with "
+            f"{threads}; results then differ in the last bits from an uninterrupted run "
+            f"(--threads {recorded} keeps them identical)")  # fmt: skip

@@ -29,7 +29,7 @@ from landscape.analysis.slices import plane_slice, random_slice
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.store import Result, Writer, reuse, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, resolve_run, short_label
 from landscape.progress import progress
 from landscape.runs import Run
@@ -47,6 +47,7 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
     *,
     out: str | Path | None = None,
     force: bool = False,
+    wait: bool = False,
     quiet: bool = False,
     log: Log = print,
 ) -> Result:
@@ -106,19 +107,19 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
         folder = where.result_dir("slice", key)
     else:
         folder = paths.analysis_dir(run.path, level, "slice", key)
-    done = reuse(folder, settings, force, log)
-    if done is not None:
-        return done
-    record = _compute(spec, run, anchors, extra, mask, quiet)
-    record = {"kind": "slice", "title": title, "settings": settings, "run": str(run.path),
-              **record, **stamp()}  # fmt: skip
-    from landscape.plotting.slices import plot_slices
+    with claim(folder, settings, force=force, wait=wait, log=log) as done:
+        if done is not None:
+            return done
+        record = _compute(spec, run, anchors, extra, mask, quiet)
+        record = {"kind": "slice", "title": title, "settings": settings, "run": str(run.path),
+                  **record, **stamp()}  # fmt: skip
+        from landscape.plotting.slices import plot_slices
 
-    w = Writer(folder)
-    w.arrays({f"values_{k}": v for k, v in record["values"].items()}
-             | {"a": record["a"], "b": record["b"]})  # fmt: skip
-    w.figure("slice.png", lambda: plot_slices(record))
-    return w.finish(record)
+        w = Writer(folder)
+        w.arrays({f"values_{k}": v for k, v in record["values"].items()}
+                 | {"a": record["a"], "b": record["b"]})  # fmt: skip
+        w.figure("slice.png", lambda: plot_slices(record))
+        return w.finish(record)
 
 
 def _same_architecture(targets: Sequence[Any], located: Sequence[Checkpoint]) -> None:

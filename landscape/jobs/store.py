@@ -11,9 +11,9 @@ refused, never silently reused or overwritten.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from landscape.checkpoint import atomic_write_bytes, atomic_write_text, load_json, save_json
 from landscape.errors import LandscapeError
+from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
+from landscape.locks import hold
 from landscape.settings import canonical
 
 __all__ = [
     "Result",
     "Writer",
-    "file_digest",
+    "claim",
     "find_result",
     "reuse",
     "stamp",
@@ -69,15 +70,6 @@ class Result:
     @property
     def figures(self) -> list[Path]:
         return sorted(self.folder.glob("*.png"))
-
-
-def file_digest(*files: Path) -> str:
-    """Sixteen hex digits of SHA-256 over the files' bytes: names a checkpoint by content in
-    hashed settings, so a result goes stale when a file it read is rewritten."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(Path(f).read_bytes())
-    return h.hexdigest()[:16]
 
 
 def stamp() -> dict[str, str]:
@@ -150,3 +142,34 @@ def reuse(
     log(f"reusing the finished result in {folder} (from {record.get('created', '?')}; "
         "--force recomputes)")  # fmt: skip
     return Result(record, folder, reused=True)
+
+
+@contextlib.contextmanager
+def claim(
+    folder: Path,
+    settings: Mapping[str, Any],
+    *,
+    force: bool = False,
+    wait: bool = False,
+    log: Callable[[str], object] = print,
+) -> Iterator[Result | None]:
+    """Hold ``folder``'s lock and yield its finished result (``None``: compute it, inside
+    the ``with`` block, and write it with a :class:`Writer`).
+
+    The lock (:func:`landscape.locks.hold`) makes one process the writer of a result
+    folder; it also shows an unwritable location before any work is done. A finished
+    result is looked for only after the lock is held, so a result another process
+    finished meanwhile is reused, not recomputed.
+
+    Raises:
+        LockedError: another process is computing this result (and not ``wait``).
+        LandscapeError: the folder holds a result of other settings.
+    """
+    done = find_result(folder, settings, force=force) if not force else None
+    if done is not None:  # finished results are read without the lock
+        log(f"reusing the finished result in {folder} (from {done.get('created', '?')}; "
+            "--force recomputes)")  # fmt: skip
+        yield Result(done, folder, reused=True)
+        return
+    with hold(folder, wait=wait, what="result folder"):
+        yield reuse(folder, settings, force, log)

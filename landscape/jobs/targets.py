@@ -27,7 +27,7 @@ from landscape import paths
 from landscape.checkpoint import check_state_fits, load_state
 from landscape.errors import CheckpointError, LandscapeError
 from landscape.hparams import DataHparams, ModelHparams, RunConfig
-from landscape.jobs.store import file_digest
+from landscape.io import file_digest
 from landscape.pruning import Mask, check_mask
 from landscape.runs import Run, open_run
 
@@ -131,7 +131,9 @@ def resolve(
     if isinstance(target, Checkpoint):
         return target
     if mask and not model:
-        raise ValueError("--mask is for bare checkpoints (with --model); a run's levels have their masks")
+        raise ValueError(
+            "--mask is for bare checkpoints (with --model); a run's levels have their masks"
+        )
     if model:
         return _bare(Path(target), level, device, model, data, data_root, mask)
     if isinstance(target, Run):
@@ -144,7 +146,9 @@ def resolve(
                 "file inside a run directory"
             )
         run = None
-    is_level_dir = p.is_dir() and paths.level_number(p.name) is not None and not paths.config(p).exists()
+    is_level_dir = (
+        p.is_dir() and paths.level_number(p.name) is not None and not paths.config(p).exists()
+    )
     if level is not None and (p.is_file() or is_level_dir):
         raise LandscapeError(
             f"a level option picks a level of a run directory; {p} is a level folder or a file "
@@ -190,10 +194,13 @@ def _bare(
         raise CheckpointError(f"{p} is not a file; pass a state-dict checkpoint with --model")
     if level is not None:
         raise ValueError("a level option needs a run directory, not a bare checkpoint")
-    cfg = RunConfig(data=DataHparams(data=data, data_root=data_root), model=ModelHparams(model=model))
+    cfg = RunConfig(
+        data=DataHparams(data=data, data_root=data_root), model=ModelHparams(model=model)
+    )
     from landscape.devices import resolve_device
 
-    run = Run(path=p.parent, config=cfg, meta={"bare": True}, device=resolve_device(device))
+    run = Run(path=p.parent, config=cfg, meta={"bare": True}, device=resolve_device(device),
+              trusted=True)  # fmt: skip
     state = load_state(p, run.device)
     check_state_fits(state, run.model().state_dict(), p)
     ident = f"{p.name}@{file_digest(p)}|model={model}|data={data}"

@@ -25,7 +25,7 @@ from landscape.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["MODELS", "create_model", "model_names"]
+__all__ = ["MODELS", "create_model", "is_user_factory", "model_names", "trust"]
 
 ModelFactory = Callable[[tuple[int, ...], int], "nn.Module"]
 MODELS: Registry[ModelFactory] = Registry("model", flag="--model")
@@ -63,6 +63,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# User factories the user consented to build from a file (a run's config.json): building one
+# imports its module and calls it, i.e. runs code named by the file (docs/reliability.md).
+_TRUSTED: set[str] = set()
+
+
+def trust(spec: str = "*") -> None:
+    """Consent to building the user factory ``spec`` (``"*"``: any) when a file names it.
+
+    The command line calls it for ``--trust-model`` and for its own ``--model``.
+    """
+    _TRUSTED.add(spec)
+
+
+def is_user_factory(name: str) -> bool:
+    """``package.module:factory`` (a user's code), as opposed to a built-in or ``tv:`` name."""
+    return ":" in name and not name.startswith("tv:")
+
+
 def model_names() -> list[str]:
     return [*MODELS.names(), "wrn-D-K", "tv:NAME", "package.module:factory"]
 
@@ -77,20 +95,30 @@ def _user_factory(spec: str, in_shape: tuple[int, ...], num_classes: int) -> nn.
         raise RegistryError(
             f"cannot import the model factory {spec!r} ({exc}); is the package on PYTHONPATH?"
         ) from exc
-    params = inspect.signature(factory).parameters
+    what = (f"{spec!r} is not a model factory: give package.module:factory, a callable "
+            "factory(num_classes=..., in_shape=...) returning a torch.nn.Module")  # fmt: skip
+    if not callable(factory) or (isinstance(factory, type) and not issubclass(factory, nn.Module)):
+        raise RegistryError(what)
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        raise RegistryError(what) from None
     kwargs = {}
     if "num_classes" in params:
         kwargs["num_classes"] = num_classes
     if "in_shape" in params:
         kwargs["in_shape"] = in_shape
-    model = factory(**kwargs)
+    try:
+        model = factory(**kwargs)
+    except TypeError as exc:
+        raise RegistryError(f"{what} ({exc})") from None
     if not isinstance(model, nn.Module):
         raise RegistryError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     return model
 
 
 def _build(name: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    if ":" in name and not name.startswith("tv:"):
+    if is_user_factory(name):
         return _user_factory(name, in_shape, num_classes)
     if name.startswith("tv:"):
         import torchvision
@@ -108,10 +136,27 @@ def _build(name: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
 
 
 def create_model(
-    name: str, in_shape: tuple[int, ...], num_classes: int, seed: int = 0
+    name: str, in_shape: tuple[int, ...], num_classes: int, seed: int = 0, source: str = ""
 ) -> nn.Module:
-    """Build model ``name`` with initialisation seeded by ``seed`` (global RNG left untouched)."""
+    """Build model ``name`` with initialisation seeded by ``seed`` (global RNG left untouched).
+
+    Args:
+        source: the file that named ``name`` (a run's ``config.json``); a user factory
+            named by a file is built only with the user's consent (:func:`trust`).
+
+    Raises:
+        RegistryError: an unknown name, a factory that cannot be imported or called, or a
+            user factory named by ``source`` without consent.
+    """
     import torch
+
+    if source and is_user_factory(name) and not ({name, "*"} & _TRUSTED):
+        raise RegistryError(
+            f"{source} names the model factory {name!r}; building it imports "
+            f"{name.partition(':')[0]!r} and runs its code. If you trust this run directory, "
+            f"pass --trust-model (or the same --model {name}); from Python, call "
+            f"landscape.models.trust({name!r}) first"
+        )
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

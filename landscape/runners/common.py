@@ -20,11 +20,12 @@ from landscape.checkpoint import load_json, save_json, save_state
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
+from landscape.io import file_digest
 from landscape.pruning import Mask, density, layer_report, ones_mask
 from landscape.runs import Run
 from landscape.training import TrainResult, evaluate, train
 
-__all__ = ["RunContext", "level_done", "write_level"]
+__all__ = ["RunContext", "check_level_files", "level_digests", "level_done", "write_level"]
 
 
 class RunContext(Run):
@@ -39,7 +40,7 @@ class RunContext(Run):
         show_progress: bool = True,
         log: Any = print,
     ) -> None:
-        super().__init__(path=Path(run_dir), config=cfg, meta={}, device=device)
+        super().__init__(path=Path(run_dir), config=cfg, meta={}, device=device, trusted=True)
         self.show_progress = show_progress
         self.log = log
 
@@ -102,7 +103,10 @@ class RunContext(Run):
         """The mask of ``level``: read if written, else ``compute()`` and write it."""
         path = paths.mask(self.run_dir, level)
         if path.exists():
-            return self.mask(level)
+            mask = self.mask(level)
+            if level > 0 and paths.mask(self.run_dir, level - 1).exists():
+                _check_shrinks(mask, self.mask(level - 1), path)
+            return mask
         mask = ones_mask(model, self.cfg.prune.prune_scope) if level == 0 else compute()
         save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
         return mask
@@ -114,6 +118,16 @@ class RunContext(Run):
                 f"level {level} of {self.run_dir} is not finished; re-run to complete it first"
             )
         return self.load(paths.weights(self.run_dir, level)), self.mask(level)
+
+
+def _check_shrinks(mask: Mapping[str, Tensor], before: Mapping[str, Tensor], path: Path) -> None:
+    """Masks only shrink: a level may not keep a weight its previous level pruned."""
+    revived = [k for k, m in mask.items() if k in before and bool((m & ~before[k]).any())]
+    if revived:
+        raise CheckpointError(
+            f"{path} keeps weights that the previous level pruned (in {', '.join(revived[:3])}); "
+            "masks only shrink. Restore the file, or delete it and re-run to recompute it"
+        )
 
 
 def level_done(run_dir: Path, level: int) -> bool:
@@ -153,7 +167,14 @@ def write_level(
         "layers": layer_report(mask),
         "curve": result.curve,
     }
+    # A network at chance (e.g. --lr too high for the model) is finished but useless: say so.
+    chance = 1.0 - 1.0 / ctx.data.num_classes
+    metrics["collapsed"] = bool(train_m["error"] >= chance - 0.5 / ctx.data.num_classes)
+    if metrics["collapsed"]:
+        ctx.log(f"warning: level {level} is at chance (train error {train_m['error']:.3f}, "
+                f"chance {chance:.3f}): training collapsed; lower --lr or add --warmup")  # fmt: skip
     save_state(paths.weights(ctx.run_dir, level), state_of(model))
+    metrics["files"] = level_digests(ctx.run_dir, level)
     save_json(paths.metrics(ctx.run_dir, level), metrics)
     return metrics
 
@@ -165,6 +186,33 @@ def _check_pruned_zero(model: nn.Module, mask: Mapping[str, Tensor], level: int)
         if bool((params[n].detach()[~m.to(params[n].device)] != 0).any()):
             raise RuntimeError(
                 f"level {level}: pruned weights of {n} are not zero after training (a masking bug)"
+            )
+
+
+_LEVEL_FILES = ("weights.safetensors", "mask.safetensors")
+
+
+def level_digests(run_dir: Path, level: int) -> dict[str, str]:
+    """SHA-256 of a level's weights and mask, recorded in its ``metrics.json`` when written."""
+    folder = paths.level_dir(run_dir, level)
+    return {name: file_digest(folder / name) for name in _LEVEL_FILES if (folder / name).exists()}
+
+
+def check_level_files(run_dir: Path, level: int) -> None:
+    """Check a finished level's files against the digests its ``metrics.json`` recorded
+    (levels written before digests were recorded are not checked).
+
+    Raises:
+        CheckpointError: a file was changed or damaged after its level finished.
+    """
+    recorded = load_json(paths.metrics(run_dir, level)).get("files") or {}
+    for name, digest in recorded.items():
+        path = paths.level_dir(run_dir, level) / name
+        if not path.exists() or file_digest(path) != digest:
+            raise CheckpointError(
+                f"{path} is {'missing' if not path.exists() else 'damaged'}: it does not match "
+                f"the digest level {level}'s metrics.json recorded when it was written. Move "
+                f"level_{level:02d} and the later levels away and re-run to retrain them"
             )
 
 

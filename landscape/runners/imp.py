@@ -61,8 +61,9 @@ from landscape import paths
 from landscape.checkpoint import atomic_write_bytes, save_json, save_state
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
+from landscape.locks import hold
 from landscape.pruning import Mask, apply_mask, prune
-from landscape.runners.common import RunContext, level_done, write_level
+from landscape.runners.common import RunContext, level_digests, level_done, write_level
 from landscape.runs import open_run, prepare_run_dir
 from landscape.training import constant, lr_schedule
 
@@ -186,7 +187,9 @@ def _snapshotter(ctx: RunContext, todo: set[int]) -> Any:
 
     def snapshot(t: int, model: nn.Module) -> None:
         if t in todo:
-            save_state(paths.rewind_snapshot(ctx.run_dir, t), state_of(model), metadata={"step": str(t)})
+            save_state(
+                paths.rewind_snapshot(ctx.run_dir, t), state_of(model), metadata={"step": str(t)}
+            )
 
     return snapshot
 
@@ -218,9 +221,11 @@ def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
     """The dense run ``ctx`` starts from, with level 0 finished and ``w_τ`` saved for
     ``τ = rewind_step``: reused when present, else trained (or retraced) now."""
     dense = dense_context(ctx)
-    if not level_done(dense.run_dir, 0):
-        ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
-    run_dense(dense, snapshots=(rewind_step,))
+    # Another IMP run may be training the same dense network: wait for it, then reuse it.
+    with hold(dense.run_dir, wait=True, what="dense run"):
+        if not level_done(dense.run_dir, 0):
+            ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
+        run_dense(dense, snapshots=(rewind_step,))
     return dense.run_dir
 
 
@@ -255,6 +260,7 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
     else:
         ctx.prepare_mask(0, model, None)
     atomic_write_bytes(paths.weights(ctx.run_dir, 0), paths.weights(source, 0).read_bytes())
-    metrics.update(level=0, method=ctx.cfg.prune.method, shared_from=str(source), **fields)
+    metrics.update(level=0, method=ctx.cfg.prune.method, shared_from=str(source),
+                   files=level_digests(ctx.run_dir, 0), **fields)  # fmt: skip
     save_json(paths.metrics(ctx.run_dir, 0), metrics)
     return metrics

@@ -162,7 +162,8 @@ def check_finite(loss_sum: Tensor, step: int, context: str) -> None:
     if not bool(torch.isfinite(loss_sum).all()):
         where = f" ({context})" if context else ""
         raise DivergenceError(
-            f"the training loss diverged (non-finite) by step {step}{where}. Nothing of this level "
-            "was saved and finished levels are intact (so are saved SWAMP particles). Lower --lr "
-            "(or --swa-lr), add --warmup, or check the data."
+            f"the training loss diverged (non-finite) by step {step}{where}. The level's weights "
+            "were not saved (its mask, if already written, is kept and reused); finished levels "
+            "are intact (so are saved SWAMP particles). Lower --lr (or --swa-lr), add --warmup, "
+            "or check the data, then re-run."
         )

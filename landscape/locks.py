@@ -1,0 +1,78 @@
+"""One writer at a time: an exclusive OS file lock per run directory and per result folder.
+
+The lock is ``fcntl.flock`` on a ``.lock`` file inside the folder. The operating
+system releases it when its process ends in any way (SIGKILL included), so a lock
+is never stale; the file itself stays and is harmless. The holder writes its PID,
+host and command line into the file, so a second process can say who holds it.
+A second writer either fails at once with :class:`LockedError` (the default) or,
+with ``wait=True``, waits for the holder to finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from landscape.errors import LandscapeError
+
+__all__ = ["LockedError", "hold"]
+
+LOCK_NAME = ".lock"
+
+
+class LockedError(LandscapeError):
+    """Another process is writing the same run directory or result folder."""
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        text = ""
+    return text or "another process"
+
+
+@contextlib.contextmanager
+def hold(folder: str | Path, *, wait: bool = False, what: str = "") -> Iterator[Path]:
+    """Hold the exclusive lock of ``folder`` (created if missing) for the ``with`` block.
+
+    Args:
+        wait: wait for another holder to finish instead of failing.
+        what: how the folder is named in the error (e.g. "run directory").
+
+    Raises:
+        LockedError: another process holds the lock and ``wait`` is false.
+    """
+    import fcntl  # POSIX only; imported here so the module imports everywhere
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise LockedError(
+                    f"{what or 'folder'} {folder} is being written by {_holder(path)}; wait for it "
+                    "to finish (or pass --wait), or write elsewhere (--out)"
+                ) from None
+            print(f"waiting for {_holder(path)} to finish writing {folder} ...", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        argv = " ".join(sys.argv)[:300]
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.write(
+            fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}: {argv}\n".encode()
+        )
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
