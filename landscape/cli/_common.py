@@ -102,7 +102,8 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
 
     rows = level_metrics(run_dir)
     cfg = load_json(paths.config(run_dir))
-    print(f"\n{cfg['method']} run {run_dir}")
+    method = cfg.get("method", "unknown method") if isinstance(cfg, dict) else "unknown method"
+    print(f"\n{method} run {run_dir}")
     if not rows:
         print("  (no finished level yet)")
         return

@@ -83,7 +83,7 @@ def prune(
         for stray in run_dir.rglob(".*.tmp") if alone else ():  # a killed writer's leftovers
             stray.unlink(missing_ok=True)
         prepare_run_dir(cfg, out=run_dir)
-        _check_threads(run_dir, device, threads, say)
+        _check_threads(run_dir, device, threads, log if env_rank() == 0 else say)
         for level in paths.levels(run_dir):
             check_level_files(run_dir, level)
         say(f"{cfg.prune.method}: {run_dir}  (device {device})")
