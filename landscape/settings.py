@@ -77,22 +77,27 @@ def add_arguments(
     *,
     title: str | None = None,
     skip: tuple[str, ...] = (),
+    _seen: set[str] | None = None,
 ) -> None:
     """Add one flag per field of the spec class ``cls`` (nested specs get their own group).
 
     Every flag defaults to ``None`` so that :func:`from_args` can tell "not given"
-    (the field's default) from a value; ``--help`` shows the field's default.
+    (the field's default) from a value; ``--help`` shows the field's default. A field
+    of a nested spec whose flag an earlier spec already added (e.g. ``--device`` of
+    both the evaluation and the curvature settings) shares that flag.
     """
+    seen = set() if _seen is None else _seen
     group = parser.add_argument_group(title) if title else parser
     for f in fields(cls):
-        if f.name in skip or not f.metadata.get("cli", True):
+        if f.name in skip or not f.metadata.get("cli", True) or _flag(f) in seen:
             continue
         if _is_spec(f):
-            add_arguments(parser, f.default_factory, title=f.default_factory.__doc__.split("\n")[0]
-                          .rstrip(".").lower(), skip=skip)  # fmt: skip
+            doc = (f.default_factory.__doc__ or f.name).split("\n")[0].rstrip(".").lower()
+            add_arguments(parser, f.default_factory, title=doc, skip=skip, _seen=seen)
             continue
+        seen.add(_flag(f))
         kw: dict[str, Any] = {"default": None, "dest": f.name}
-        shown = "" if f.default in ("", None, False) else f" (default {f.default})"
+        shown = "" if f.default is False or f.default in ("", None) else f" (default {f.default})"
         kw["help"] = f.metadata["help"] + shown
         if f.type in ("bool", bool):
             # --flag for a default False; --flag/--no-flag for a default True

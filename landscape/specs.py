@@ -25,10 +25,15 @@ __all__ = [
     "NORMALIZATIONS",
     "WHICH",
     "BarrierSpec",
+    "BoundSpec",
     "ConnectivitySpec",
+    "CurvatureSpec",
+    "DirectionCurvatureSpec",
     "EngineSpec",
     "HessianSpec",
     "InstabilitySpec",
+    "ReequilibrationSpec",
+    "RobustnessSpec",
     "SliceSpec",
 ]
 
@@ -294,3 +299,146 @@ class HessianSpec:
             "groups": self.groups or None, "seed": self.seed, "dtype": self.dtype,
             "eigenvectors": self.eigenvectors, "loss": "cross_entropy", "bn_mode": "eval",
         }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# The flatness bound and its companions [PAUL §3.2–3.4, App. F] (docs/science.md).
+
+
+@dataclass(frozen=True)
+class CurvatureSpec:
+    """Hessian settings shared by the curvature-based analyses (bound, curvature)."""
+
+    samples: int = setting(4096, "the first N samples of the split (fixed, unaugmented; 0: all)")
+    split: str = setting("train", "whose loss", choices=SPLITS)
+    dtype: str = setting("float32", "precision of the products", choices=_DTYPES)
+    seed: int = setting(0, "seed of the random vectors and random masks")
+    hvp: str = setting(
+        "auto", "Hessian-vector products (same numbers): cached, double-backward, "
+        "forward-over-reverse or auto (measure)", hashed=False, choices=HVP_METHODS,
+    )  # fmt: skip
+    hvp_chunk_size: int = setting(
+        0, "samples per Hessian-vector pass (0: automatic by device)", hashed=False
+    )
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (the run's)", hashed=False)
+    threads: int = setting(
+        0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.samples < 0 or self.hvp_chunk_size < 0 or self.threads < 0:
+            raise ValueError("--samples, --hvp-chunk-size and --threads must be 0 or positive")
+        _check_split(self.split)
+
+    def hashed(self) -> dict[str, Any]:
+        return {"samples": self.samples, "split": self.split, "dtype": self.dtype,
+                "seed": self.seed, "loss": "cross_entropy", "bn_mode": "eval"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BoundSpec:
+    """The flatness bound on the pruning ratio: predicted p*(L) [PAUL §3.3] and, with
+    ``empirical``, the largest one-shot ratio that stays matching."""
+
+    epsilon: float = setting(
+        0.0, "loss increase still counted as matching (0: the default rule of docs/science.md)",
+        metavar="EPS",
+    )  # fmt: skip
+    exact_below: int = setting(
+        2000, "kept dimension up to which H_L is built densely and eigendecomposed exactly; "
+        "stochastic Lanczos quadrature above", metavar="D",
+    )  # fmt: skip
+    probes: int = setting(16, "SLQ probes (above --exact-below)")
+    steps: int = setting(80, "Lanczos steps per SLQ probe", metavar="M")
+    empirical: bool = setting(
+        False, "also the empirical one-shot ratio: prune the level's solution by each of "
+        "--ratios (magnitude and random masks), retrain from the rewind point, check matching "
+        "and linear connectivity to w^(L)",
+    )  # fmt: skip
+    ratios: str = setting("0.2,0.4,0.6,0.8", "one-shot ratios for --empirical", metavar="LIST")
+    tolerance: float = setting(
+        0.01, "--empirical: matching means test error at most w^(L)'s + TOL", metavar="TOL"
+    )
+    workers: int = setting(
+        1, "--empirical: retrainings run in this many processes (same numbers)", hashed=False
+    )
+    curvature: CurvatureSpec = field(default_factory=CurvatureSpec)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        if not (self.epsilon >= 0 and self.epsilon < float("inf")):
+            raise ValueError(f"--epsilon must be 0 (default rule) or positive, got {self.epsilon}")
+        if self.probes < 1 or self.steps < 2 or self.exact_below < 0 or self.workers < 1:
+            raise ValueError("--probes ≥ 1, --steps ≥ 2, --exact-below ≥ 0 and --workers ≥ 1")
+        if self.tolerance < 0:
+            raise ValueError(f"--tolerance must be 0 or more, got {self.tolerance}")
+        self.ratio_list()  # checked here, before any work
+
+    def ratio_list(self) -> list[float]:
+        """``ratios`` as sorted floats, each in (0, 1)."""
+        try:
+            values = sorted({float(v) for v in self.ratios.split(",") if v.strip()})
+        except ValueError:
+            raise ValueError(f"--ratios {self.ratios!r}: write fractions, e.g. 0.2,0.4,0.6") from None
+        if not values or not all(0 < v < 1 for v in values):
+            raise ValueError(f"--ratios {self.ratios!r}: each ratio must lie in (0, 1)")
+        return values
+
+
+@dataclass(frozen=True)
+class DirectionCurvatureSpec:
+    """The curvature κ = ΔᵀHΔ/‖Δ‖² of the pruning direction Δ = m⊙w − w, for the magnitude
+    mask against random masks of the same size [PAUL §3.3]."""
+
+    random_masks: int = setting(8, "random masks of the magnitude mask's size", metavar="N")
+    curvature: CurvatureSpec = field(default_factory=CurvatureSpec)
+
+    def __post_init__(self) -> None:
+        if self.random_masks < 1:
+            raise ValueError(f"--random-masks must be ≥ 1, got {self.random_masks}")
+
+
+@dataclass(frozen=True)
+class RobustnessSpec:
+    """Robustness of the pruned rewind point to perturbations inside the kept subspace
+    [PAUL §3.2]: the barrier between the perturbed and the unperturbed point, each trained."""
+
+    radii: str = setting(
+        "0,0.25,0.5,1,2,4", "perturbation norms in units of d_L = ‖m_L⊙w_τ − m_{L+1}⊙w_τ‖",
+        metavar="LIST",
+    )  # fmt: skip
+    seeds: int = setting(3, "seeds (perturbation direction and SGD noise) per radius")
+    points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    workers: int = setting(1, "trainings run in this many processes (same numbers)", hashed=False)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        _check_points(self.points)
+        _check_split(self.split)
+        if self.seeds < 1 or self.workers < 1:
+            raise ValueError("--seeds and --workers must be ≥ 1")
+        self.radius_list()
+
+    def radius_list(self) -> list[float]:
+        """``radii`` as sorted floats ≥ 0."""
+        try:
+            values = sorted({float(v) for v in self.radii.split(",") if v.strip()})
+        except ValueError:
+            raise ValueError(f"--radii {self.radii!r}: write numbers, e.g. 0,0.5,1,2") from None
+        if not values or min(values) < 0:
+            raise ValueError(f"--radii {self.radii!r}: each radius must be 0 or more")
+        return values
+
+
+@dataclass(frozen=True)
+class ReequilibrationSpec:
+    """Re-equilibration after pruning [PAUL §3.4]: kept-weight magnitudes at the projection
+    and after retraining, weights falling below the old threshold, projection lengths,
+    overlap of successive masks."""
+
+    bins: int = setting(60, "histogram bins of log10|w|")
+
+    def __post_init__(self) -> None:
+        if self.bins < 2:
+            raise ValueError(f"--bins must be ≥ 2, got {self.bins}")
