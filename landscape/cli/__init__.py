@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import inspect
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -35,7 +36,9 @@ def verbs() -> list[ModuleType]:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``landscape`` parser; a verb whose ``add_arguments`` takes ``argv`` may shape its
+    flags by the command line (``prune --method X`` shows and accepts X's flags only)."""
     parser = argparse.ArgumentParser(
         prog="landscape",
         description="Loss-landscape analysis for neural-network pruning research.",
@@ -49,13 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.ArgumentDefaultsHelpFormatter if getattr(mod, "SHOW_DEFAULTS", False)
             else argparse.HelpFormatter,
         )  # fmt: skip
-        mod.add_arguments(p)
+        if "argv" in inspect.signature(mod.add_arguments).parameters:
+            mod.add_arguments(p, argv=list(argv or ()))
+        else:
+            mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()

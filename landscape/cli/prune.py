@@ -9,10 +9,8 @@ X's flags only, and a flag of another method is refused by name. Without
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
 
 from landscape.cli._common import print_run
 from landscape.cli._runner import add_run_arguments, execute
@@ -38,11 +36,22 @@ def _description() -> str:
 DESCRIPTION = _description()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every method's flags; parsing narrows them to the ``--method`` the command line names."""
+def add_arguments(parser: argparse.ArgumentParser, argv: Sequence[str] = ()) -> None:
+    """The flags of the method ``argv`` names (``--method X``), or every method's flags."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    add_run_arguments(parser)
-    _narrow_to_method(parser)
+    method = named_method(argv)
+    if method is None or method == "dense" or method not in METHODS:
+        add_run_arguments(parser)  # run() reports an unknown method, listing the valid ones
+        return
+    add_run_arguments(parser, method=method)
+    foreign = _foreign_flags(method)
+    for flag, methods in foreign.items():  # known flags of other methods: refused by name
+        parser.add_argument(
+            flag, nargs="?", dest=f"_foreign{flag.replace('-', '_')}", help=argparse.SUPPRESS,
+            action=_refuse(f"{flag} is not a setting of --method {method} (it belongs to "
+                           f"--method {', '.join(methods)}); drop it, or see `landscape prune "
+                           f"--method {method} --help`"),
+        )  # fmt: skip
 
 
 def named_method(argv: Sequence[str]) -> str | None:
@@ -68,41 +77,12 @@ def _foreign_flags(method: str) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _narrow_to_method(parser: argparse.ArgumentParser) -> None:
-    """Make ``parser`` parse with only the named method's flags (a fresh parser built per call).
+def _refuse(message: str) -> type[argparse.Action]:
+    class Refuse(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            parser.error(message)
 
-    The verb's parser keeps every flag, so ``landscape prune --help`` lists them all;
-    with ``--method X`` (a known method) the arguments go to a parser made with X's
-    flags alone, and a flag that belongs to other methods is an error naming them.
-    """
-    whole = parser.parse_known_args
-
-    def parse_known_args(
-        args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
-    ) -> tuple[argparse.Namespace, list[str]]:
-        argv = list(sys.argv[1:] if args is None else args)
-        method = named_method(argv)
-        if method is None or method == "dense" or method not in METHODS:
-            return whole(argv, namespace)  # run() reports an unknown method, listing them
-        narrow = argparse.ArgumentParser(
-            prog=parser.prog, description=parser.description, formatter_class=parser.formatter_class
-        )
-        add_run_arguments(narrow, method=method)
-        defaults: dict[str, Any] = parser._defaults  # what set_defaults gave the verb (its _run)
-        narrow.set_defaults(**defaults)
-        ns, extras = narrow.parse_known_args(argv, namespace)
-        foreign = _foreign_flags(method)
-        for arg in extras:
-            flag = arg.partition("=")[0]
-            if flag in foreign:
-                narrow.error(
-                    f"{flag} is not a setting of --method {method} (it belongs to --method "
-                    f"{', '.join(foreign[flag])}); drop it, or see `{parser.prog} --method "
-                    f"{method} --help`"
-                )
-        return ns, extras
-
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    return Refuse
 
 
 def run(args: argparse.Namespace) -> int:
