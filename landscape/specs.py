@@ -116,35 +116,33 @@ def _check_split(split: str) -> None:
 
 
 @dataclass(frozen=True)
-class ConnectivitySpec:
+class _PathSpec:
+    """What every straight-path measurement shares: its points, its split, the engine."""
+
+    points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        _check_points(self.points)
+        _check_split(self.split)
+
+
+@dataclass(frozen=True)
+class ConnectivitySpec(_PathSpec):
     """The path through successive level solutions and the barrier matrix [PAUL Fig. 2]."""
 
     levels: str = setting("all", "levels on the path: 'all', '0,2,4' or '0-5'", metavar="LIST")
-    points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
     matrix: bool = setting(True, "also the barrier matrix over all pairs of levels")
-    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
-    engine: EngineSpec = field(default_factory=EngineSpec)
-
-    def __post_init__(self) -> None:
-        _check_points(self.points)
-        _check_split(self.split)
 
 
 @dataclass(frozen=True)
-class BarrierSpec:
+class BarrierSpec(_PathSpec):
     """The error and loss barrier on the straight path between two checkpoints [PAUL Def. 2.1]."""
 
-    points: int = setting(11, "evenly spaced points on the path, both ends included", metavar="P")
-    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
-    engine: EngineSpec = field(default_factory=EngineSpec)
-
-    def __post_init__(self) -> None:
-        _check_points(self.points)
-        _check_split(self.split)
-
 
 @dataclass(frozen=True)
-class InstabilitySpec:
+class InstabilitySpec(_PathSpec):
     """The stability test: two copies of a level trained with different SGD noise [PAUL §2]."""
 
     level: int = setting(0, "the level to test", cli=False)
@@ -162,13 +160,9 @@ class InstabilitySpec:
         0.02, "with --rewind-steps: the level counts as stable from the first τ whose error "
         "barrier is at most EPS (as in Frankle et al. 2020)", metavar="EPS",
     )  # fmt: skip
-    points: int = setting(11, "evenly spaced points on the path, both ends included", metavar="P")
-    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
-    engine: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
-        _check_points(self.points)
-        _check_split(self.split)
+        super().__post_init__()
         if self.seeds is not None and self.seeds[0] == self.seeds[1]:
             raise ValueError(
                 "--seeds must differ: two copies with the same SGD noise are identical"
