@@ -18,7 +18,7 @@ from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.errors import LandscapeError
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, foreign_ident, resolve
+from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, short_label
 from landscape.settings import digest
 from landscape.specs import BarrierSpec, EngineSpec
 
@@ -102,14 +102,7 @@ def barrier(
             eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
             bn_batches(run, eng), **eng.speed(),
         )  # fmt: skip
-        title = (
-            f"{run.path.name}: {ca.label} → {cb.label if ident_b == cb.ident else _other(ident_b)}"
-        )
+        b_label = cb.label if cb.bare else short_label(ident_b)
+        title = f"{run.path.name}: {ca.label} → {b_label}"
         record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title)
         return write_barrier(folder, record, res)
-
-
-def _other(ident: str) -> str:
-    from landscape.jobs.targets import short_label
-
-    return short_label(ident)
