@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_table", "plus_minus"]
+__all__ = ["RUN_HEADERS", "format_table", "plus_minus", "run_cells"]
 
 
 def format_table(
@@ -35,3 +35,12 @@ def plus_minus(value: float | None, err: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.5g} ± {err:.2g}" if err is not None else f"{value:.5g}"
+
+
+RUN_HEADERS = ("level", "density", "train err", "test err", "test acc", "seconds")
+
+
+def run_cells(r: Mapping[str, Any]) -> tuple:
+    """One level's row of a run table (:data:`RUN_HEADERS`), from its ``metrics.json``."""
+    return (r["level"], r["density"], r["train_error"], r["test_error"], 1 - r["test_error"],
+            f"{r['seconds']:.1f}")  # fmt: skip

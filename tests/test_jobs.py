@@ -190,3 +190,14 @@ def test_help_and_show_start_without_torch(run):
 def test_result_records_are_json(run):
     res = jobs.hessian(run, FAST_H, quiet=True, log=lambda _: None)
     assert json.loads((res.folder / "result.json").read_text())["eigenvalues"] == res["eigenvalues"]
+
+
+def test_demo_quick_writes_a_report_that_links_only_existing_files(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
+    report = tmp_path / "demo" / "report.md"
+    assert f"report:  {report}" in capsys.readouterr().out
+    text = report.read_text()
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert len(links) >= 4 and all((report.parent / link).exists() for link in links)
+    for section in ("IMP-LRR", "Linear mode connectivity", "The plane of level", "Hessian"):
+        assert section in text

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from landscape.progress import progress
-from landscape.tables import format_table, plus_minus
+from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells
 
 __all__ = [
     "add_bare_arguments",
@@ -84,15 +84,6 @@ def print_barrier(record: Mapping[str, Any], folder: Path) -> None:
         print("note: with --bn-policy none the interior points use the start's BatchNorm "
               "statistics, which describe none of them (docs/science.md); recompute is the "
               "measure for BatchNorm networks")  # fmt: skip
-
-
-RUN_HEADERS = ("level", "density", "train err", "test err", "test acc", "seconds")
-
-
-def run_cells(r: Mapping[str, Any]) -> tuple:
-    """One level's row of a run table (:data:`RUN_HEADERS`)."""
-    return (r["level"], r["density"], r["train_error"], r["test_error"], 1 - r["test_error"],
-            f"{r['seconds']:.1f}")  # fmt: skip
 
 
 def print_run(run_dir: Path, markdown: bool = False) -> None:
