@@ -357,6 +357,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every="4ep",
         rewind_step="200",
     ),
+    # The 1-D CNN at a high learning rate, where [PAUL]'s phenomena appear on MNIST-1D
+    # (docs/results.md, "A regime where the phenomena appear"): unstable at initialisation,
+    # stable after one epoch (40 steps, the rewind point), 12 levels to 6.9% density.
+    "paul-mnist1d": dict(
+        data="mnist1d",
+        model="cnn1d",
+        batch_size=100,
+        lr=0.4,
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="step",
+        milestones="20ep,30ep",
+        length="36ep",
+        eval_every="4ep",
+        rewind_step="40",
+        levels=12,
+    ),
     # The ResNet-20/CIFAR-10 recipe of open_lth and [PAUL] (docs/science.md).
     "resnet20-cifar10": dict(
         data="cifar10",
