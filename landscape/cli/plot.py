@@ -251,6 +251,7 @@ _DRAWERS = {
     "hessian-levels": "landscape.plotting.hessian:plot_levels",
     "oneshot": "landscape.plotting.oneshot:plot_oneshot",
     "schedules": "landscape.plotting.schedules:plot_schedules",
+    "robustness": "landscape.plotting.robustness:plot_robustness",
 }
 
 

@@ -24,6 +24,7 @@ from landscape.jobs.connectivity import connectivity
 from landscape.jobs.hessian import hessian
 from landscape.jobs.instability import instability
 from landscape.jobs.prune import prune
+from landscape.jobs.robustness import robustness
 from landscape.jobs.slices import slice  # used as jobs.slice (the builtin stays visible)
 from landscape.jobs.store import Result
 from landscape.jobs.targets import Checkpoint, resolve, resolve_run
@@ -36,6 +37,7 @@ __all__ = [
     "hessian",
     "instability",
     "prune",
+    "robustness",
     "resolve",
     "resolve_run",
     "slice",
