@@ -37,8 +37,8 @@ __all__ = [
     "hessian",
     "instability",
     "prune",
-    "robustness",
     "resolve",
     "resolve_run",
+    "robustness",
     "slice",
 ]
