@@ -436,3 +436,56 @@ class ReequilibrationSpec:
     def __post_init__(self) -> None:
         if self.bins < 2:
             raise ValueError(f"--bins must be ≥ 2, got {self.bins}")
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps: a grid of runs executed as independent jobs (landscape.jobs.sweep).
+
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Execution: how a sweep's jobs run (nothing here changes a run's numbers or names)."""
+
+    executor: str = setting(
+        "local", "local: one subprocess per job on this machine; slurm: a SLURM job array "
+        "through submitit (pip install submitit)", hashed=False, choices=EXECUTORS,
+    )  # fmt: skip
+    workers: int = setting(
+        1, "jobs running at once (local processes; on SLURM the array's parallelism)", hashed=False
+    )
+    threads: int = setting(
+        0, "CPU threads of each job (0: local, cores // workers, at least 1; slurm, the job's "
+        "own choice)", hashed=False,
+    )  # fmt: skip
+    nproc_per_job: int = setting(
+        1, "processes per job: above 1, each job runs under torchrun --standalone "
+        "--nproc-per-node N (SWAMP's distributed particles)", hashed=False, metavar="N",
+    )  # fmt: skip
+    gpus: str = setting(
+        "", "local: GPUs handed to the running jobs in turn, e.g. '0,1' (CUDA_VISIBLE_DEVICES)",
+        hashed=False, metavar="LIST",
+    )  # fmt: skip
+    slurm_partition: str = setting(
+        "", "slurm: the partition (default: the cluster's)", hashed=False, metavar="P"
+    )
+    slurm_time: int = setting(60, "slurm: time limit of each job, minutes", hashed=False,
+                              metavar="MIN")  # fmt: skip
+    slurm_gpus_per_job: int = setting(0, "slurm: GPUs of each job", hashed=False, metavar="G")
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"--executor must be one of {', '.join(EXECUTORS)}")
+        if self.workers < 1 or self.nproc_per_job < 1 or self.slurm_time < 1:
+            raise ValueError("--workers, --nproc-per-job and --slurm-time must be ≥ 1")
+        if self.threads < 0 or self.slurm_gpus_per_job < 0:
+            raise ValueError("--threads and --slurm-gpus-per-job must be 0 or positive")
+        self.gpu_list()
+
+    def gpu_list(self) -> tuple[str, ...]:
+        """``gpus`` as a tuple of device ids (``CUDA_VISIBLE_DEVICES`` values)."""
+        ids = tuple(g.strip() for g in self.gpus.split(",") if g.strip())
+        if not all(g.isdigit() or g.startswith(("GPU-", "MIG-")) for g in ids):
+            raise ValueError(f"--gpus {self.gpus!r}: write device numbers, e.g. 0,1")
+        return ids
