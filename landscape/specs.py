@@ -20,6 +20,7 @@ from landscape.settings import setting
 
 __all__ = [
     "BN_POLICIES",
+    "EXECUTORS",
     "HVP_METHODS",
     "MODES",
     "NORMALIZATIONS",
@@ -35,6 +36,7 @@ __all__ = [
     "ReequilibrationSpec",
     "RobustnessSpec",
     "SliceSpec",
+    "SweepSpec",
 ]
 
 BN_POLICIES = ("recompute", "interpolate", "none")

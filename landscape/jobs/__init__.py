@@ -27,6 +27,7 @@ from landscape.jobs.prune import prune
 from landscape.jobs.robustness import robustness
 from landscape.jobs.slices import slice  # used as jobs.slice (the builtin stays visible)
 from landscape.jobs.store import Result
+from landscape.jobs.sweep import sweep
 from landscape.jobs.targets import Checkpoint, resolve, resolve_run
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "resolve_run",
     "robustness",
     "slice",
+    "sweep",
 ]
