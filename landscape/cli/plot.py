@@ -252,6 +252,9 @@ _DRAWERS = {
     "oneshot": "landscape.plotting.oneshot:plot_oneshot",
     "schedules": "landscape.plotting.schedules:plot_schedules",
     "robustness": "landscape.plotting.robustness:plot_robustness",
+    "curvature": "landscape.plotting.curvature:plot_curvature",
+    "curvature-levels": "landscape.plotting.curvature:plot_curvature_levels",
+    "reequilibration": "landscape.plotting.reequilibration:plot_reequilibration",
 }
 
 

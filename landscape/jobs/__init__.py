@@ -21,9 +21,11 @@ The command line (``landscape <verb>``) is a thin shell over these functions.
 
 from landscape.jobs.barrier import barrier
 from landscape.jobs.connectivity import connectivity
+from landscape.jobs.curvature import curvature
 from landscape.jobs.hessian import hessian
 from landscape.jobs.instability import instability
 from landscape.jobs.prune import prune
+from landscape.jobs.reequilibration import reequilibration
 from landscape.jobs.robustness import robustness
 from landscape.jobs.slices import slice  # used as jobs.slice (the builtin stays visible)
 from landscape.jobs.store import Result
@@ -35,9 +37,11 @@ __all__ = [
     "Result",
     "barrier",
     "connectivity",
+    "curvature",
     "hessian",
     "instability",
     "prune",
+    "reequilibration",
     "resolve",
     "resolve_run",
     "robustness",
