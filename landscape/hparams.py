@@ -52,6 +52,8 @@ __all__ = [
 EXTENDABLE_METHODS: tuple[str, ...] = ("imp-wr", "imp-lrr", "imp-ft", "swamp")
 
 _IMP = ("imp-wr", "imp-lrr", "imp-ft")
+#: The default factor c of ``--prune-ratio adaptive`` (prune c·p*(L) at each level).
+ADAPTIVE_FACTOR = 0.8
 
 
 def _f(
@@ -181,6 +183,15 @@ class PruneHparams:
     prune_fraction: float = _f(
         0.2, "fraction 1-α of the remaining weights pruned per level", methods=(*_IMP, "swamp")
     )
+    prune_ratio: str = _f(
+        "fixed", "per-level ratio: fixed (--prune-fraction), or adaptive: c·p*(L) from the "
+        "flatness bound at each level's solution (docs/science.md §10-11)",
+        choices=("fixed", "adaptive"), methods=_IMP,
+    )  # fmt: skip
+    adaptive_factor: float = _f(
+        ADAPTIVE_FACTOR, "--prune-ratio adaptive: the factor c in c·p*(L), 0 < c ≤ 1",
+        methods=_IMP,
+    )
     prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
     prune_scope: str = _f("conv+linear", "prunable tensors", choices=("conv+linear", "conv"))
     prune_seed: int = _f(0, "seed of random pruning")
@@ -222,6 +233,18 @@ class PruneHparams:
             raise ValueError(f"--levels must be >= 0, got {self.levels}")
         if not 0 < self.prune_fraction < 1:
             raise ValueError(f"--prune-fraction must lie in (0, 1), got {self.prune_fraction}")
+        if self.prune_ratio not in ("fixed", "adaptive"):
+            raise ValueError(f"--prune-ratio must be fixed or adaptive, got {self.prune_ratio!r}")
+        if not (math.isfinite(self.adaptive_factor) and 0 < self.adaptive_factor <= 1):
+            raise ValueError(
+                f"--adaptive-factor c must lie in (0, 1] (c·p* of the bound is pruned), got "
+                f"{self.adaptive_factor}"
+            )
+        if self.adaptive_factor != ADAPTIVE_FACTOR and self.prune_ratio != "adaptive":
+            raise ValueError(
+                "--adaptive-factor applies with --prune-ratio adaptive only; add "
+                "--prune-ratio adaptive, or drop --adaptive-factor"
+            )
         if not 0 <= self.goal_sparsity < 1:
             raise ValueError(f"--goal-sparsity must lie in [0, 1), got {self.goal_sparsity}")
         if self.particles < 1:

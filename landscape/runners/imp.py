@@ -10,6 +10,21 @@ method        level L > 0 starts from                      trains steps
 
 Then ``m_{L+1} = prune(w^(L), m_L, 1 − α)``.
 
+Adaptive ratio (``--prune-ratio adaptive``)
+-------------------------------------------
+Instead of the fixed ``1 − α = --prune-fraction``, level ``L + 1`` prunes
+``round(c · p*(L) · kept)`` of the ``kept`` remaining weights, where ``p*(L)`` is the
+flatness bound's predicted maximal ratio at ``w^(L)`` [PAUL §3.3] (docs/science.md §10;
+:func:`landscape.analysis.bound.flatness_bound` with :data:`ADAPTIVE_BOUND`, the
+default ε rule — the dense network's training loss) and ``c = --adaptive-factor``
+(default 0.8). ``p*`` is that of the run's mask rule: random pruning's for
+``--prune-strategy random``, magnitude pruning's (global) otherwise. [PAUL, App. F]
+mentions adapting the ratio but not an exact rule; this rule is **ours**. Level
+``L + 1``'s ``metrics.json`` records ``p_star``, ``adaptive_factor``,
+``prune_ratio_used`` (``c · p*``, capped below 1 so a weight remains) and the bound's
+``p_star_epsilon``/``p_star_method``. A resumed level whose mask was already written
+recomputes ``p*`` for its record (bit-identical on CPU).
+
 Level 0, one dense network for every IMP method
 -----------------------------------------------
 Level 0 is the dense network ``w^(0)``, trained from ``w_0`` over the whole schedule
@@ -55,6 +70,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from landscape import paths
@@ -65,15 +81,55 @@ from landscape.locks import hold
 from landscape.pruning import Mask, apply_mask, prune
 from landscape.runners.common import RunContext, level_digests, level_done, write_level
 from landscape.runs import open_run, prepare_run_dir
+from landscape.specs import BoundSpec
 from landscape.training import constant, lr_schedule
 
 __all__ = [
+    "ADAPTIVE_BOUND",
+    "adaptive_ratio",
     "copy_level_zero",
     "dense_context",
     "run_dense",
     "run_imp",
     "shared_dense",
 ]
+
+
+#: The flatness-bound settings of ``--prune-ratio adaptive``: :class:`BoundSpec`'s defaults
+#: (16 SLQ probes × 80 Lanczos steps over 4096 training samples, exact below 2000 kept
+#: weights, the default ε rule). Not part of the run's settings: changing it changes the
+#: masks of adaptive runs made afterwards.
+ADAPTIVE_BOUND = BoundSpec()
+
+
+def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
+    """The ratio level ``level + 1`` prunes by under ``--prune-ratio adaptive`` (module docstring).
+
+    Returns:
+        the fields recorded in level ``level + 1``'s ``metrics.json``: ``p_star``,
+        ``p_star_kind``, ``p_star_epsilon``, ``p_star_method``, ``adaptive_factor`` and
+        ``prune_ratio_used`` (the fraction handed to :func:`landscape.pruning.prune`,
+        which removes ``round(prune_ratio_used · kept)`` weights).
+    """
+    from landscape.analysis.bound import default_epsilon, flatness_bound
+
+    spec, cs, p = ADAPTIVE_BOUND, ADAPTIVE_BOUND.curvature, ctx.cfg.prune
+    model = ctx.model().to(torch.float64 if cs.dtype == "float64" else torch.float32)
+    weights, mask = ctx.previous(level, model)
+    data = ctx.data.tensors(cs.split, cs.samples)
+    eps = spec.epsilon or default_epsilon(model, data, ctx.load(paths.weights(ctx.run_dir, 0)))
+    model.load_state_dict(weights)
+    kind = "random" if p.prune_strategy == "random" else "magnitude"
+    res = flatness_bound(
+        model, data, mask, eps, exact_below=spec.exact_below, probes=spec.probes,
+        steps=spec.steps, seed=cs.seed, kinds=(kind,), factors=(), hvp=cs.hvp,
+        chunk_size=cs.hvp_chunk_size or None,
+    )  # fmt: skip
+    kept = res.dim
+    ratio = min(p.adaptive_factor * res.p_star[kind], (kept - 1) / kept)
+    return {"p_star": res.p_star[kind], "p_star_kind": kind, "p_star_epsilon": eps,
+            "p_star_method": res.method, "adaptive_factor": p.adaptive_factor,
+            "prune_ratio_used": ratio}  # fmt: skip
 
 
 def run_imp(ctx: RunContext) -> None:
@@ -99,9 +155,15 @@ def run_imp(ctx: RunContext) -> None:
         else:
             start_state, _ = ctx.previous(level - 1, model)
 
-        def next_mask(level=level, model=model):
+        adaptive = adaptive_ratio(ctx, level - 1) if p.prune_ratio == "adaptive" else {}
+        fraction = adaptive.get("prune_ratio_used", p.prune_fraction)
+        if adaptive:
+            ctx.log(f"level {level:2d}  adaptive ratio {fraction:.4f} = {p.adaptive_factor:g} · "
+                    f"p*({level - 1}) {adaptive['p_star']:.4f}")  # fmt: skip
+
+        def next_mask(level=level, model=model, fraction=fraction):
             weights, mask = ctx.previous(level - 1, model)
-            return prune(weights, mask, p.prune_fraction, p.prune_strategy, p.prune_seed + level)
+            return prune(weights, mask, fraction, p.prune_strategy, p.prune_seed + level)
 
         mask = ctx.prepare_mask(level, model, next_mask)
         model.load_state_dict(start_state)
@@ -114,7 +176,7 @@ def run_imp(ctx: RunContext) -> None:
         result = ctx.train(model, start=start, stop=stop, mask=mask, desc=desc, lr_at=lr_at)
         m = write_level(
             ctx, level, model, mask, result, started=started,
-            extra={"start_step": start, "stop_step": stop, "rewind_step": tau},
+            extra={"start_step": start, "stop_step": stop, "rewind_step": tau, **adaptive},
         )  # fmt: skip
         ctx.log(
             f"level {level:2d}  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
