@@ -1,0 +1,118 @@
+"""Where Paul et al.'s phenomena appear on MNIST-1D: the regime of preset ``paul-mnist1d``.
+
+For each seed, two IMP-WR runs of the 1-D CNN at lr 0.4 that differ only in the rewind
+step τ (0: rewind to initialisation, the non-matching control; 40 steps = one epoch),
+12 levels to 6.9% density, then:
+
+1. matching: each level's test error against the dense error + ε, with ε the standard
+   deviation of the dense test error over seeds (Paul's definition);
+2. stability: the instability test of level 0 at τ = 0, 40, 200 (two copies from w_τ
+   with different SGD noise, their error barrier) — its onset;
+3. the error barrier between successive levels on both runs (where levels stop matching,
+   a barrier should appear);
+4. SWAMP against IMP-WR is not part of this script (see swamp_vs_imp.py).
+
+Writes ``figures/regime_paul_mnist1d.json`` and ``.png``. Run from the repository root:
+
+    python3 analysis_scripts/regime_mnist1d.py [--seeds 0,1,2]
+
+About 5 minutes per seed on an idle 2-core CPU (one thread); runs go to
+``$LANDSCAPE_ROOT/regime_mnist1d`` and a repeated call reuses every finished piece.
+"""
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+from landscape import jobs
+from landscape.hparams import PRESETS, RunConfig
+from landscape.io import level_metrics, save_json
+from landscape.specs import ConnectivitySpec, InstabilitySpec
+
+# ----------------------------------------------------------------------------- settings
+PRESET = "paul-mnist1d"  # 1-D CNN, lr 0.4, 36 epochs, rewind step 40, 12 levels
+REWIND_STEPS = (0, 40)  # τ = 0 (control) and one epoch
+SCAN = "0,40,200"  # rewind steps of the level-0 stability scan
+ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "regime_mnist1d"
+FIGURES = Path("figures")
+# ---------------------------------------------------------------------------------------
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
+seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
+torch.set_num_threads(1)
+t0 = time.time()
+runs, scans, paths_ = {}, {}, {}
+for seed in seeds:
+    base = RunConfig().replace(**PRESETS[PRESET])
+    base = base.replace(seed=seed, data_seed=seed, threads=1)
+    for tau in REWIND_STEPS:
+        run = jobs.prune(base.replace(rewind_step=str(tau)), root=ROOT, quiet=True)
+        runs[seed, tau] = level_metrics(run)
+        paths_[seed, tau] = jobs.connectivity(run, ConnectivitySpec(matrix=False), quiet=True).record
+        if tau == 0:
+            scans[seed] = jobs.instability(run, InstabilitySpec(level=0, rewind_steps=SCAN),
+                                           quiet=True).record  # fmt: skip
+    print(f"seed {seed} done ({time.time() - t0:.0f} s)")
+
+dense = [runs[s, 0][0]["test_error"] for s in seeds]
+eps = statistics.stdev(dense) if len(dense) > 1 else 0.0
+out = {"preset": PRESET, "seeds": seeds, "dense_test_error": dense, "epsilon": eps,
+       "torch": torch.__version__, "command": "python3 analysis_scripts/regime_mnist1d.py",
+       "seconds": time.time() - t0, "runs": {}}  # fmt: skip
+for (seed, tau), rows in runs.items():
+    ref = statistics.mean(dense) + eps
+    first_fail = next((r["level"] for r in rows if r["test_error"] > ref), None)
+    out["runs"][f"seed{seed}_tau{tau}"] = {
+        "density": [r["density"] for r in rows], "test_error": [r["test_error"] for r in rows],
+        "first_level_not_matching": first_fail,
+        "successive_barriers": [seg["error_barrier"] for seg in paths_[seed, tau]["segments"]],
+    }
+out["instability_scan"] = {f"seed{s}": {"rewind_steps": scans[s]["rewind_steps"],
+                                        "error_barriers": scans[s]["error_barriers"],
+                                        "onset": scans[s]["onset"]} for s in seeds}  # fmt: skip
+FIGURES.mkdir(exist_ok=True)
+save_json(FIGURES / "regime_paul_mnist1d.json", out)
+
+fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 4))
+for tau, color in zip(REWIND_STEPS, ("C3", "C0")):
+    errs = [[r["test_error"] for r in runs[s, tau]] for s in seeds]
+    dens = [100 * r["density"] for r in runs[seeds[0], tau]]
+    mean = [statistics.mean(c) for c in zip(*errs)]
+    sd = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in zip(*errs)]
+    a1.errorbar(dens, mean, yerr=sd, color=color, marker="o", ms=3, capsize=2, label=f"τ = {tau}")
+    bars = [[seg for seg in out["runs"][f"seed{s}_tau{tau}"]["successive_barriers"]] for s in seeds]
+    bm = [statistics.mean(c) for c in zip(*bars)]
+    bs = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in zip(*bars)]
+    a2.errorbar(dens[1:], bm, yerr=bs, color=color, marker="o", ms=3, capsize=2, label=f"τ = {tau}")
+a1.axhline(statistics.mean(dense) + eps, color="k", ls=":", lw=1, label="dense + ε (matching)")
+for ax in (a1, a2):
+    ax.set_xscale("log")
+    ax.set_xticks([100, 50, 25, 12.5, 6.9])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.invert_xaxis()
+    ax.set_xlabel("weights remaining (%)")
+    ax.legend(frameon=False)
+a1.set_ylabel("test error (mean ± std over seeds)")
+a2.set_ylabel("error barrier, level L-1 → L")
+steps = scans[seeds[0]]["rewind_steps"]
+sm = [statistics.mean(c) for c in zip(*(scans[s]["error_barriers"] for s in seeds))]
+ss = [statistics.stdev(c) if len(seeds) > 1 else 0.0 for c in zip(*(scans[s]["error_barriers"] for s in seeds))]
+a3.errorbar([max(t, 1) for t in steps], sm, yerr=ss, marker="o", capsize=2)
+a3.set_xscale("log")
+a3.set_xlabel("rewind step τ (0 drawn at 1)")
+a3.set_ylabel("instability: error barrier of level 0")
+fig.suptitle(f"{PRESET}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})")
+fig.tight_layout()
+fig.savefig(FIGURES / "regime_paul_mnist1d.png", dpi=150)
+print(f"wrote {FIGURES / 'regime_paul_mnist1d.png'} in {time.time() - t0:.0f} s")
