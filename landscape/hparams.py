@@ -220,7 +220,11 @@ class PruneHparams:
     swa_start: float = _f(
         0.75, "swamp: fraction of a level's steps before SWA begins", methods=("swamp",)
     )
-    swa_lr: float = _f(0.05, "swamp: constant learning rate during SWA", methods=("swamp",))
+    swa_lr: float = _f(
+        0.0, "swamp: constant learning rate during SWA (0: the rate the schedule has reached at "
+        "SWA start, so SWA never jumps above the annealed rate; [SWAMP] used 0.05)",
+        methods=("swamp",),
+    )  # fmt: skip
     swamp_plus: int = _f(0, "swamp+: use one particle for the first K levels", methods=("swamp",))
     particle_mode: str = _f(
         "auto", "swamp: how particles train (same result)",
@@ -251,8 +255,8 @@ class PruneHparams:
             raise ValueError(f"--particles must be >= 1, got {self.particles}")
         if not 0 <= self.swa_start <= 1:
             raise ValueError(f"--swa-start is a fraction in [0, 1], got {self.swa_start}")
-        if not (math.isfinite(self.swa_lr) and self.swa_lr > 0):
-            raise ValueError(f"--swa-lr must be a positive number, got {self.swa_lr}")
+        if not (math.isfinite(self.swa_lr) and self.swa_lr >= 0):
+            raise ValueError(f"--swa-lr must be 0 (the schedule's rate) or positive, got {self.swa_lr}")
         _check_duration("rewind_step", self.rewind_step)
 
 

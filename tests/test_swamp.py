@@ -410,3 +410,11 @@ def test_vectorized_loop_matches_sequential_loop_on_cuda(monkeypatch):
         s = train_particle(model, data, hp, 64, data_seed=seed, **common)
         for k in s.state:
             torch.testing.assert_close(s.state[k], v.state[k], atol=1e-4, rtol=1e-4, msg=k)
+
+
+def test_default_swa_lr_is_the_schedules_rate_at_swa_start(tmp_path):
+    """--swa-lr 0 (the default): SWA continues at the annealed rate instead of jumping above it."""
+    run = _run(tmp_path / "auto", swa_lr=0.0, levels=0)
+    m = load_json(paths.metrics(run, 0))
+    # 16 steps an epoch, LR 0.1 dropped ×0.1 at 2ep = step 32; SWA starts at step 36
+    assert m["swa_step"] == 36 and m["swa_lr"] == pytest.approx(0.01)

@@ -137,8 +137,11 @@ def _run_levels(ctx: RunContext, mode: str) -> None:
         raise ValueError(
             f"--rewind-step {p.rewind_step} is not before the end of training (T = {T} steps)"
         )
-    plan = make_plan(tau, T, p.swa_start, p.swa_lr, ctx.steps_per_epoch)
     base = lr_schedule(ctx.cfg.train, ctx.steps_per_epoch)
+    # --swa-lr 0 (default): the rate the schedule has reached where SWA starts [ours]
+    swa_step = tau + round(p.swa_start * (T - tau))
+    swa_lr = p.swa_lr if p.swa_lr > 0 else base(min(swa_step, T - 1))
+    plan = make_plan(tau, T, p.swa_start, swa_lr, ctx.steps_per_epoch)
     rewind = _rewind(ctx, tau)
     bn, bn_record = bn_batches(ctx.data, ctx.cfg.data.batch_size)
     for level in range(p.levels + 1):
