@@ -255,6 +255,9 @@ _DRAWERS = {
     "curvature": "landscape.plotting.curvature:plot_curvature",
     "curvature-levels": "landscape.plotting.curvature:plot_curvature_levels",
     "reequilibration": "landscape.plotting.reequilibration:plot_reequilibration",
+    "bound": "landscape.plotting.bound:plot_bound",
+    "bound-levels": "landscape.plotting.bound:plot_bound_levels",
+    "bound-empirical": "landscape.plotting.bound:plot_bound_empirical",
 }
 
 

@@ -20,8 +20,10 @@ The command line (``landscape <verb>``) is a thin shell over these functions.
 """
 
 from landscape.jobs.barrier import barrier
+from landscape.jobs.bound import bound
 from landscape.jobs.connectivity import connectivity
 from landscape.jobs.curvature import curvature
+from landscape.jobs.demo import demo
 from landscape.jobs.hessian import hessian
 from landscape.jobs.instability import instability
 from landscape.jobs.prune import prune
@@ -36,8 +38,10 @@ __all__ = [
     "Checkpoint",
     "Result",
     "barrier",
+    "bound",
     "connectivity",
     "curvature",
+    "demo",
     "hessian",
     "instability",
     "prune",

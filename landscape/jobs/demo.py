@@ -3,7 +3,8 @@
 IMP-WR, IMP-LRR and IMP-FT on the MNIST-1D MLP (sharing one dense network), then on
 the IMP-WR run: the error along the path through its levels and the barrier matrix
 [PAUL Fig. 2], the slice through level 2, its projection and level 3 [PAUL Fig. 3],
-and the Hessian spectrum of every level in the kept subspace. Every step is a job of
+the Hessian spectrum of every level in the kept subspace, and the flatness bound on
+the pruning ratio at level 2 [PAUL §3.3]. Every step is a job of
 ``landscape.jobs`` and resumes: a repeated call only redoes what is missing. Writes
 ``report.md`` (linking only files that exist) and ``figures/`` under ``out``.
 """
@@ -18,11 +19,19 @@ from pathlib import Path
 
 from landscape.hparams import PRESETS, RunConfig
 from landscape.io import atomic_write_text, level_metrics
+from landscape.jobs.bound import bound
 from landscape.jobs.connectivity import connectivity
 from landscape.jobs.hessian import hessian
 from landscape.jobs.prune import prune
 from landscape.jobs.slices import slice as slice_
-from landscape.specs import ConnectivitySpec, EngineSpec, HessianSpec, SliceSpec
+from landscape.specs import (
+    BoundSpec,
+    ConnectivitySpec,
+    CurvatureSpec,
+    EngineSpec,
+    HessianSpec,
+    SliceSpec,
+)
 from landscape.tables import RUN_HEADERS, format_table, run_cells
 
 __all__ = ["DemoResult", "demo"]
@@ -74,8 +83,10 @@ def demo(
                 log=say)  # fmt: skip
     hs = hessian(wr, HessianSpec(top_k=3, trace=True, probes=20, masked=True, samples=1000,
                                  device=device), levels="all", quiet=quiet, log=say)  # fmt: skip
+    curv = CurvatureSpec(samples=1000, device=device)
+    bd = bound(wr, BoundSpec(curvature=curv, engine=engine), levels=[level], quiet=quiet, log=say)
     for name, res, png in (("connectivity", conn, "connectivity.png"), ("slice", sl, "slice.png"),
-                           ("hessian", hs, "levels.png")):  # fmt: skip
+                           ("hessian", hs, "levels.png"), ("bound", bd, "bound.png")):  # fmt: skip
         shutil.copyfile(res.folder / png, fig_dir / f"{name}.png")
         figures[name] = fig_dir / f"{name}.png"
 
@@ -97,7 +108,19 @@ def demo(
               "![slice](figures/slice.png)", "",
               "## Hessian spectrum of every level, kept weights only", "",
               f"Result: `{hs.folder}`.", "", "![top eigenvalue and trace](figures/hessian.png)", "",
+              f"## The flatness bound on the pruning ratio at level {level} [PAUL §3.3]", "",
+              f"Predicted largest one-shot ratio p*: magnitude {_p_star(bd, 'magnitude')}, "
+              f"random {_p_star(bd, 'random')}; the run pruned "
+              f"{base.prune.prune_fraction:g} a level. Result: `{bd.folder}`.", "",
+              "![bound](figures/bound.png)", "",
               f"Wall time of this command: {seconds:.0f} s.", ""]  # fmt: skip
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines))
     return DemoResult(report, figures, runs, seconds)
+
+
+def _p_star(res, kind: str) -> str:
+    """A bound result's predicted p* of one mask kind, as text."""
+    p = res.get("p_star", {})
+    value = p.get(kind) if isinstance(p, dict) else None
+    return "—" if value is None else f"{value:.3f}"
