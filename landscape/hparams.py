@@ -194,6 +194,9 @@ class PruneHparams:
     )
     prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
     prune_scope: str = _f("conv+linear", "prunable tensors", choices=("conv+linear", "conv"))
+    prune_ignore: str = _f(
+        "", "comma-separated modules never pruned, e.g. 'fc' (a CIFAR ResNet's classifier)"
+    )
     prune_seed: int = _f(0, "seed of random pruning")
     rewind_step: str = _f(
         "0", "rewind point τ for IMP-WR and SWAMP (steps or 'Nep')", methods=("imp-wr", "swamp")
@@ -333,9 +336,10 @@ class RunConfig:
 
     def dense(self) -> RunConfig:
         """The dense run these settings start from: same data, model and training; the pruning
-        section at its defaults but for ``prune_scope``. ``landscape train`` and ``--method imp``
+        section at its defaults but for ``prune_scope`` and ``prune_ignore``. ``landscape train`` and ``--method imp``
         (without ``--from``) both make exactly this run, so they share its directory."""
-        prune_hp = PruneHparams(method="dense", levels=0, prune_scope=self.prune.prune_scope)
+        prune_hp = PruneHparams(method="dense", levels=0, prune_scope=self.prune.prune_scope,
+                                prune_ignore=self.prune.prune_ignore)  # fmt: skip
         return RunConfig(data=self.data, model=self.model, train=self.train, prune=prune_hp)
 
     def run_name(self) -> str:
@@ -415,6 +419,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         eval_every="2000",
         rewind_step="2000",
         levels=20,
+        prune_ignore="fc",  # open_lth leaves the CIFAR ResNets' classifier unpruned
     ),
     # [ZIMMER]'s CIFAR-10 ResNet-56 setting for the retraining-schedule study (GPU).
     "resnet56-cifar10": dict(

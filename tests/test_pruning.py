@@ -86,3 +86,21 @@ def test_mask_of_another_shape_is_rejected(net):
     mask[first] = torch.ones(3, 3, dtype=torch.bool)
     with pytest.raises(CheckpointError, match="does not fit the model"):
         check_mask(mask, net, "m.safetensors")
+
+
+def test_prune_ignore_leaves_a_module_dense_at_every_level(tmp_path, capsys):
+    """--prune-ignore (open_lth leaves a CIFAR ResNet's classifier unpruned)."""
+    from landscape import paths
+    from landscape.checkpoint import load_state
+    from landscape.cli import main
+
+    flags = ["prune", "--method", "imp-lrr", "--data", "synthetic", "--model", "mlp", "--levels",
+             "2", "--length", "1ep", "--batch-size", "128", "--eval-every", "1ep", "--quiet"]  # fmt: skip
+    assert main([*flags, "--prune-ignore", "9", "--out", str(tmp_path / "bad")]) == 2
+    assert "no prunable tensor" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*flags, "--prune-ignore", "5", "--out", str(tmp_path / "run")]) == 0
+    for level in (0, 1, 2):
+        mask = load_state(paths.mask(tmp_path / "run", level))
+        assert set(mask) == {"1.weight", "3.weight"}
+    w = load_state(paths.weights(tmp_path / "run", 2))
+    assert bool((w["5.weight"] != 0).all()) and bool((w["1.weight"] == 0).any())

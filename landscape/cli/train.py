@@ -17,7 +17,7 @@ DESCRIPTION = (
     "command resumes or does nothing. Example: landscape train --data mnist1d --model mlp"
 )
 
-_KEEP = {"prune_scope"}
+_KEEP = {"prune_scope", "prune_ignore"}
 _SKIP = tuple(f.name for f in dataclasses.fields(PruneHparams) if f.name not in _KEEP)
 
 

@@ -34,6 +34,7 @@ from landscape.errors import LandscapeError
 from landscape.hparams import RunConfig
 from landscape.io import load_json, save_json
 from landscape.locks import hold
+from landscape.pruning import ones_mask
 from landscape.runners import METHODS
 from landscape.runners.common import RunContext, check_level_files
 from landscape.runs import check_path, prepare_run_dir, run_dir_of
@@ -103,6 +104,7 @@ def check_fit(ctx: RunContext) -> torch.nn.Module:
         LandscapeError: the model does not fit the data (e.g. an image model on MNIST-1D).
     """
     model = ctx.model()
+    ones_mask(model, ctx.cfg.prune.prune_scope, ctx.cfg.prune.prune_ignore)  # names checked
     x, _ = ctx.data.tensors("train", 2)
     try:
         with torch.no_grad():

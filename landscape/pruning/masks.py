@@ -19,10 +19,27 @@ __all__ = ["Mask", "apply_mask", "check_mask", "density", "layer_report", "ones_
 Mask = dict[str, Tensor]
 
 
-def ones_mask(model: nn.Module, scope: str = "conv+linear") -> Mask:
-    """The all-ones mask m_0 over the prunable tensors of ``model``."""
+def ones_mask(model: nn.Module, scope: str = "conv+linear", ignore: str = "") -> Mask:
+    """The all-ones mask m_0 over the prunable tensors of ``model``.
+
+    Args:
+        ignore: comma-separated modules (or tensors) left unpruned, e.g. ``"fc"`` for a
+            CIFAR ResNet's classifier, as open_lth does [PAUL's base code].
+
+    Raises:
+        ValueError: an ignored name matches no prunable tensor (the message lists them).
+    """
     state = dict(model.named_parameters())
-    return {n: torch.ones_like(state[n], dtype=torch.bool) for n in prunable_names(model, scope)}
+    names = prunable_names(model, scope)
+    skip = {n.strip() for n in ignore.split(",") if n.strip()}
+    unknown = sorted(s for s in skip if s not in names and f"{s}.weight" not in names)
+    if unknown:
+        raise ValueError(
+            f"--prune-ignore {', '.join(unknown)}: no prunable tensor of that name; the prunable "
+            f"tensors are {', '.join(names)}"
+        )
+    kept = [n for n in names if n not in skip and n.removesuffix(".weight") not in skip]
+    return {n: torch.ones_like(state[n], dtype=torch.bool) for n in kept}
 
 
 def density(mask: Mapping[str, Tensor]) -> float:

@@ -107,7 +107,8 @@ class RunContext(Run):
             if level > 0 and paths.mask(self.run_dir, level - 1).exists():
                 _check_shrinks(mask, self.mask(level - 1), path)
             return mask
-        mask = ones_mask(model, self.cfg.prune.prune_scope) if level == 0 else compute()
+        mask = (ones_mask(model, self.cfg.prune.prune_scope, self.cfg.prune.prune_ignore)
+                if level == 0 else compute())  # fmt: skip
         save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
         return mask
 

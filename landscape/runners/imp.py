@@ -316,7 +316,8 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
         )
     model = ctx.model()
     ctx.load(paths.weights(source, 0))  # the right architecture, or a clear error
-    same_scope = run.config.prune.prune_scope == ctx.cfg.prune.prune_scope
+    same_scope = (run.config.prune.prune_scope, run.config.prune.prune_ignore) == (
+        ctx.cfg.prune.prune_scope, ctx.cfg.prune.prune_ignore)  # fmt: skip
     if same_scope and paths.mask(source, 0).exists():
         atomic_write_bytes(paths.mask(ctx.run_dir, 0), paths.mask(source, 0).read_bytes())
     else:

@@ -302,7 +302,7 @@ def _level_mask(ctx: RunContext, level: int, model: nn.Module) -> Mask:
 
         mask = ctx.prepare_mask(level, model, next_mask)
     else:
-        mask = ones_mask(model, p.prune_scope)  # shapes to receive into
+        mask = ones_mask(model, p.prune_scope, p.prune_ignore)  # shapes to receive into
     return distributed.broadcast_state(mask)
 
 
