@@ -26,37 +26,15 @@ monotonicity is not assumed).
 :func:`landscape.functional.prunable_names`): that is the subspace pruning moves in.
 Biases and BatchNorm parameters are never pruned; they are held fixed at ``w^(L)``.
 
-**How the trace is computed** (:func:`inverse_trace`). One spectral computation
-serves every ``c = R²/2ε``, so the root find costs no further Hessian-vector products:
-
-- ``D ≤ exact_below``: ``H_L`` is built column by column with ``D`` products
-  (``H e_i``), symmetrised, and eigendecomposed in float64 (exact);
-- above: stochastic Lanczos quadrature, one set of ``(nodes, weights)`` from
-  :func:`~landscape.analysis.hessian.slq` evaluated at every ``c``
-  (:func:`~landscape.analysis.hessian.quadrature_trace`).
-
-The cost crossover: a product costs the same whatever ``D`` (it is a pass over the
-whole network and data), so the exact path costs ``D`` products plus an ``O(D³)``
-eigendecomposition, SLQ ``probes × steps`` products plus ``O(steps² D)``
-re-orthogonalisation. Measured on the MNIST-1D MLP (4000 training samples, 1 thread of
-a shared 2-core CPU, 2026-12-01; batching the columns' products with ``vmap`` or
-``is_grads_batched`` was not faster there): a product takes 11–17 ms, ``eigvalsh`` 0.09 s
-at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 and
-21.2 s at 2000, against 14.2–14.8 s for SLQ at 16 × 80. SLQ becomes cheaper near
-``D ≈ probes × steps = 1280``; the default ``exact_below = 2000`` pays up to ~1.5× SLQ's
-time for an answer without estimator noise or quadrature bias.
-
-SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
-the Gauss quadrature's. ``f(λ) = 1/(1 + cλ)`` has a pole at ``λ = −1/c``, next to the
-bulk of near-zero eigenvalues when ``c`` is large, so few Lanczos steps misjudge it (on
-the 308-coordinate test network, 20 steps were 5% low at the random ``p*``'s ``c`` and
-40 steps within 0.2%; ``tests/test_bound.py``).
+**How the trace is computed**: :mod:`landscape.analysis.bound_trace`
+(:func:`inverse_trace`). One spectral computation serves every ``c = R²/2ε``: the exact
+eigendecomposition of ``H_L`` up to ``exact_below`` kept coordinates, stochastic Lanczos
+quadrature above; that module gives the cost crossover and SLQ's errors.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
+from landscape.analysis.bound_trace import InverseTrace, inverse_trace, kept_hessian
+from landscape.analysis.hessian import HessianOperator
 from landscape.functional import call
 
 __all__ = [
@@ -93,129 +72,6 @@ EPSILON_FACTORS: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
 GRID = 201
 #: The default rule for ε (:func:`default_epsilon`), as recorded in results.
 EPSILON_RULE = "dense-train-loss"
-
-
-def _f(lam: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``1/(1 + c·max(λ, 0))``: non-positive eigenvalues count 1 each."""
-    return 1.0 / (1.0 + c * np.maximum(lam, 0.0))
-
-
-@dataclass(frozen=True)
-class InverseTrace:
-    """``c ↦ tr[(I + c·H)^{-1}]`` (eigenvalues ``≤ 0`` counting 1) from one spectral computation.
-
-    Attributes:
-        method: ``"exact"`` (the eigenvalues of the dense ``H``) or ``"slq"`` (one
-            Gauss quadrature per probe).
-        dim: the operator's dimension ``D``.
-        eigenvalues: the exact spectrum (``"exact"``), ascending.
-        quadrature: the SLQ rules (``"slq"``).
-        hvps: Hessian-vector products spent.
-        seconds: wall time of the spectral computation.
-    """
-
-    method: str
-    dim: int
-    eigenvalues: np.ndarray | None = None
-    quadrature: Quadrature | None = None
-    hvps: int = 0
-    seconds: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.method == "exact" and self.eigenvalues is None:
-            raise ValueError("an exact InverseTrace needs the eigenvalues")
-        if self.method == "slq" and self.quadrature is None:
-            raise ValueError("an SLQ InverseTrace needs the quadrature (landscape.hessian.slq)")
-        if self.method not in ("exact", "slq"):
-            raise ValueError(f"method must be 'exact' or 'slq', got {self.method!r}")
-
-    @classmethod
-    def exact(cls, eigenvalues: Any, hvps: int = 0, seconds: float = 0.0) -> InverseTrace:
-        lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).reshape(-1))
-        return cls("exact", len(lam), eigenvalues=lam, hvps=hvps, seconds=seconds)
-
-    @classmethod
-    def from_quadrature(cls, quad: Quadrature, seconds: float = 0.0) -> InverseTrace:
-        return cls("slq", quad.dim, quadrature=quad, hvps=quad.matvecs, seconds=seconds)
-
-    def __call__(self, c: float | np.ndarray) -> np.ndarray:
-        """``tr f_c(H)`` for each ``c ≥ 0`` (an array of the shape of ``c``)."""
-        cs = np.asarray(c, dtype=np.float64)
-        flat = cs.reshape(-1)
-        if self.method == "exact":
-            lam = self.eigenvalues
-            out = np.array([float(np.sum(_f(lam, ci))) for ci in flat])
-        else:
-            out = np.array([quadrature_trace(self.quadrature, lambda t, ci=ci: _f(t, ci)).value
-                            for ci in flat])  # fmt: skip
-        return out.reshape(cs.shape)
-
-    def stderr(self, c: float) -> float:
-        """The standard error of the estimate at ``c`` (0 when exact; NaN with one probe)."""
-        if self.method == "exact":
-            return 0.0
-        return quadrature_trace(self.quadrature, lambda t: _f(t, c)).stderr
-
-    @property
-    def top(self) -> float:
-        """The largest eigenvalue (SLQ: the largest Ritz value over the probes)."""
-        if self.method == "exact":
-            return float(self.eigenvalues[-1])
-        q = self.quadrature
-        return float(q.nodes[q.weights > 0].max())
-
-    @property
-    def nonpositive_fraction(self) -> float:
-        """The fraction of the spectrum at ``λ ≤ 0`` (SLQ: its quadrature estimate)."""
-        if self.method == "exact":
-            return float(np.mean(self.eigenvalues <= 0))
-        q = self.quadrature
-        return float(np.mean(np.sum(np.where(q.nodes <= 0, q.weights, 0.0), axis=1)))
-
-
-def kept_hessian(op: HessianOperator, progress: Callable[[], object] | None = None) -> Tensor:
-    """The dense Hessian over the operator's kept coordinates, column by column (``D`` products).
-
-    Returns:
-        a symmetric ``D × D`` float64 tensor on the CPU (``(H + Hᵀ)/2``: the products
-        agree with their transposes to roundoff).
-    """
-    dim = op.dim
-    out = torch.empty(dim, dim, dtype=torch.float64)
-    e = torch.zeros(dim, device=op.device, dtype=op.dtype)
-    for i in range(dim):
-        e[i] = 1
-        out[:, i] = op(e).detach().to("cpu", torch.float64)
-        e[i] = 0
-        if progress is not None:
-            progress()
-    return (out + out.T) / 2
-
-
-def inverse_trace(
-    op: HessianOperator,
-    *,
-    exact_below: int = 2000,
-    probes: int = 16,
-    steps: int = 80,
-    seed: int = 0,
-) -> InverseTrace:
-    """The spectral summary of ``op`` that :func:`max_ratio` needs (module docstring).
-
-    Args:
-        op: ``H_L`` over the kept prunable coordinates.
-        exact_below: up to this dimension, the exact eigendecomposition of the dense matrix.
-        probes, steps: SLQ's Rademacher probes and Lanczos steps per probe (above it).
-        seed: seed of the SLQ probes.
-    """
-    t0 = time.perf_counter()
-    before = op.count
-    if op.dim <= exact_below:
-        lam = torch.linalg.eigvalsh(kept_hessian(op)).numpy()
-        return InverseTrace.exact(lam, hvps=op.count - before, seconds=time.perf_counter() - t0)
-    quad = slq(op, op.dim, probes=probes, steps=steps, seed=seed, device=op.device,
-               dtype=op.dtype)  # fmt: skip
-    return InverseTrace.from_quadrature(quad, seconds=time.perf_counter() - t0)
 
 
 def squared_projection(weights: Any, ratios: Any, kind: str) -> np.ndarray:

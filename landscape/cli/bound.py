@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_job_arguments, format_table
+from landscape.cli._common import add_job_arguments
 from landscape.specs import BoundSpec
 
 VERB = "bound"
@@ -47,38 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = settings.from_args(BoundSpec, args)
-    from landscape.jobs.bound import (  # here, not at the top: `landscape --help` stays torch-free
-        EMPIRICAL_HEADERS,
-        LEVEL_HEADERS,
-        bound,
-        empirical_rows,
-        level_rows,
-    )
+    from landscape.jobs.bound import bound, summary_text  # here: --help stays torch-free
 
     levels = "all" if args.all_levels else [args.level] if args.level is not None else None
     res = bound(args.run_dir, spec, levels=levels, out=args.out, force=args.force,
                 wait=args.wait, quiet=args.quiet)  # fmt: skip
-    per_level = list(res.children) if res.kind == "bound-levels" else [res]
-    predictions = [r.children[0] if r.kind == "bound-empirical" else r for r in per_level]
-    print()
-    print(format_table(LEVEL_HEADERS, level_rows([p.record for p in predictions])))
-    first = predictions[0].record
-    print(f"ε = {first['epsilon']:.6g} ({first['epsilon_rule']})")
-    for r in per_level:
-        if r.kind != "bound-empirical":
-            continue
-        rec = r.record
-        print(f"\nlevel {rec['level']}: one-shot pruning and retraining (w^(L) test error "
-              f"{rec['reference_error']:.4f}, tolerance {rec['tolerance']:g})")  # fmt: skip
-        print(format_table(EMPIRICAL_HEADERS, empirical_rows(rec)))
-        for k in ("magnitude", "random"):
-            emp = rec["empirical_max"][k]
-            print(f"{k}: empirical maximal ratio "
-                  f"{'< ' + str(rec['ratios'][0]) if emp is None else f'{emp:g}'}, predicted "
-                  f"p* {rec['predicted'][k]:.4f}")  # fmt: skip
-        print(f"→ {r.folder}")
-    if res.kind == "bound-levels":
-        print(f"across levels → {res.folder}")
-    elif res.kind == "bound":
-        print(f"→ {res.folder}")
+    print(summary_text(res))
     return 0

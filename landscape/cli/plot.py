@@ -7,16 +7,16 @@ JSON it drew beside the PNG (or reads it), so the figure can be redrawn
 without recomputing (STYLE: plots never compute).
 
 Provided here: ``schedules`` (the six retraining schedules of [ZIMMER] over one
-budget, against the original schedule), ``oneshot`` (accuracy vs retraining
+budget, against the original schedule; its data from
+:func:`landscape.jobs.schedules.schedules`), ``oneshot`` (accuracy vs retraining
 budget, from ``analysis_scripts/oneshot_budget.py``) and ``result`` (any analysis
-``result.json``, drawn by its ``kind``).
+``result.json``, drawn by its ``kind`` through :data:`landscape.plotting.DRAWERS`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +25,14 @@ from typing import Any
 from landscape.errors import LandscapeError
 from landscape.hparams import SECTIONS, add_config_args, config_from_args
 from landscape.io import save_json
+from landscape.plotting import DRAWERS
 from landscape.registry import Registry
 
 VERB = "plot"
 HELP = "draw a figure: schedules, oneshot (accuracy vs budget), or any analysis result.json"
 ORDER = 90
 
-__all__ = ["PLOT_KINDS", "PlotKind", "schedules_result"]
+__all__ = ["PLOT_KINDS", "PlotKind"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,6 @@ _SCHEDULE_FLAGS = {
     "lr", "schedule", "milestones", "gamma", "warmup", "length",
     "retrain_epochs", "goal_sparsity", "levels",
 }  # fmt: skip
-# Per curve in the JSON, LRs to 6 significant digits: enough for the figure, small enough to commit.
-_MAX_POINTS = 300
 
 
 def _schedules_arguments(parser: argparse.ArgumentParser) -> None:
@@ -107,86 +106,12 @@ def _schedules_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(levels=1)
 
 
-def schedules_result(
-    cfg: Any, steps_per_epoch: int, norm_drop: float, max_points: int = _MAX_POINTS
-) -> dict[str, Any]:
-    """The ``schedules`` result: the original schedule and the six retraining schedules.
-
-    ``cfg`` is a :class:`~landscape.hparams.RunConfig`: its training section gives
-    ``η(t)``, ``retrain_epochs`` the phase length, ``goal_sparsity``/``levels`` the
-    share ``s`` pruned per phase for ALLR's ``η_0`` (with ``norm_drop``).
-    Curves are subsampled to at most ``max_points`` steps (the last step kept), LRs
-    rounded to 6 significant digits.
-    """
-    from landscape.hparams import parse_duration
-    from landscape.training import lr_schedule
-    from landscape.training.retrain_schedules import (
-        RETRAIN_SCHEDULES,
-        allr_initial_lr,
-        phase_fraction,
-        retrain_lr_curve,
-        schedule_bounds,
-    )
-
-    total = parse_duration(cfg.train.length, steps_per_epoch)
-    warm = parse_duration(cfg.train.warmup, steps_per_epoch)
-    eta = lr_schedule(cfg.train, steps_per_epoch)
-    original = [eta(t) for t in range(total)]
-    n_rt = cfg.prune.retrain_epochs * steps_per_epoch
-    if n_rt <= 0:
-        raise ValueError("--retrain-epochs must be >= 1 to draw the retraining schedules")
-    eta_max, eta_min = schedule_bounds(original, warm)
-    frac = phase_fraction(cfg.prune.goal_sparsity, max(cfg.prune.levels, 1))
-    allr = allr_initial_lr(norm_drop, frac, eta_max, n_rt, total)
-
-    def sampled(lrs: list[float]) -> dict[str, list]:
-        stride = max(1, math.ceil(len(lrs) / max_points))
-        steps = list(range(0, len(lrs), stride))
-        if steps[-1] != len(lrs) - 1:
-            steps.append(len(lrs) - 1)
-        return {"step": steps, "lr": [float(f"{lrs[i]:.6g}") for i in steps]}
-
-    curves = {
-        name: sampled(retrain_lr_curve(name, n_rt, original, warm, allr.eta0))
-        for name in RETRAIN_SCHEDULES
-    }
-    return {
-        "kind": "schedules",
-        "steps_per_epoch": steps_per_epoch,
-        "train_epochs": total / steps_per_epoch,
-        "retrain_epochs": cfg.prune.retrain_epochs,
-        "eta_max": eta_max,
-        "eta_min": eta_min,
-        "allr": allr.to_dict(),
-        "train": dataclasses.asdict(cfg.train),
-        "original": sampled(original),
-        "schedules": curves,
-    }
-
-
-def _steps_per_epoch(args: argparse.Namespace, cfg: Any) -> int:
-    if args.steps_per_epoch:
-        if args.steps_per_epoch < 0:
-            raise ValueError("--steps-per-epoch must be positive")
-        return args.steps_per_epoch
-    from landscape.data import load_data
-
-    d = cfg.data
-    try:
-        data = load_data(d.data, d.data_root, False, d.train_subset)
-    except (LandscapeError, OSError, RuntimeError) as exc:
-        raise LandscapeError(
-            f"cannot load {d.data!r} to count its steps per epoch ({exc}); pass --steps-per-epoch "
-            "(e.g. 390 for CIFAR-10 at batch 128)"
-        ) from exc
-    return data.steps_per_epoch(d.batch_size)
-
-
 def _schedules_run(args: argparse.Namespace) -> int:
+    from landscape.jobs.schedules import schedules  # here: `landscape --help` stays torch-free
     from landscape.plotting.schedules import plot_schedules
 
-    cfg = config_from_args(args)
-    result = schedules_result(cfg, _steps_per_epoch(args, cfg), args.norm_drop)
+    result = schedules(config_from_args(args), steps_per_epoch=args.steps_per_epoch,
+                       norm_drop=args.norm_drop)  # fmt: skip
     out = Path(args.out)
     save_json(out.with_suffix(".json"), result)
     fig, _ = plot_schedules(result, log=args.log)
@@ -239,27 +164,6 @@ PLOT_KINDS.add(
 
 # ---------------------------------------------------------------- any analysis result
 
-# Record kind → the function that draws it from the record alone (lazy: "module:function").
-_DRAWERS = {
-    "connectivity": "landscape.plotting.connectivity:plot_connectivity",
-    "barrier": "landscape.plotting.connectivity:plot_barrier",
-    "instability": "landscape.plotting.connectivity:plot_barrier",
-    "instability-scan": "landscape.plotting.connectivity:plot_instability_scan",
-    "anchors": "landscape.plotting.slices:plot_slices",
-    "random": "landscape.plotting.slices:plot_slices",
-    "hessian": "landscape.plotting.hessian:plot_density",
-    "hessian-levels": "landscape.plotting.hessian:plot_levels",
-    "oneshot": "landscape.plotting.oneshot:plot_oneshot",
-    "schedules": "landscape.plotting.schedules:plot_schedules",
-    "robustness": "landscape.plotting.robustness:plot_robustness",
-    "curvature": "landscape.plotting.curvature:plot_curvature",
-    "curvature-levels": "landscape.plotting.curvature:plot_curvature_levels",
-    "reequilibration": "landscape.plotting.reequilibration:plot_reequilibration",
-    "bound": "landscape.plotting.bound:plot_bound",
-    "bound-levels": "landscape.plotting.bound:plot_bound_levels",
-    "bound-empirical": "landscape.plotting.bound:plot_bound_empirical",
-}
-
 
 def _result_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("result", help="a result.json (or the analysis folder holding one)")
@@ -274,12 +178,12 @@ def _result_run(args: argparse.Namespace) -> int:
     src = Path(args.result)
     record = load_result(src)
     kind = record.get("kind")
-    if kind not in _DRAWERS:
+    if kind not in DRAWERS:
         raise LandscapeError(
             f"{src} is a {kind or 'kind-less'!r} result, which has no figure here; "
-            f"landscape plot result draws {', '.join(sorted(_DRAWERS))}"
+            f"landscape plot result draws {', '.join(sorted(DRAWERS))}"
         )
-    module, name = _DRAWERS[kind].split(":")
+    module, name = DRAWERS[kind].split(":")
     fig, _ = getattr(importlib.import_module(module), name)(record)
     folder = src if src.is_dir() else src.parent
     _save(fig, Path(args.out) if args.out else folder / "figure.png")

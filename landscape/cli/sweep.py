@@ -87,16 +87,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = settings.from_args(SweepSpec, args)
-    flags = args.method or args.seeds or args.preset or args.sets
-    if args.grid and flags:
-        raise ValueError("give the grid either as a file or as flags (--method, --seeds, "
-                         "--preset, --set), not both")  # fmt: skip
-    if not args.grid and not args.method:
-        raise ValueError("no grid: name a GRID.toml file, or the methods (--method imp-wr,...)")
-    from landscape.jobs.sweep import Grid, load_grid, sweep  # here: --help stays torch-free
+    from landscape.jobs.sweep import grid_of, sweep  # here: --help stays torch-free
 
-    grid = load_grid(args.grid) if args.grid else Grid.from_flags(
-        args.method, args.seeds, args.preset, args.sets)  # fmt: skip
+    grid = grid_of(args.grid, method=args.method, seeds=args.seeds, preset=args.preset,
+                   sets=args.sets)  # fmt: skip
     res = sweep(grid, spec, root=args.root, out=args.out, dry_run=args.dry_run,
                 summary_only=args.summary_only)  # fmt: skip
     print(f"\n{grid.describe()}")
