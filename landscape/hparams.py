@@ -18,6 +18,10 @@ change (their names had hashed ``levels``); such directories stay readable and
 resumable with ``--out``, because everything reads a run's ``config.json``, never
 its name. ``imp`` and ``bimp`` keep ``levels`` in the hash: their per-phase pruning
 share ``1 − (1 − S)^(1/J)`` depends on the total J.
+
+(Longer than our ~400-line guide on purpose: the four setting sections, the presets
+and the flag generator are one contract with every run directory's ``config.json``,
+and are read together.)
 """
 
 from __future__ import annotations
