@@ -374,41 +374,30 @@ def _section_of(key: str) -> str:
 
 
 # Presets: field overrides. The CLI applies a preset first, then explicit flags.
+_CNN1D: dict[str, Any] = dict(
+    data="mnist1d",
+    model="cnn1d",
+    batch_size=100,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=5e-4,
+    schedule="step",
+    milestones="20ep,30ep",
+    length="36ep",
+    eval_every="4ep",
+    rewind_step="200",
+)
+
 PRESETS: dict[str, dict[str, Any]] = {
     # The CPU default (the dataclass defaults) plus rewind step 200: a 40-100-100-10 MLP on
     # MNIST-1D, 36 epochs of SGD; about 1 s a level on 2 cores.
     "mlp-mnist1d": dict(data="mnist1d", model="mlp", rewind_step="200"),
     # A 1-D CNN with BatchNorm: shows more of the papers' phenomena than the MLP.
-    "cnn1d-mnist1d": dict(
-        data="mnist1d",
-        model="cnn1d",
-        batch_size=100,
-        lr=0.05,
-        momentum=0.9,
-        weight_decay=5e-4,
-        schedule="step",
-        milestones="20ep,30ep",
-        length="36ep",
-        eval_every="4ep",
-        rewind_step="200",
-    ),
+    "cnn1d-mnist1d": _CNN1D,
     # The 1-D CNN at a high learning rate, where [PAUL]'s phenomena appear on MNIST-1D
     # (docs/results.md, "A regime where the phenomena appear"): unstable at initialisation,
     # stable after one epoch (40 steps, the rewind point), 12 levels to 6.9% density.
-    "paul-mnist1d": dict(
-        data="mnist1d",
-        model="cnn1d",
-        batch_size=100,
-        lr=0.4,
-        momentum=0.9,
-        weight_decay=5e-4,
-        schedule="step",
-        milestones="20ep,30ep",
-        length="36ep",
-        eval_every="4ep",
-        rewind_step="40",
-        levels=12,
-    ),
+    "paul-mnist1d": dict(_CNN1D, lr=0.4, rewind_step="40", levels=12),
     # The ResNet-20/CIFAR-10 recipe of open_lth and [PAUL] (docs/science.md).
     "resnet20-cifar10": dict(
         data="cifar10",

@@ -15,6 +15,7 @@ side so that their flags, defaults and hashed fields read as one table.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,17 @@ class EngineSpec:
 def _check_points(points: int) -> None:
     if points < 2:
         raise ValueError(f"--points must be at least 2 (the two ends), got {points}")
+
+
+def _numbers(flag: str, text: str, ok: Callable[[float], bool], rule: str) -> list[float]:
+    """A comma-separated list of numbers, sorted and unique, each checked by ``ok``."""
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: write numbers separated by commas, e.g. 0.2,0.4") from None
+    if not values or not all(ok(v) for v in values):
+        raise ValueError(f"{flag} {text!r}: each value must {rule}")
+    return values
 
 
 def _check_split(split: str) -> None:
@@ -374,13 +386,7 @@ class BoundSpec:
 
     def ratio_list(self) -> list[float]:
         """``ratios`` as sorted floats, each in (0, 1)."""
-        try:
-            values = sorted({float(v) for v in self.ratios.split(",") if v.strip()})
-        except ValueError:
-            raise ValueError(f"--ratios {self.ratios!r}: write fractions, e.g. 0.2,0.4,0.6") from None
-        if not values or not all(0 < v < 1 for v in values):
-            raise ValueError(f"--ratios {self.ratios!r}: each ratio must lie in (0, 1)")
-        return values
+        return _numbers("--ratios", self.ratios, lambda v: 0 < v < 1, "lie in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -420,13 +426,7 @@ class RobustnessSpec:
 
     def radius_list(self) -> list[float]:
         """``radii`` as sorted floats ≥ 0."""
-        try:
-            values = sorted({float(v) for v in self.radii.split(",") if v.strip()})
-        except ValueError:
-            raise ValueError(f"--radii {self.radii!r}: write numbers, e.g. 0,0.5,1,2") from None
-        if not values or min(values) < 0:
-            raise ValueError(f"--radii {self.radii!r}: each radius must be 0 or more")
-        return values
+        return _numbers("--radii", self.radii, lambda v: v >= 0, "be 0 or more")
 
 
 @dataclass(frozen=True)

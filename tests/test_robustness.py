@@ -94,7 +94,7 @@ def test_bad_inputs_say_what_to_do():
         perturbation(mask, -1.0, 0)
     with pytest.raises(ValueError, match="same tensors"):
         step_distance({"a.weight": torch.ones(6, 5)}, {"a.weight": mask["a.weight"]}, mask)
-    with pytest.raises(ValueError, match="each radius must be 0 or more"):
+    with pytest.raises(ValueError, match="each value must be 0 or more"):
         RobustnessSpec(radii="0,-1")
     with pytest.raises(ValueError, match="write numbers"):
         RobustnessSpec(radii="0,big")
