@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -118,10 +117,9 @@ def plot_connectivity(
     """Both panels of [PAUL Fig. 2]: the path (left) and the barrier matrix (right)."""
     res = load_result(result, ("connectivity",))
     has_matrix = res.get(f"{metric}_matrix") is not None
-    fig, axes = plt.subplots(
-        1, 2 if has_matrix else 1, figsize=(10.5 if has_matrix else 6.0, 3.6),
-        layout="constrained", squeeze=False, width_ratios=[1.5, 1] if has_matrix else None,
-    )  # fmt: skip
+    fig = Figure(figsize=(10.5 if has_matrix else 6.0, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2 if has_matrix else 1, squeeze=False,
+                        width_ratios=[1.5, 1] if has_matrix else None)  # fmt: skip
     plot_path(res, metric, axes[0, 0])
     if has_matrix:
         plot_barrier_matrix(res, metric, axes[0, 1])

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -34,10 +33,8 @@ def plot_oneshot(result: str | Path | Mapping[str, Any]) -> tuple[Figure, np.nda
     sparsities = sorted({c["sparsity"] for c in res["curves"]})
     if not sparsities:
         raise ValueError("the result holds no curves; re-run the script that wrote it")
-    fig, axes = plt.subplots(
-        1, len(sparsities), figsize=(4.2 * len(sparsities) + 1.2, 3.6), layout="constrained",
-        squeeze=False,
-    )  # fmt: skip
+    fig = Figure(figsize=(4.2 * len(sparsities) + 1.2, 3.6), layout="constrained")
+    axes = fig.subplots(1, len(sparsities), squeeze=False)
     axes = axes[0]
     dense = res["dense"]
     pruned = {p["sparsity"]: p for p in res.get("pruned", [])}

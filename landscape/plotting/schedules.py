@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -44,10 +43,8 @@ def plot_schedules(
         ``(fig, axes)`` with ``axes = [original_ax, retrain_ax]``.
     """
     res = load_result(result, ("schedules",))
-    fig, axes = plt.subplots(
-        1, 2, figsize=(11.5, 3.4), sharey=True, layout="constrained",
-        gridspec_kw={"width_ratios": [1.0, 1.3]},
-    )  # fmt: skip
+    fig = Figure(figsize=(11.5, 3.4), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.0, 1.3]})
     spe = res["steps_per_epoch"]
     orig = res["original"]
     axes[0].plot(np.asarray(orig["step"]) / spe, orig["lr"], color="black", lw=1.5)

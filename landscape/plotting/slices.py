@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
@@ -48,7 +47,8 @@ def plot_slice(
     a, b = np.asarray(res["a"]), np.asarray(res["b"])
     own_fig = ax is None
     if own_fig:
-        fig, ax = plt.subplots(figsize=(5.0, 5.0), layout="constrained")
+        fig = Figure(figsize=(5.0, 5.0), layout="constrained")
+        ax = fig.subplots()
     else:
         fig = ax.figure
     finite = z[np.isfinite(z)]
@@ -106,9 +106,8 @@ def plot_slices(
     """Side-by-side panels of several metrics of one slice (those present in the result)."""
     res = load_result(result, ("anchors", "random"))
     metrics = tuple(m for m in metrics if m in res["values"]) or tuple(res["values"])[:1]
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=(5.0 * len(metrics), 5.0), layout="constrained", squeeze=False
-    )
+    fig = Figure(figsize=(5.0 * len(metrics), 5.0), layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for m, ax in zip(metrics, axes[0]):
         plot_slice(res, m, ax)
     if res.get("title"):
