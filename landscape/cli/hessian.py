@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_bare_arguments, add_job_arguments, format_table, plus_minus
+from landscape.cli._common import add_bare_arguments, add_job_arguments
 from landscape.specs import HessianSpec
 
 VERB = "hessian"
@@ -72,18 +72,7 @@ def run(args: argparse.Namespace) -> int:
         res = hessian(
             target, spec, out=args.out, force=args.force, wait=args.wait, quiet=args.quiet
         )
-    from landscape.jobs.hessian import summary_headers, summary_rows
+    from landscape.jobs.hessian import summary_text
 
-    records = [c.record for c in res.children] or [res.record]
-    print()
-    print(format_table(summary_headers(spec.top_k), summary_rows(records, spec.top_k)))
-    if res.children:
-        print(f"across levels → {res.folder}")
-    elif res.record.get("groups"):
-        rec = res.record
-        print()
-        print(format_table((rec["settings"]["groups"], "kept", "λ_max", "trace ± s.e."),
-                           [(g["group"] or "(root)", g["num_kept"],
-                             g["eigenvalues"][0] if g["eigenvalues"] else "—",
-                             plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]))  # fmt: skip
+    print(summary_text(res, spec.top_k))
     return 0

@@ -38,7 +38,7 @@ from landscape.settings import digest
 from landscape.specs import HessianSpec
 from landscape.tables import format_table, plus_minus
 
-__all__ = ["hessian", "summary_headers", "summary_rows"]
+__all__ = ["hessian", "summary_headers", "summary_rows", "summary_text"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -250,6 +250,21 @@ def summary_rows(records: Sequence[Mapping[str, Any]], k: int) -> list[tuple]:
                      r["num_kept"], *eig[:k], plus_minus(r["trace"], r["trace_stderr"]),
                      r["hvp_count"]["total"], f"{r['seconds']['total']:.1f}"))  # fmt: skip
     return rows
+
+
+def summary_text(res: Result, k: int) -> str:
+    """The printed summary of a hessian result: a row per level, and the per-group table."""
+    records = [c.record for c in res.children] or [res.record]
+    lines = ["", format_table(summary_headers(k), summary_rows(records, k))]
+    if res.children:
+        lines.append(f"across levels → {res.folder}")
+    elif res.record.get("groups"):
+        rec = res.record
+        rows = [(g["group"] or "(root)", g["num_kept"],
+                 g["eigenvalues"][0] if g["eigenvalues"] else "—",
+                 plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
+        lines += ["", format_table((rec["settings"]["groups"], "kept", "λ_max", "trace ± s.e."), rows)]
+    return "\n".join(lines)
 
 
 def summary_headers(k: int) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import Tensor
 
 from landscape import paths
@@ -165,4 +166,6 @@ def _compute(
         ref = record["marks"][-1] if extra else record["marks"][0]
         record["matching_reference"] = ref["name"]
         record["matching_level"] = ref["test_error"] + spec.tolerance
+        z = np.asarray(record["values"]["test_error"])
+        record["matching_fraction"] = float((z <= record["matching_level"]).mean())
     return record
