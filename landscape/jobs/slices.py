@@ -26,7 +26,7 @@ import numpy as np
 from torch import Tensor
 
 from landscape import paths
-from landscape.analysis.slices import plane_slice, random_slice
+from landscape.analysis.slices import origin_barriers, plane_slice, random_slice
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
@@ -168,4 +168,8 @@ def _compute(
         record["matching_level"] = ref["test_error"] + spec.tolerance
         z = np.asarray(record["values"]["test_error"])
         record["matching_fraction"] = float((z <= record["matching_level"]).mean())
+        # The points linearly connected to the origin within the tolerance [PAUL Fig. 3].
+        barriers = origin_barriers(record["a"], record["b"], z)
+        record["origin_barriers"] = barriers.tolist()
+        record["connected_fraction"] = float((barriers <= spec.tolerance).mean())
     return record

@@ -82,6 +82,15 @@ def plot_slice(
             path_effects=edge,
             label=f"{metric.split('_')[0]} error ≤ {matching_level:.3f}",
         )
+    barriers = res.get("origin_barriers")
+    tol = res.get("settings", {}).get("tolerance")
+    if metric == "test_error" and barriers is not None and tol is not None:
+        bar = np.asarray(barriers, dtype=np.float64)
+        if bar.min() <= tol < bar.max():  # an outline exists: some points in, some out
+            ax.contour(a, b, bar, levels=[tol], colors="magenta", linewidths=1.4,
+                       linestyles="--")  # fmt: skip
+        ax.plot([], [], color="magenta", lw=1.4, ls="--",
+                label=f"linearly connected to the origin (barrier ≤ {tol:g})")  # fmt: skip
     for i, mark in enumerate(res.get("marks", [])):
         ax.plot(mark["a"], mark["b"], _MARKERS[i % len(_MARKERS)], ms=8, mec="black", mfc="red",
                 label=f"{mark['name']} ({mark.get(metric, float('nan')):.3f})")  # fmt: skip
