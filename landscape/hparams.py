@@ -326,9 +326,14 @@ class RunConfig:
         return out
 
     def hashed(self) -> dict[str, Any]:
-        """What names the run: :meth:`non_default` without ``levels`` for the
-        :data:`EXTENDABLE_METHODS` (a longer run of theirs continues a shorter one)."""
+        """What names the run: :meth:`non_default` without the pruning settings of other
+        methods (a SWAMP setting never changes an IMP run, whatever its value or default)
+        and without ``levels`` for the :data:`EXTENDABLE_METHODS` (a longer run of theirs
+        continues a shorter one)."""
         out = self.non_default()
+        for f in fields(PruneHparams):
+            if not applies_to(f, self.prune.method):
+                out.pop(f.name, None)
         if self.prune.method in EXTENDABLE_METHODS:
             out.pop("levels", None)
         return out

@@ -162,7 +162,7 @@ def _read_config(cfg_path: Path, meta: Any) -> RunConfig:
 
 def _mismatch(run_dir: Path, existing: RunConfig, cfg: RunConfig) -> str:
     """The refusal to reopen ``run_dir`` with ``cfg``: every differing setting, and what to do."""
-    a, b = existing.non_default(), cfg.non_default()
+    a, b = existing.hashed(), cfg.hashed()
     diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     detail = ", ".join(
         f"{k}: {a.get(k, 'default')!r} there vs {b.get(k, 'default')!r} now" for k in diff

@@ -203,3 +203,12 @@ def test_a_flag_of_another_method_is_refused_by_name(tmp_path, capsys):
     assert main(["prune", "--swa-lr", "0.1", "--out", str(tmp_path / "b")]) == 2
     assert "--swa-lr (a setting of --method swamp)" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_settings_of_other_methods_never_name_a_run():
+    """A SWAMP setting (or its default changing) leaves an IMP run's name alone."""
+    plain = RunConfig().replace(method="imp-wr")
+    old = RunConfig.from_dict({"prune": {"method": "imp-wr", "swa_lr": 0.05, "particles": 8}})
+    assert old.hash() == plain.hash()
+    swamp = RunConfig().replace(method="swamp")
+    assert swamp.replace(swa_lr=0.05).hash() != swamp.hash()
