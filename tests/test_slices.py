@@ -195,21 +195,20 @@ def test_degenerate_planes_are_rejected(data):
         plane_slice(model, o, p, line, {"t": data.tensors("test", 8)}, grid=1)
 
 
-def test_origin_barriers_on_analytic_surfaces():
-    """The set linearly connected to the origin [PAUL Fig. 3], read off the grid."""
-    from landscape.analysis.slices import origin_barriers
+def test_origin_path_max_on_analytic_surfaces():
+    """The matching set's part linearly connected to the origin [PAUL Fig. 3], off the grid."""
+    from landscape.analysis.slices import origin_path_max
 
     a = np.linspace(-1, 2, 31)
     b = np.linspace(-1, 2, 31)
     A, B = np.meshgrid(a, b)
-    assert origin_barriers(a, b, A**2 + B**2).max() < 1e-12  # convex: everything connected
-    # a plane is linear: no barrier anywhere, whatever its slope
-    assert origin_barriers(a, b, 3 * A - 2 * B + 1).max() < 1e-12
-    bump = np.exp(-((A - 1) ** 2 + B**2) / 0.02)  # a ridge at (1, 0)
-    bar = origin_barriers(a, b, bump)
+    bowl = A**2 + B**2  # values grow along every ray: the path maximum is the end point
+    assert np.allclose(origin_path_max(a, b, bowl), bowl, atol=2e-2)
+    bump = np.exp(-((A - 1) ** 2 + B**2) / 0.02)  # a ridge at (1, 0) on a flat plane
+    pm = origin_path_max(a, b, bump)
     i0, i_half, i_two = 10, 15, 30  # b = 0; a = 0.5 and a = 2
-    assert bar[i0, i_two] == pytest.approx(1.0, abs=1e-3)  # the path to (2, 0) crosses it
-    assert bar[i0, i_half] < 1e-6  # the path to (0.5, 0) stops before it
-    assert bar[i_two, i_two] < 1e-3  # the diagonal to (2, 2) passes far from it
+    assert pm[i0, i_two] == pytest.approx(1.0, abs=1e-3)  # low at (2, 0), but behind the ridge
+    assert pm[i0, i_half] < 1e-3  # the path to (0.5, 0) stops before it
+    assert pm[i_two, i_two] < 1e-3  # the diagonal to (2, 2) passes far from it
     with pytest.raises(ValueError, match="origin"):
-        origin_barriers(a + 5, b, bump)
+        origin_path_max(a + 5, b, bump)

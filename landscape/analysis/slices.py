@@ -42,7 +42,7 @@ __all__ = [
     "SliceResult",
     "anchor_plane",
     "filter_normalize",
-    "origin_barriers",
+    "origin_path_max",
     "plane_slice",
     "random_directions",
     "random_slice",
@@ -393,23 +393,23 @@ def random_slice(
                        bool(batchnorm_modules(model)))  # fmt: skip
 
 
-def origin_barriers(a: np.ndarray, b: np.ndarray, z: np.ndarray, samples: int = 33) -> np.ndarray:
-    """The barrier from the plane's origin to every grid point, read off the grid itself.
+def origin_path_max(a: np.ndarray, b: np.ndarray, z: np.ndarray, samples: int = 33) -> np.ndarray:
+    """The largest value on the straight path from the plane's origin to every grid point.
 
-    The straight path from the origin ``(0, 0)`` to a grid point ``q`` lies in the plane,
-    so its values are the slice's: for each ``q`` this returns
-    ``max_γ [z(γq) − ((1 − γ) z(0) + γ z(q))]``, with ``z`` bilinearly interpolated between
-    grid points (``samples`` values of γ; the origin's value interpolated too, so that the
-    barrier is a property of one surface). Points whose barrier is at most ε are the ones
-    linearly connected to the origin within ε — the set [PAUL Fig. 3] outlines. Its
-    resolution is the grid's: a barrier narrower than a grid cell is not seen.
+    The path from the origin ``(0, 0)`` to a grid point ``q`` lies in the plane, so its
+    values are the slice's: for each ``q`` this returns ``max_γ z(γq)``, with ``z``
+    bilinearly interpolated between grid points (``samples`` values of γ). The points
+    whose path maximum is at most a level ``t`` form the part of the sublevel set
+    ``{z ≤ t}`` that is linearly connected to the origin (star-shaped around it) — the
+    set [PAUL Fig. 3] outlines, with ``t`` the matching level. Its resolution is the
+    grid's: a ridge narrower than a grid cell is not seen.
 
     Args:
         a, b: the grid's coordinates (increasing; the origin must lie inside the grid).
         z: values ``[len(b), len(a)]`` (row ``i`` is ``b[i]``), e.g. the test error.
 
     Returns:
-        barriers ``[len(b), len(a)]``, each ≥ 0.
+        ``[len(b), len(a)]``, each at least the point's own value.
     """
     from scipy.interpolate import RegularGridInterpolator
 
@@ -417,10 +417,7 @@ def origin_barriers(a: np.ndarray, b: np.ndarray, z: np.ndarray, samples: int = 
     if not (a[0] <= 0 <= a[-1] and b[0] <= 0 <= b[-1]):
         raise ValueError("the origin (0, 0) must lie inside the grid to measure paths from it")
     interp = RegularGridInterpolator((b, a), z)
-    z0 = float(interp([[0.0, 0.0]])[0])
     gamma = np.linspace(0.0, 1.0, samples)
     bb, aa = np.meshgrid(b, a, indexing="ij")
     pts = np.stack([gamma[:, None, None] * bb, gamma[:, None, None] * aa], axis=-1)
-    along = interp(pts.reshape(-1, 2)).reshape(samples, *z.shape)
-    chord = (1 - gamma)[:, None, None] * z0 + gamma[:, None, None] * z[None]
-    return np.maximum((along - chord).max(axis=0), 0.0)
+    return interp(pts.reshape(-1, 2)).reshape(samples, *z.shape).max(axis=0)

@@ -26,7 +26,7 @@ import numpy as np
 from torch import Tensor
 
 from landscape import paths
-from landscape.analysis.slices import origin_barriers, plane_slice, random_slice
+from landscape.analysis.slices import origin_path_max, plane_slice, random_slice
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
@@ -168,8 +168,9 @@ def _compute(
         record["matching_level"] = ref["test_error"] + spec.tolerance
         z = np.asarray(record["values"]["test_error"])
         record["matching_fraction"] = float((z <= record["matching_level"]).mean())
-        # The points linearly connected to the origin within the tolerance [PAUL Fig. 3].
-        barriers = origin_barriers(record["a"], record["b"], z)
-        record["origin_barriers"] = barriers.tolist()
-        record["connected_fraction"] = float((barriers <= spec.tolerance).mean())
+        # The matching points reached from the origin on a straight path that stays
+        # matching: the sublevel set's part linearly connected to the origin [PAUL Fig. 3].
+        path_max = origin_path_max(record["a"], record["b"], z)
+        record["origin_path_max"] = path_max.tolist()
+        record["connected_fraction"] = float((path_max <= record["matching_level"]).mean())
     return record

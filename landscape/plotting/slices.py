@@ -82,15 +82,14 @@ def plot_slice(
             path_effects=edge,
             label=f"{metric.split('_')[0]} error ≤ {matching_level:.3f}",
         )
-    barriers = res.get("origin_barriers")
-    tol = res.get("settings", {}).get("tolerance")
-    if metric == "test_error" and barriers is not None and tol is not None:
-        bar = np.asarray(barriers, dtype=np.float64)
-        if bar.min() <= tol < bar.max():  # an outline exists: some points in, some out
-            ax.contour(a, b, bar, levels=[tol], colors="magenta", linewidths=1.4,
+    path_max = res.get("origin_path_max")
+    if metric == "test_error" and path_max is not None and matching_level is not None:
+        pm = np.asarray(path_max, dtype=np.float64)
+        if pm.min() <= matching_level < pm.max():  # an outline exists: some points in, some out
+            ax.contour(a, b, pm, levels=[matching_level], colors="magenta", linewidths=1.4,
                        linestyles="--")  # fmt: skip
         ax.plot([], [], color="magenta", lw=1.4, ls="--",
-                label=f"linearly connected to the origin (barrier ≤ {tol:g})")  # fmt: skip
+                label="matching and linearly connected to the origin")  # fmt: skip
     for i, mark in enumerate(res.get("marks", [])):
         ax.plot(mark["a"], mark["b"], _MARKERS[i % len(_MARKERS)], ms=8, mec="black", mfc="red",
                 label=f"{mark['name']} ({mark.get(metric, float('nan')):.3f})")  # fmt: skip
