@@ -39,7 +39,7 @@ from landscape.analysis.bound import (
     flatness_bound,
 )
 from landscape.devices import configure_threads
-from landscape.errors import CheckpointError, LandscapeError
+from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.bound_empirical import (
     EMPIRICAL_HEADERS,
@@ -52,7 +52,7 @@ from landscape.jobs.bound_empirical import (
     retrain_task,
 )
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, level_ident, parse_levels, resolve, resolve_run
+from landscape.jobs.targets import Checkpoint, level_ident, resolve_levels
 from landscape.progress import progress
 from landscape.pruning import density
 from landscape.runs import Run
@@ -113,7 +113,9 @@ def bound(
         ``bound-levels`` summary.
     """
     how = _How(force, wait, quiet, log)
-    run, chosen = _levels_of(target, levels, spec)
+    targets = resolve_levels(target, levels, device=spec.curvature.device, weights_only=True,
+                             what="the bound")  # fmt: skip
+    run = targets[0].run
     cs = spec.curvature
     model = run.model()
     configure_threads(run.device, sum(p.numel() for p in model.parameters()),
@@ -121,8 +123,8 @@ def bound(
     data = run.data.tensors(cs.split, cs.samples)
     eps_cache: dict[str, float] = {}
     results = []
-    for lv in chosen:
-        t = resolve(run, lv)
+    for t in targets:
+        lv = int(t.level)  # type: ignore[arg-type]  # level weights only
         pred = _predict(run, t, spec, model, data, eps_cache, out, how)
         if spec.empirical:
             emp = empirical(run, lv, spec, pred, force=force, wait=wait, quiet=quiet, log=log)
@@ -132,36 +134,6 @@ def bound(
     if len(results) == 1:
         return results[0]
     return _summary(run, spec, results)
-
-
-def _levels_of(
-    target: Any, levels: str | Sequence[int] | None, spec: BoundSpec
-) -> tuple[Run, list[int]]:
-    if levels is not None:
-        if not (isinstance(target, Run) or paths.config(Path(target)).exists()):
-            raise ValueError(
-                f"--level/--all-levels select levels of a run directory; {target} is none: pass "
-                "the run directory"
-            )
-        run = resolve_run(target, spec.curvature.device)
-        have = run.levels()
-        if not have:
-            raise CheckpointError(f"{run.path} has no trained level yet; run the runner first")
-        chosen = parse_levels(levels, have) if isinstance(levels, str) else list(levels)
-        missing = [v for v in chosen if v not in have]
-        if missing:
-            raise LandscapeError(
-                f"levels {missing} have no weights in {run.path} (trained levels: {have}); pick "
-                "one of them"
-            )
-        return run, chosen
-    t = resolve(target, device=spec.curvature.device)
-    if t.bare or t.level is None or t.ident != level_ident(t.level):
-        raise LandscapeError(
-            f"the bound analyses a level's solution with its mask and the run's dense network; "
-            f"{t.ident} is not one: pass a run directory (with --level L) or a level_NN folder"
-        )
-    return t.run, [t.level]
 
 
 # ----------------------------------------------------------------------------- prediction

@@ -33,10 +33,10 @@ from torch import Tensor, nn
 from landscape import paths
 from landscape.analysis.curvature import curvature as curvature_of
 from landscape.devices import configure_threads
-from landscape.errors import CheckpointError, LandscapeError
+from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, level_ident, parse_levels, resolve, resolve_run
+from landscape.jobs.targets import Checkpoint, resolve_levels
 from landscape.progress import progress
 from landscape.pruning import Mask, prune
 from landscape.pruning import density as mask_density
@@ -113,38 +113,19 @@ def curvature(
 
 
 def _targets(target: Any, levels: Any, device: str) -> list[Checkpoint]:
-    """The level checkpoints to measure (module docstring)."""
-    if levels is None:
-        t = resolve(target, device=device)
-        if t.bare or t.level is None or t.ident != level_ident(t.level):
+    """The level checkpoints to measure (module docstring): with ``"all"``, every trained
+    level whose next mask is written."""
+    every = isinstance(levels, str) and levels in ("", "all")
+    targets = resolve_levels(target, levels, device=device, weights_only=True, what="curvature")
+    if every:
+        last = targets[-1]
+        targets = [t for t in targets if paths.mask(t.run.path, int(t.level) + 1).exists()]
+        if not targets:
             raise LandscapeError(
-                f"curvature needs a level's solution w^(L) and its masks; {t.ident} is not a "
-                "level's weights: pass the run directory (with --level L) or a level_NN folder"
+                f"no level of {target} has a next mask (level_NN/mask.safetensors of the level "
+                f"after it); pass --level {last.level} to prune that level by magnitude here"
             )
-        return [t]
-    if not (isinstance(target, Run) or paths.config(Path(target)).exists()):
-        raise ValueError(
-            f"--level/--all-levels select levels of a run directory; {target} is none: pass the "
-            "run directory"
-        )
-    run = resolve_run(target, device)
-    have = run.levels()
-    if not have:
-        raise CheckpointError(f"{run.path} has no trained level yet; run the runner first")
-    if isinstance(levels, int):
-        chosen = parse_levels(str(levels), have)
-    elif isinstance(levels, str) and levels in ("", "all"):
-        chosen = [lv for lv in have if paths.mask(run.path, lv + 1).exists()]
-        if not chosen:
-            raise LandscapeError(
-                f"no level of {run.path} has a next mask (level_NN/mask.safetensors of the level "
-                f"after it); pass --level {have[-1]} to prune that level by magnitude here"
-            )
-    elif isinstance(levels, str):
-        chosen = parse_levels(levels, have)
-    else:
-        chosen = parse_levels(",".join(str(int(v)) for v in levels), have)
-    return [resolve(run, lv) for lv in chosen]
+    return targets
 
 
 def next_mask_source(run: Run, level: int) -> str:

@@ -27,13 +27,11 @@ from landscape import paths
 from landscape.analysis.hessian import Spectrum, param_groups, spectrum
 from landscape.checkpoint import save_state
 from landscape.devices import configure_threads
-from landscape.errors import CheckpointError
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, level_ident, parse_levels, resolve, resolve_run
+from landscape.jobs.targets import Checkpoint, level_ident, resolve_levels
 from landscape.progress import progress
 from landscape.pruning import density as mask_density
-from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import HessianSpec
 from landscape.tables import format_table, plus_minus
@@ -66,20 +64,7 @@ def hessian(
         a :class:`Result` whose record holds ``eigenvalues``, ``trace``, ``trace_stderr``,
         ``density_grid``/``density`` (when asked), ``num_kept``, ``hvp_count``, ``seconds``.
     """
-    if levels is not None:
-        if not (isinstance(target, Run) or paths.config(Path(target)).exists()):
-            raise ValueError(
-                f"--level/--all-levels select levels of a run directory; {target} is none: pass "
-                "the run directory"
-            )
-        run = resolve_run(target, spec.device)
-        have = run.levels()
-        if not have:
-            raise CheckpointError(f"{run.path} has no trained level yet; run the runner first")
-        chosen = parse_levels(levels, have) if isinstance(levels, str) else list(levels)
-        targets = [resolve(run, lv) for lv in chosen]
-    else:
-        targets = [resolve(target, device=spec.device)]
+    targets = resolve_levels(target, levels, device=spec.device)
     model = targets[0].run.model()
     params = list(model.parameters())
     configure_threads(params[0].device, sum(p.numel() for p in params), spec.threads)

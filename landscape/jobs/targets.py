@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
@@ -37,6 +38,7 @@ __all__ = [
     "level_ident",
     "parse_levels",
     "resolve",
+    "resolve_levels",
     "resolve_run",
     "short_label",
 ]
@@ -180,6 +182,46 @@ def resolve(
             f"level {level} has no weights in {run.path} (trained levels: {have}); pick one of them"
         )
     return Checkpoint(run, run.weights(level), level, level_ident(level))
+
+
+def resolve_levels(
+    target: Any,
+    levels: str | int | Sequence[int] | None = None,
+    *,
+    device: str = "auto",
+    weights_only: bool = False,
+    what: str = "this analysis",
+) -> list[Checkpoint]:
+    """The checkpoints of an analysis of one or several levels (hessian, bound, curvature).
+
+    Args:
+        levels: ``None``: the target itself (any target). Otherwise ``target`` must be a run
+            directory and ``levels`` names its levels: ``"all"``, ``"0-3"``, ``"0,2"``, a
+            level or a list of levels, each checked to be trained.
+        weights_only: the target must be a level's weights (not a rewind point, a particle
+            or a bare file): analyses that need the level's mask and its neighbours.
+        what: the analysis, as named in errors.
+    """
+    if levels is None:
+        t = resolve(target, device=device)
+        if weights_only and (t.bare or t.level is None or t.ident != level_ident(t.level)):
+            raise LandscapeError(
+                f"{what} needs a level's solution w^(L) and its masks; {t.ident} is not a level's "
+                "weights: pass the run directory (with --level L) or a level_NN folder"
+            )
+        return [t]
+    if not (isinstance(target, Run) or paths.config(Path(target)).exists()):
+        raise ValueError(
+            f"--level/--all-levels select levels of a run directory; {target} is none: pass the "
+            "run directory"
+        )
+    run = resolve_run(target, device)
+    have = run.levels()
+    if not have:
+        raise CheckpointError(f"{run.path} has no trained level yet; run the runner first")
+    chosen = (parse_levels(levels, have) if isinstance(levels, str)
+              else [levels] if isinstance(levels, int) else list(levels))  # fmt: skip
+    return [resolve(run, lv) for lv in chosen]  # each checked to be trained
 
 
 def _bare(
