@@ -398,7 +398,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # MNIST-1D, 36 epochs of SGD; about 1 s a level on 2 cores.
     "mlp-mnist1d": dict(data="mnist1d", model="mlp", rewind_step="200"),
     # A 1-D CNN with BatchNorm: shows more of the papers' phenomena than the MLP.
-    "cnn1d-mnist1d": _CNN1D,
+    "cnn1d-mnist1d": dict(_CNN1D),
     # The 1-D CNN at a high learning rate, where [PAUL]'s phenomena appear on MNIST-1D
     # (docs/results.md, "A regime where the phenomena appear"): unstable at initialisation,
     # stable after one epoch (40 steps, the rewind point), 12 levels to 6.9% density.
