@@ -100,7 +100,10 @@ def result_dir(run_dir: Path, level: int | None, kind: str, digest: str) -> Path
 
 def level_number(name: str) -> int | None:
     """``"level_03"`` → 3; any other folder name → ``None`` (the one level-name parser)."""
-    return int(name[6:]) if name.startswith("level_") and name[6:].isdigit() else None
+    if not (name.startswith("level_") and name[6:].isdigit()):
+        return None
+    n = int(name[6:])
+    return n if name == f"level_{n:02d}" else None  # exactly as level_dir spells it
 
 
 def level_of(path: Path) -> int | None:
@@ -116,4 +119,4 @@ def levels(run_dir: Path) -> list[int]:
         n = level_number(d.name)
         if n is not None and (d / "weights.safetensors").exists() and (d / "metrics.json").exists():
             out.append(n)
-    return out
+    return sorted(out)  # by number: level_100 after level_99

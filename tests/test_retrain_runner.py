@@ -74,10 +74,16 @@ def test_imp_trains_the_dense_run_first_and_reuses_it(root, monkeypatch):
     }
     assert dense_dir.name == RunConfig().replace(**train_flags, method="dense", levels=0).run_name()
 
-    def no_training(ctx):
-        raise AssertionError("the dense run should have been reused")
+    from landscape.runners.common import RunContext
 
-    monkeypatch.setattr("landscape.runners.retrain.run_dense", no_training)
+    real_train = RunContext.train
+
+    def no_dense_training(self, *a, **kw):
+        if self.cfg.prune.method == "dense":
+            raise AssertionError("the dense run should have been reused")
+        return real_train(self, *a, **kw)
+
+    monkeypatch.setattr(RunContext, "train", no_dense_training)
     other = _run(root, retrain_schedule="ft")
     assert other != run_dir and paths.levels(other) == [0, 1, 2]
 

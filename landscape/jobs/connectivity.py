@@ -79,8 +79,10 @@ def connectivity(
         for (la, lb), seg in zip(itertools.pairwise(levels), res.segments):
             bset = barrier_settings(eng, spec.split, spec.points, level_ident(la), level_ident(lb))
             bfolder = paths.analysis_dir(run_.path, la, "barrier", digest(bset))
-            write_barrier(bfolder, barrier_record(seg, bset, run_.path, seconds,
-                                                  f"{name}: level {la} → {lb}"), seg)  # fmt: skip
+            with claim(bfolder, bset, force=force, wait=True, log=lambda _: None) as finished:
+                if finished is None:  # a finished pair (same settings, same numbers) is kept
+                    write_barrier(bfolder, barrier_record(seg, bset, run_.path, seconds,
+                                                          f"{name}: level {la} → {lb}"), seg)  # fmt: skip
         record = {"kind": "connectivity", "title": f"{name}: {spec.split} error, BN {eng.bn_policy}",
                   "settings": settings, "run": str(run_.path), **res.to_dict(),
                   "points_evaluated": total, "seconds": seconds, **stamp()}  # fmt: skip

@@ -38,6 +38,7 @@ from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run
+from landscape.locks import hold
 from landscape.pruning import apply_mask
 from landscape.runs import Run
 from landscape.settings import digest
@@ -164,23 +165,10 @@ def _test(
         schedule = lr_schedule(cfg.train, spe)
         lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
         mask = run_.mask(level)
-        copies = []
         t0 = time.perf_counter()
-        for i, seed in enumerate(seeds):
-            path = copies_dir / f"copy_{i}.safetensors"
-            model = run_.model()
-            if path.exists() and not how.force:
-                model.load_state_dict(load_state(path, run_.device))
-            else:
-                model.load_state_dict(sp.state)
-                train(
-                    model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
-                    mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
-                    desc=f"copy {i} (seed {seed})", show_progress=not how.quiet,
-                    context=f"{run_.path}, instability copy {i}",
-                )  # fmt: skip
-                save_state(path, state_of(model), metadata={"seed": str(seed)})
-            copies.append(state_of(model))
+        # The copies are shared by every evaluation of them: one process trains them.
+        with hold(copies_dir, wait=True, what="instability copies"):
+            copies = _copies(run_, sp, seeds, copies_dir, mask, lr_at, how)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         data = eval_data(run_, spec.split, eng.eval_samples)
@@ -204,6 +192,30 @@ def _test(
         w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
         w.figure("barrier.png", lambda: plot_barrier(record))
         return w.finish(record)
+
+
+def _copies(
+    run_: Run, sp: StartPoint, seeds, copies_dir: Path, mask, lr_at, how: _How
+) -> list[dict[str, Tensor]]:
+    """The two copies trained from ``sp`` with the data seeds ``seeds`` (saved ones reused)."""
+    cfg = run_.config
+    copies = []
+    for i, seed in enumerate(seeds):
+        path = copies_dir / f"copy_{i}.safetensors"
+        model = run_.model()
+        if path.exists() and not how.force:
+            model.load_state_dict(run_.load(path))
+        else:
+            model.load_state_dict(sp.state)
+            train(
+                model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
+                mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
+                desc=f"copy {i} (seed {seed})", show_progress=not how.quiet,
+                context=f"{run_.path}, instability copy {i}",
+            )  # fmt: skip
+            save_state(path, state_of(model), metadata={"seed": str(seed)})
+        copies.append(state_of(model))
+    return copies
 
 
 def rewind_points(run_: Run, steps: list[int], *, quiet: bool = False) -> dict[int, Path]:

@@ -81,7 +81,7 @@ def prune(
     # Under torchrun the ranks share the run (rank 0 writes it): rank 0 holds the lock.
     alone = env_world_size() == 1
     with hold(run_dir, wait=wait, what="run directory") if env_rank() == 0 else nullcontext():
-        for stray in run_dir.rglob(".*.tmp") if alone else ():  # a killed writer's leftovers
+        for stray in _stray_files(run_dir) if alone else ():  # a killed writer's leftovers
             stray.unlink(missing_ok=True)
         prepare_run_dir(cfg, out=run_dir)
         _check_threads(run_dir, device, threads, log if env_rank() == 0 else say)
@@ -137,3 +137,13 @@ def _check_threads(run_dir: Path, device: torch.device, threads: int, say) -> No
         say(f"note: {run_dir} was trained with {recorded} CPU thread(s) and resumes with "
             f"{threads}; results then differ in the last bits from an uninterrupted run "
             f"(--threads {recorded} keeps them identical)")  # fmt: skip
+
+
+def _stray_files(run_dir: Path) -> list[Path]:
+    """Temporary files a killed runner left in the folders only runners write (the run, its
+    rewind snapshots, levels, particles) — never in ``analysis/``, whose writers hold their
+    own locks and may be running now."""
+    folders = [run_dir, run_dir / "rewind"]
+    for level in run_dir.glob("level_*"):
+        folders += [level, level / "particles"]
+    return [f for d in folders if d.is_dir() for f in d.glob(".*.tmp")]

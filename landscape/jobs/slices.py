@@ -112,7 +112,7 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
         if done is not None:
             return done
         record = _compute(spec, run, anchors, extra, mask, quiet)
-        record = {"kind": "slice", "title": title, "settings": settings, "run": str(run.path),
+        record = {"title": title, "settings": settings, "run": str(run.path),
                   **record, **stamp()}  # fmt: skip
         from landscape.plotting.slices import plot_slices
 

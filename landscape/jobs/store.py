@@ -165,11 +165,14 @@ def claim(
         LockedError: another process is computing this result (and not ``wait``).
         LandscapeError: the folder holds a result of other settings.
     """
-    done = find_result(folder, settings, force=force) if not force else None
-    if done is not None:  # finished results are read without the lock
-        log(f"reusing the finished result in {folder} (from {done.get('created', '?')}; "
-            "--force recomputes)")  # fmt: skip
-        yield Result(done, folder, reused=True)
+    done = reuse(folder, settings, force, log)  # finished results are read without the lock
+    if done is not None:
+        yield done
         return
     with hold(folder, wait=wait, what="result folder"):
-        yield reuse(folder, settings, force, log)
+        done = reuse(folder, settings, force, log)
+        if done is None:
+            # Recomputing: the old marker goes first, so that an interrupted recompute
+            # never leaves the old record beside new arrays.
+            (Path(folder) / "result.json").unlink(missing_ok=True)
+        yield done

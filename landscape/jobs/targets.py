@@ -25,11 +25,10 @@ from typing import Any
 from torch import Tensor
 
 from landscape import paths
-from landscape.checkpoint import check_state_fits, load_state
 from landscape.errors import CheckpointError, LandscapeError
 from landscape.hparams import DataHparams, ModelHparams, RunConfig
 from landscape.io import file_digest
-from landscape.pruning import Mask, check_mask
+from landscape.pruning import Mask
 from landscape.runs import Run, open_run
 
 __all__ = [
@@ -77,9 +76,7 @@ class Checkpoint:
             LandscapeError: it lies in no level and no mask file was given.
         """
         if self.mask_file is not None:
-            mask = {k: v.bool() for k, v in load_state(self.mask_file, self.run.device).items()}
-            check_mask(mask, self.run.model(), str(self.mask_file))
-            return mask
+            return self.run.load_mask(self.mask_file)
         if self.level is None:
             what = "a bare checkpoint has no mask: pass --mask FILE" if self.bare else (
                 f"{self.ident} is not in a level folder, so it has no mask; drop the mask option"
@@ -243,8 +240,7 @@ def _bare(
 
     run = Run(path=p.parent, config=cfg, meta={"bare": True}, device=resolve_device(device),
               trusted=True)  # fmt: skip
-    state = load_state(p, run.device)
-    check_state_fits(state, run.model().state_dict(), p)
+    state = run.load(p)  # checked against the model, and for NaN/inf
     ident = f"{p.name}@{file_digest(p)}|model={model}|data={data}"
     mask_file = Path(mask) if mask else None
     if mask_file is not None:

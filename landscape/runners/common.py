@@ -215,7 +215,3 @@ def check_level_files(run_dir: Path, level: int) -> None:
                 f"the digest level {level}'s metrics.json recorded when it was written. Move "
                 f"level_{level:02d} and the later levels away and re-run to retrain them"
             )
-
-
-def read_metrics(run_dir: Path, level: int) -> dict[str, Any]:
-    return load_json(paths.metrics(run_dir, level))

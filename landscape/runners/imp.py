@@ -79,8 +79,14 @@ from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.locks import hold
 from landscape.pruning import Mask, apply_mask, prune
-from landscape.runners.common import RunContext, level_digests, level_done, write_level
-from landscape.runs import open_run, prepare_run_dir
+from landscape.runners.common import (
+    RunContext,
+    check_level_files,
+    level_digests,
+    level_done,
+    write_level,
+)
+from landscape.runs import open_run, prepare_run_dir, run_dir_of
 from landscape.specs import BoundSpec
 from landscape.training import constant, lr_schedule
 
@@ -282,9 +288,10 @@ def dense_context(ctx: RunContext) -> RunContext:
 def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
     """The dense run ``ctx`` starts from, with level 0 finished and ``w_τ`` saved for
     ``τ = rewind_step``: reused when present, else trained (or retraced) now."""
-    dense = dense_context(ctx)
     # Another IMP run may be training the same dense network: wait for it, then reuse it.
-    with hold(dense.run_dir, wait=True, what="dense run"):
+    # The lock comes first: preparing the dense run may write its config.json.
+    with hold(run_dir_of(ctx.cfg.dense(), root=ctx.run_dir.parent), wait=True, what="dense run"):
+        dense = dense_context(ctx)
         if not level_done(dense.run_dir, 0):
             ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
         run_dense(dense, snapshots=(rewind_step,))
@@ -314,6 +321,7 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
             f"level 0 of {source} is not dense (density {metrics['density']}); "
             "--from needs a run whose level 0 is the dense network"
         )
+    check_level_files(source, 0)  # a damaged dense level is reported, not copied
     model = ctx.model()
     ctx.load(paths.weights(source, 0))  # the right architecture, or a clear error
     same_scope = (run.config.prune.prune_scope, run.config.prune.prune_ignore) == (

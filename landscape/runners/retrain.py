@@ -32,7 +32,7 @@ from landscape.functional import param_names
 from landscape.hparams import RunConfig
 from landscape.pruning import apply_mask, prune
 from landscape.runners.common import RunContext, level_done, write_level
-from landscape.runners.imp import copy_level_zero, dense_context, run_dense
+from landscape.runners.imp import copy_level_zero, shared_dense
 from landscape.runs import open_run
 from landscape.training import TrainResult, evaluate, lr_schedule
 from landscape.training.retrain_schedules import (
@@ -182,11 +182,7 @@ def _dense_source(ctx: RunContext) -> Path:
                 "data, model and training flags (e.g. the same --preset) with --from."
             )
         return run.path
-    dense = dense_context(ctx)
-    if not level_done(dense.run_dir, 0):
-        ctx.log(f"imp: training the dense network first, into {dense.run_dir}")
-        run_dense(dense)
-    return dense.run_dir
+    return shared_dense(ctx)  # under the dense run's lock, as the IMP runners
 
 
 def _training_differences(there: RunConfig, here: RunConfig) -> list[str]:
