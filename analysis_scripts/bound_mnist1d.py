@@ -65,8 +65,9 @@ out = {"preset": PRESET, "seeds": seeds, "levels": list(LEVELS), "ratios": RATIO
 fig, ax = plt.subplots(figsize=(6, 4))
 for kind, color in (("magnitude", "C0"), ("random", "C3")):
     pred = [[r[lv]["predicted"][kind] for r in per_seed] for lv in LEVELS]
-    # no ratio stayed matching: drawn at 0
-    emp = [[r[lv]["empirical"][kind] or 0.0 for r in per_seed] for lv in LEVELS]
+    # the largest ratio both matching and linearly connected to w^(L); none passes: 0
+    emp = [[min(r[lv]["empirical"][kind] or 0.0, r[lv]["connected"][kind] or 0.0)
+            for r in per_seed] for lv in LEVELS]  # fmt: skip
     for values, style, what in ((pred, "-", "predicted p*"), (emp, "--", "empirical")):
         mean = [statistics.mean(v) for v in values]
         sd = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
