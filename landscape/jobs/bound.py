@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from landscape import paths
 from landscape.analysis.bound import (
@@ -38,7 +37,6 @@ from landscape.analysis.bound import (
     default_epsilon,
     flatness_bound,
 )
-from landscape.devices import configure_threads
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.bound_empirical import (
@@ -52,7 +50,13 @@ from landscape.jobs.bound_empirical import (
     retrain_task,
 )
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, level_ident, resolve_levels
+from landscape.jobs.targets import (
+    DTYPES,
+    Checkpoint,
+    analysis_inputs,
+    level_ident,
+    resolve_levels,
+)
 from landscape.progress import progress
 from landscape.pruning import density
 from landscape.runs import Run
@@ -72,7 +76,6 @@ __all__ = [
     "summary_text",
 ]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass(frozen=True)
@@ -117,10 +120,7 @@ def bound(
                              what="the bound")  # fmt: skip
     run = targets[0].run
     cs = spec.curvature
-    model = run.model()
-    configure_threads(run.device, sum(p.numel() for p in model.parameters()),
-                      cs.threads or run.config.train.threads)  # fmt: skip
-    data = run.data.tensors(cs.split, cs.samples)
+    model, data = analysis_inputs(run, threads=cs.threads, split=cs.split, samples=cs.samples)
     eps_cache: dict[str, float] = {}
     results = []
     for t in targets:
@@ -195,7 +195,7 @@ def _predict(
         if done is not None:
             return done
         t0 = time.perf_counter()
-        dtype = _DTYPES[cs.dtype]
+        dtype = DTYPES[cs.dtype]
         model.to(dtype)
         eps, rule = _epsilon(run, spec, model, data, eps_cache)
         model.load_state_dict(t.state)

@@ -27,16 +27,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from landscape import paths
 from landscape.analysis.curvature import curvature as curvature_of
-from landscape.devices import configure_threads
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, resolve_levels
+from landscape.jobs.targets import DTYPES, Checkpoint, analysis_inputs, resolve_levels
 from landscape.progress import progress
 from landscape.pruning import Mask, prune
 from landscape.pruning import density as mask_density
@@ -47,7 +45,6 @@ from landscape.tables import format_table, plus_minus
 
 __all__ = ["curvature", "next_mask_source", "summary_headers", "summary_rows"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _MAGNITUDE_RULES = ("global", "layerwise")
 
 
@@ -84,11 +81,8 @@ def curvature(
     c = spec.curvature
     targets = _targets(target, levels, c.device)
     run = targets[0].run
-    model = run.model()
-    params = list(model.parameters())
-    configure_threads(params[0].device, sum(p.numel() for p in params), c.threads)
-    model.to(_DTYPES[c.dtype])
-    data = run.data.tensors(c.split, c.samples)
+    model, data = analysis_inputs(run, threads=c.threads, split=c.split, samples=c.samples)
+    model.to(DTYPES[c.dtype])
     results = []
     with progress(total=None, desc="HVPs", unit="hvp", disable=True if quiet else None) as bar:
         for t in targets:
@@ -161,7 +155,7 @@ def _one(
     mask = t.mask()
     nxt = _next_mask(run, level, source, t.state, mask)
     model.load_state_dict(t.state)
-    model.to(_DTYPES[c.dtype])
+    model.to(DTYPES[c.dtype])
     res = curvature_of(
         model, data, mask, nxt, random=spec.random_masks, seed=c.seed + level,
         chunk_size=c.hvp_chunk_size or None, method=c.hvp, progress=bar.update,

@@ -20,16 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from landscape import paths
 from landscape.analysis.hessian import Spectrum, param_groups, spectrum
 from landscape.checkpoint import save_state
-from landscape.devices import configure_threads
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, level_ident, resolve_levels
+from landscape.jobs.targets import (
+    DTYPES,
+    Checkpoint,
+    analysis_inputs,
+    level_ident,
+    resolve_levels,
+)
 from landscape.progress import progress
 from landscape.pruning import density as mask_density
 from landscape.settings import digest
@@ -38,7 +42,6 @@ from landscape.tables import format_table, plus_minus
 
 __all__ = ["hessian", "summary_headers", "summary_rows", "summary_text"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def hessian(
@@ -65,10 +68,8 @@ def hessian(
         ``density_grid``/``density`` (when asked), ``num_kept``, ``hvp_count``, ``seconds``.
     """
     targets = resolve_levels(target, levels, device=spec.device)
-    model = targets[0].run.model()
-    params = list(model.parameters())
-    configure_threads(params[0].device, sum(p.numel() for p in params), spec.threads)
-    data = targets[0].run.data.tensors(spec.split, spec.samples)
+    model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
+                                  samples=spec.samples)  # fmt: skip
     results = []
     with progress(total=None, desc="HVPs", unit="hvp", disable=True if quiet else None) as bar:
         for t in targets:
@@ -142,7 +143,7 @@ def _analyse(
     bar: Any,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray], Spectrum]:
     model.load_state_dict(state)
-    model.to(_DTYPES[spec.dtype])
+    model.to(DTYPES[spec.dtype])
     probes = spec.probes if spec.trace else 0
     common = {
         "seed": spec.seed, "tol": spec.tol, "max_steps": spec.max_steps, "which": spec.which,

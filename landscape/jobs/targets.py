@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from landscape import paths
 from landscape.errors import CheckpointError, LandscapeError
@@ -32,7 +33,9 @@ from landscape.pruning import Mask
 from landscape.runs import Run, open_run
 
 __all__ = [
+    "DTYPES",
     "Checkpoint",
+    "analysis_inputs",
     "foreign_ident",
     "level_ident",
     "parse_levels",
@@ -219,6 +222,22 @@ def resolve_levels(
     chosen = (parse_levels(levels, have) if isinstance(levels, str)
               else [levels] if isinstance(levels, int) else list(levels))  # fmt: skip
     return [resolve(run, lv) for lv in chosen]  # each checked to be trained
+
+
+#: The ``--dtype`` choices of the curvature analyses (``landscape.specs``) as torch dtypes.
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def analysis_inputs(run: Run, *, threads: int, split: str, samples: int) -> tuple[nn.Module, Any]:
+    """The model skeleton and the fixed data an analysis of ``run``'s levels evaluates on,
+    with the thread rule every analysis uses: ``threads``, else the run's own ``--threads``,
+    else auto (:func:`landscape.devices.configure_threads`)."""
+    from landscape.devices import configure_threads
+
+    model = run.model()
+    configure_threads(run.device, sum(p.numel() for p in model.parameters()),
+                      threads or run.config.train.threads)  # fmt: skip
+    return model, run.data.tensors(split, samples)
 
 
 def _bare(
