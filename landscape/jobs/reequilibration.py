@@ -143,7 +143,7 @@ def _compute(
             prev = run.weights(lv - 1) if lv - 1 in have else None
             stats = level_stats(lv, run.weights(lv), run.weights(lv + 1), run.mask(lv),
                                 run.mask(lv + 1), edges, previous=prev,
-                                fraction=run.config.prune.prune_fraction)  # fmt: skip
+                                fraction=_step_fraction(run, lv))  # fmt: skip
             rows.append(stats.to_dict())
         p = run.config.prune
         entries.append({"run": str(run.path), "label": label, "method": p.method,
@@ -207,3 +207,17 @@ def _report(rec: Mapping[str, Any]) -> str:
              "Settings digest covers: `" + json.dumps({"bins": rec["settings"]["bins"]}) + "` and "
              "the hash of every level file read.", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _step_fraction(run: Run, level: int) -> float:
+    """The share of m_{L+1}'s kept weights that the step after it removes, for the overlap's
+    ``k``: measured from m_{L+2} when it exists (right for adaptive ratios too), else the
+    run's fixed ``--prune-fraction`` (an adaptive run: its last measured step's share)."""
+    def kept(lv: int) -> int:
+        return sum(int(m.sum()) for m in run.mask(lv).values())
+
+    if paths.mask(run.path, level + 2).exists():
+        return 1 - kept(level + 2) / kept(level + 1)
+    if run.config.prune.prune_ratio == "adaptive":
+        return 1 - kept(level + 1) / kept(level)
+    return run.config.prune.prune_fraction
