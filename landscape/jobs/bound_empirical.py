@@ -41,6 +41,7 @@ from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident
+from landscape.locks import hold
 from landscape.pruning import apply_mask, prune
 from landscape.runs import Run, open_run
 from landscape.settings import digest
@@ -209,16 +210,18 @@ def empirical(
                              str(_file(retrain_dir, kind, r)), torch.get_num_threads(),
                              quiet=quiet, trusted=tuple(sorted(models._TRUSTED)))
                  for r in ratios for kind in KINDS]  # fmt: skip
-        todo = [t for t in tasks if force or not Path(t.file).exists()]
         t0 = time.perf_counter()
-        retrain_dir.mkdir(parents=True, exist_ok=True)
-        if todo and spec.workers > 1 and len(todo) > 1:
-            spawn = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(spec.workers, len(todo)), mp_context=spawn) as pool:
-                list(pool.map(retrain_task, todo))
-        else:
-            for task in todo:
-                _retrain(ctx, task)
+        # The retrainings are shared by every evaluation of them: one process trains them
+        # (the list of what is missing is taken under the lock).
+        with hold(retrain_dir, wait=True, what="one-shot retrainings"):
+            todo = [t for t in tasks if force or not Path(t.file).exists()]
+            if todo and spec.workers > 1 and len(todo) > 1:
+                spawn = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(min(spec.workers, len(todo)), mp_context=spawn) as pool:
+                    list(pool.map(retrain_task, todo))
+            else:
+                for task in todo:
+                    _retrain(ctx, task)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         record = _measure(run, level, spec, pred, tasks, ratios)

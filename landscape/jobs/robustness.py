@@ -52,6 +52,7 @@ from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.instability import StartPoint, start_point
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run
+from landscape.locks import hold
 from landscape.runs import Run, open_run
 from landscape.settings import digest
 from landscape.specs import RobustnessSpec
@@ -175,7 +176,10 @@ def _compute(
     found = {n: copies[n.data_seed] for n in every if n.radius == 0 and n.data_seed in copies}
     todo = [n for n in dict.fromkeys(every) if (force or not n.path.exists()) and n not in found]
     t0 = time.perf_counter()
-    _train_all(run_, level, sp, d_l, todo, spec.workers, quiet)
+    # The networks are shared by every evaluation of them: one process trains them.
+    with hold(nets_dir, wait=True, what="robustness networks"):
+        _train_all(run_, level, sp, d_l, [n for n in todo if force or not n.path.exists()],
+                   spec.workers, quiet)  # fmt: skip
     train_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
