@@ -199,5 +199,7 @@ def test_demo_quick_writes_a_report_that_links_only_existing_files(tmp_path, cap
     text = report.read_text()
     links = re.findall(r"\]\(([^)]+)\)", text)
     assert len(links) >= 4 and all((report.parent / link).exists() for link in links)
-    for section in ("IMP-LRR", "Linear mode connectivity", "The plane of level", "Hessian"):
+    for section in ("IMP-LRR", "Linear mode connectivity", "The plane of level", "Hessian",
+                    "flatness bound"):  # fmt: skip
         assert section in text
+    assert re.search(r"p\*: magnitude 0\.\d{3}, random 0\.\d{3}", text)  # numbers, not "—"

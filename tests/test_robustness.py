@@ -148,8 +148,8 @@ def test_the_verb_end_to_end_reuses_networks_and_results(run, monkeypatch, capsy
         np.testing.assert_array_equal(z["error_barrier_mean"], rec["error_barrier_mean"])
         assert z["path_errors"].shape == (2, 1, 3)
     assert (folder / "robustness.png").stat().st_size > 0 and (folder / "report.md").exists()
-    fig, _ = plot_robustness(folder, metric="loss")
-    assert fig is not None
+    fig, ax = plot_robustness(folder, metric="loss")
+    assert ax.figure is fig and "loss" in ax.get_ylabel()  # the loss panel, from the record
     # The perturbed network starts r·d_L from m_2 ⊙ w_τ: saved under its own start's hash.
     nets = sorted(run.glob("level_01/analysis/robustness-nets_*/net_*.safetensors"))
     assert len(nets) == 1
