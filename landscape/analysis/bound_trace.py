@@ -18,7 +18,10 @@ a shared 2-core CPU, 2026-12-01; batching the columns' products with ``vmap`` or
 at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 and
 21.2 s at 2000, against 14.2–14.8 s for SLQ at 16 × 80. SLQ becomes cheaper near
 ``D ≈ probes × steps = 1280``; the default ``exact_below = 2000`` pays up to ~1.5× SLQ's
-time for an answer without estimator noise or quadrature bias.
+time for an answer without estimator noise or quadrature bias. (These timings were taken
+by hand with the job's own timers, ``trace_seconds`` in each result, on a machine shared
+with other work — the exact figures overlap SLQ's noise; no bench script reproduces them
+yet, so treat the crossover as approximate.)
 
 SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
 the Gauss quadrature's. ``f(λ) = 1/(1 + cλ)`` has a pole at ``λ = −1/c``, next to the
@@ -129,14 +132,16 @@ def kept_hessian(op: HessianOperator, progress: Callable[[], object] | None = No
         agree with their transposes to roundoff).
     """
     dim = op.dim
-    out = torch.empty(dim, dim, dtype=torch.float64)
+    # Filled on the operator's device and copied to the CPU once: no host sync per column.
+    out = torch.empty(dim, dim, dtype=torch.float64, device=op.device)
     e = torch.zeros(dim, device=op.device, dtype=op.dtype)
     for i in range(dim):
         e[i] = 1
-        out[:, i] = op(e).detach().to("cpu", torch.float64)
+        out[:, i] = op(e).detach().to(torch.float64)
         e[i] = 0
         if progress is not None:
             progress()
+    out = out.cpu()
     return (out + out.T) / 2
 
 
