@@ -300,14 +300,14 @@ def _summary(run: Run, spec: BoundSpec, results: Sequence[Result]) -> Result:
           format_table(LEVEL_HEADERS, level_rows(rows), markdown=True), "",
           "![p* against level](levels.png)", "",
           "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
-    w = Writer(folder)
-    w.arrays({"levels": levels,
-              **{f"p_star_{k}": [r["p_star"][k] for r in rows] for k in KINDS},
-              "actual_ratio": [np.nan if r["actual_ratio"] is None else r["actual_ratio"]
-                               for r in rows]})  # fmt: skip
-    w.figure("levels.png", lambda: plot_bound_levels(record))
-    w.text("report.md", "\n".join(md))
-    done = w.finish(record)
+    with Writer(folder) as w:
+        w.arrays({"levels": levels,
+                  **{f"p_star_{k}": [r["p_star"][k] for r in rows] for k in KINDS},
+                  "actual_ratio": [np.nan if r["actual_ratio"] is None else r["actual_ratio"]
+                                   for r in rows]})  # fmt: skip
+        w.figure("levels.png", lambda: plot_bound_levels(record))
+        w.text("report.md", "\n".join(md))
+        done = w.finish(record)
     return Result(done.record, done.folder, children=tuple(results))
 
 

@@ -282,8 +282,8 @@ def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) ->
           format_table(summary_headers(k), summary_rows(records, k), markdown=True), "",
           "![top eigenvalue and trace against sparsity](levels.png)", "",
           "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
-    w = Writer(folder)
-    w.figure("levels.png", lambda: plot_levels(record))
-    w.text("report.md", "\n".join(md))
-    done = w.finish(record)
+    with Writer(folder) as w:
+        w.figure("levels.png", lambda: plot_levels(record))
+        w.text("report.md", "\n".join(md))
+        done = w.finish(record)
     return Result(done.record, done.folder, children=tuple(results))

@@ -294,8 +294,8 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
         "onset_threshold": spec.onset, "onset": onset, "results": [str(r.folder) for r in results],
         "split": spec.split, "bn_policy": spec.engine.bn_policy, **stamp(),
     }  # fmt: skip
-    w = Writer(paths.analysis_dir(run_.path, level, "instability-scan", digest(settings)))
-    w.arrays({"rewind_steps": steps, "error_barriers": errors})
-    w.figure("scan.png", lambda: plot_instability_scan(record))
-    done = w.finish(record)
+    with Writer(paths.analysis_dir(run_.path, level, "instability-scan", digest(settings))) as w:
+        w.arrays({"rewind_steps": steps, "error_barriers": errors})
+        w.figure("scan.png", lambda: plot_instability_scan(record))
+        done = w.finish(record)
     return Result(done.record, done.folder, children=tuple(results))

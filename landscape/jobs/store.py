@@ -101,10 +101,27 @@ def find_result(
 
 
 class Writer:
-    """Writes one result folder: arrays, figures and text first, ``result.json`` last."""
+    """Writes one result folder: arrays, figures and text first, ``result.json`` last.
+
+    Inside :func:`claim` the folder's lock is held already. A result that is rewritten on
+    every call (a summary across levels) uses ``with Writer(folder) as w:``, which holds
+    the lock (waiting for another writer) and drops the old marker before writing.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._lock: contextlib.AbstractContextManager | None = None
+
+    def __enter__(self) -> Writer:
+        self._lock = hold(self.folder, wait=True, what="result folder")
+        self._lock.__enter__()
+        (self.folder / "result.json").unlink(missing_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(*exc)
+            self._lock = None
 
     def arrays(self, arrays: Mapping[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
