@@ -7,6 +7,12 @@ with gloo on CPU and NCCL on CUDA (docs/architecture.md, "Scaling past one machi
 Without torchrun nothing is initialised and the same code runs as one process:
 ``all_reduce_sum`` returns its input, ``gather_objects`` a one-element list, and so on.
 
+The analyses split independent work (path and grid points, Hessian probes) over the
+ranks with :func:`shard_world`/:func:`my_indices` and put the pieces back together
+with :func:`assemble`, so every rank ends with the one-process result; rank 0 alone
+takes locks and writes (:func:`primary_context`, :func:`on_primary`), and
+:func:`session` joins a command to torchrun's group with the other ranks quiet.
+
 Collectives wait up to ``$LANDSCAPE_DIST_TIMEOUT`` minutes (default 720): a rank may
 idle through a whole level while another trains (a SWAMP+ level has one particle),
 far longer than torch's defaults of 10 (NCCL) and 30 (gloo) minutes.
@@ -14,10 +20,13 @@ far longer than torch's defaults of 10 (NCCL) and 30 (gloo) minutes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import os
-from collections.abc import Mapping
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -27,11 +36,16 @@ from landscape.errors import LandscapeError
 
 __all__ = [
     "DistributedError",
+    "PeerError",
+    "all_gather_objects",
     "all_reduce_mean",
     "all_reduce_sum",
+    "alone",
+    "assemble",
     "barrier",
     "broadcast_object",
     "broadcast_state",
+    "collective",
     "env_rank",
     "env_world_size",
     "gather_objects",
@@ -39,14 +53,26 @@ __all__ = [
     "is_active",
     "is_primary",
     "local_device",
+    "my_indices",
+    "on_primary",
+    "primary_context",
     "rank",
+    "rank_device",
+    "session",
+    "shard_world",
     "shutdown",
     "world_size",
 ]
 
+T = TypeVar("T")
+
 
 class DistributedError(LandscapeError):
     """A distributed launch is misconfigured (bad environment, wrong mode, wrong device)."""
+
+
+class PeerError(DistributedError):
+    """Rank 0 failed in work it did for every rank (it reports the error itself)."""
 
 
 def env_world_size() -> int:
@@ -211,3 +237,170 @@ def gather_objects(obj: Any, dst: int = 0) -> list[Any] | None:
     out: list[Any] | None = [None] * world_size() if rank() == dst else None
     dist.gather_object(obj, out, dst=dst)
     return out
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` in rank order, on every rank (``[obj]`` on one process).
+
+    Pickled by torch.distributed: move tensors to the CPU first.
+    """
+    if not is_active():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+# Depth of ``alone()`` blocks: inside one, this process works by itself (no sharding,
+# no collectives), e.g. rank 0 inside :func:`on_primary`.
+_alone = 0
+
+
+@contextlib.contextmanager
+def alone() -> Iterator[None]:
+    """Within the block this process works on its own: :func:`shard_world` is ``(0, 1)``
+    and the job helpers (``landscape.jobs.store``) take no collective step, so code
+    that runs on one rank only (or different work on each rank) never waits for the others."""
+    global _alone
+    _alone += 1
+    try:
+        yield
+    finally:
+        _alone -= 1
+
+
+def collective() -> bool:
+    """Whether the ranks work together here: a group of several processes, outside :func:`alone`."""
+    return _alone == 0 and is_active()
+
+
+def shard_world() -> tuple[int, int]:
+    """``(rank, world size)`` over which independent work is split; ``(0, 1)`` on one
+    process or inside :func:`alone`."""
+    return (rank(), world_size()) if collective() else (0, 1)
+
+
+def my_indices(n: int) -> range:
+    """The items ``0 .. n-1`` this rank computes: ``r, r + R, r + 2R, …`` (all of them on one process)."""
+    r, size = shard_world()
+    return range(r, n, size)
+
+
+def assemble(n: int, mine: Sequence[T]) -> list[T]:
+    """All ``n`` items in order, on every rank, from each rank's :func:`my_indices` share.
+
+    Args:
+        n: the number of items (the same on every rank).
+        mine: this rank's values, in the order of ``my_indices(n)`` (CPU objects).
+    """
+    r, size = shard_world()
+    if len(mine) != len(range(r, n, size)):
+        raise DistributedError(
+            f"rank {r} holds {len(mine)} of {n} items, expected {len(range(r, n, size))}; "
+            "every rank must compute exactly my_indices(n)"
+        )
+    if size == 1:
+        return list(mine)
+    out: list[Any] = [None] * n
+    for k, part in enumerate(all_gather_objects(list(mine))):
+        for i, value in zip(range(k, n, size), part):
+            out[i] = value
+    return out
+
+
+def on_primary(fn: Callable[[], T]) -> T:
+    """``fn()`` computed on rank 0 alone (inside :func:`alone`), its value on every rank.
+
+    For work that must happen once (training a network that is then saved, reading
+    files rank 0 writes). The value is broadcast: keep it small, tensors on the CPU.
+    An exception on rank 0 is raised there and as :class:`PeerError` on the others.
+    """
+    if not collective():
+        return fn()
+    if is_primary():
+        try:
+            with alone():
+                value = fn()
+        except BaseException as exc:
+            broadcast_object(("error", f"{type(exc).__name__}: {exc}"))
+            raise
+        broadcast_object(("ok", value))
+        return value
+    status, value = broadcast_object(None)
+    if status == "error":
+        raise PeerError(f"rank 0 stopped: {value}")
+    return value
+
+
+@contextlib.contextmanager
+def primary_context(enter: Callable[[], contextlib.AbstractContextManager[T]]) -> Iterator[T]:
+    """Enter the context manager ``enter()`` on rank 0 only; every rank gets what it yields.
+
+    For a lock and a "finished result?" check around work all ranks share (rank 0
+    holds the lock while every rank computes). An exception while entering is raised
+    on rank 0 and as :class:`PeerError` on the others.
+    """
+    if not collective():
+        with enter() as value:
+            yield value
+        return
+    with contextlib.ExitStack() as stack:
+        value = on_primary(lambda: stack.enter_context(enter()))
+        yield value
+
+
+def rank_device(name: str) -> str:
+    """The ``--device`` this rank uses under torchrun: ``cuda`` and ``auto`` (with a GPU)
+    become ``cuda:LOCAL_RANK``; one process keeps ``name`` as it is."""
+    if env_world_size() == 1:
+        return name
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.device(name).type == "cuda":
+        return str(local_device(torch.device("cuda")))
+    return name
+
+
+class _NoTerminal(io.TextIOBase):
+    """A stream that writes through but says it is no terminal (progress bars stay off)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def session(device: str = "auto") -> Iterator[str]:
+    """Run a command under torchrun: join the group, keep ranks other than 0 quiet, leave.
+
+    Yields the device name this rank uses (:func:`rank_device`). Ranks other than 0
+    print nothing (stdout is dropped, stderr shows no progress bar but still shows
+    errors); a :class:`PeerError` (rank 0 failed and said why) ends them with
+    status 2 and no second message. On one process this is a no-op yielding ``device``.
+    """
+    if env_world_size() == 1:
+        yield device
+        return
+    name = rank_device(device)
+    created = init_from_env(torch.device(name))
+    try:
+        if is_primary():
+            yield name
+            return
+        try:
+            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
+                    contextlib.redirect_stderr(_NoTerminal(sys.stderr)):  # fmt: skip
+                yield name
+        except PeerError:
+            raise SystemExit(2) from None
+    finally:
+        if created:
+            shutdown()

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from landscape import distributed
 from landscape.errors import CheckpointError
 from landscape.functional import Batch, DataLike, as_batches, batchnorm_layers
 from landscape.specs import BN_POLICIES, MODES
@@ -146,6 +147,11 @@ class Points:
 
     def __len__(self) -> int:
         return int(self.coeffs.shape[0])
+
+    def subset(self, indices: Sequence[int]) -> Points:
+        """The points ``indices`` (in that order) over the same basis."""
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return Points(self.basis, self.coeffs[idx], self.reference[idx])
 
     def materialize(
         self,
@@ -430,6 +436,11 @@ def evaluate_points_multi(
         mode: ``auto``, ``vmap`` or ``loop`` (same results; speed differs).
         progress: called with the number of points finished after each chunk.
 
+    Under ``torchrun`` (:mod:`landscape.distributed`) rank ``r`` of ``R`` evaluates
+    points ``r, r + R, …`` and every rank returns all ``K`` results, equal to one
+    process's (bit for bit in the ``loop`` mode; ``vmap`` chunks differ, so to float
+    rounding). Every rank must call with the same points.
+
     Returns:
         ``{name: Evaluation}`` with ``K`` losses and errors each.
 
@@ -456,12 +467,45 @@ def evaluate_points_multi(
     if not sets:
         raise ValueError("no data set to evaluate on")
     max_rows = max(len(x) for batches in (*sets.values(), bn_batches) for x, _ in batches)
-    chunk = _chunk_size(chunk_size, mode, points, max_rows, device)
-    bn_roles = batchnorm_buffers(model)
+    # Under torchrun each rank evaluates points r, r + R, … (identical work per point).
+    mine = distributed.my_indices(len(points))
+    sharded = distributed.shard_world()[1] > 1
+    local = points.subset(mine) if sharded else points
+    report = _share_progress(progress, len(points), len(local)) if sharded else progress
+    chunk = _chunk_size(chunk_size, mode, local, max_rows, device)
+    loss, wrong = _sums(model, local, bns, bn_batches, sets, bn_policy, mode, chunk, device, report)
+    if sharded:
+        loss, wrong = _assemble_sums(len(points), loss), _assemble_sums(len(points), wrong)
+    out = {}
+    for name, batches in sets.items():
+        total = sum(len(y) for _, y in batches)
+        out[name] = Evaluation(
+            losses=(loss[name] / total).cpu().numpy(),
+            errors=(wrong[name] / total).cpu().numpy(),
+            samples=total,
+        )
+    return out
 
+
+def _sums(
+    model: nn.Module,
+    points: Points,
+    bns: Sequence[nn.Module],
+    bn_batches: list[Batch],
+    sets: Mapping[str, list[Batch]],
+    bn_policy: str,
+    mode: str,
+    chunk: int,
+    device: torch.device,
+    progress: Callable[[int], object] | None,
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Summed loss and misclassifications of every point on each set (float64 on ``device``)."""
+    bn_roles = batchnorm_buffers(model)
     n = len(points)
     loss = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
     wrong = {name: torch.zeros(n, dtype=torch.float64, device=device) for name in sets}
+    if n == 0:  # a rank with no share (fewer points than ranks)
+        return loss, wrong
     with _modes(model, bns):
         if mode == "vmap":
             runner: _Vmapped | _Looped = _Vmapped(model, bns, device)
@@ -475,15 +519,32 @@ def evaluate_points_multi(
             runner.run(stacked, bn_batches, sets, loss, wrong, slice(start, stop))
             if progress is not None:
                 progress(stop - start)
-    out = {}
-    for name, batches in sets.items():
-        total = sum(len(y) for _, y in batches)
-        out[name] = Evaluation(
-            losses=(loss[name] / total).cpu().numpy(),
-            errors=(wrong[name] / total).cpu().numpy(),
-            samples=total,
-        )
-    return out
+    return loss, wrong
+
+
+def _assemble_sums(n: int, local: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Every rank's per-point sums put back in point order (on the CPU, on every rank)."""
+    names = list(local)
+    rows = torch.stack([local[k].cpu() for k in names], 1) if names else torch.zeros(0, 0)
+    full = torch.stack(distributed.assemble(n, list(rows.unbind(0))))
+    return {k: full[:, i] for i, k in enumerate(names)}
+
+
+def _share_progress(
+    progress: Callable[[int], object] | None, n: int, mine: int
+) -> Callable[[int], object] | None:
+    """``progress`` counting all ``n`` points while this rank evaluates ``mine`` of them."""
+    if progress is None:
+        return None
+    done = [0, 0]  # this rank's points finished, points reported
+
+    def report(k: int) -> None:
+        done[0] += k
+        shown = n if done[0] >= mine else done[0] * n // max(1, mine)
+        progress(shown - done[1])
+        done[1] = shown
+
+    return report
 
 
 def evaluate_points(

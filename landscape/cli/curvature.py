@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` every rank computes its share and rank 0 alone writes and prints."""
+    from landscape.jobs.targets import on_ranks
+
+    with on_ranks(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     spec = settings.from_args(DirectionCurvatureSpec, args)
     from landscape.jobs.curvature import curvature, summary_headers, summary_rows
     from landscape.tables import format_table

@@ -50,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` every rank computes its share and rank 0 alone writes and prints."""
+    from landscape.jobs.targets import on_ranks
+
+    with on_ranks(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.per_layer and args.per_block:
         raise ValueError("choose one of --per-layer and --per-block")
     groups = "layer" if args.per_layer else "block" if args.per_block else ""

@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` every rank computes its share and rank 0 alone writes and prints."""
+    from landscape.jobs.targets import on_ranks
+
+    with on_ranks(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     modes = [flag for flag, on in (("--level", args.level is not None),
              ("--checkpoints", args.checkpoints is not None), ("--random", args.random)) if on]  # fmt: skip
     if len(modes) != 1:

@@ -7,6 +7,11 @@ other file of the folder (and after any other folder the job writes), so an
 interrupted job leaves no marker and the next call completes the whole set. A
 folder that holds a result of *other* settings (e.g. a reused ``--out``) is
 refused, never silently reused or overwritten.
+
+Under ``torchrun`` (:mod:`landscape.distributed`) every rank runs the job and
+computes its share, while rank 0 alone takes the locks, looks for finished results
+and writes: :func:`claim` tells every rank what rank 0 found, and a :class:`Writer`
+on another rank writes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from landscape import distributed
 from landscape.errors import LandscapeError
 from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
 from landscape.locks import hold
@@ -106,13 +112,18 @@ class Writer:
     Inside :func:`claim` the folder's lock is held already. A result that is rewritten on
     every call (a summary across levels) uses ``with Writer(folder) as w:``, which holds
     the lock (waiting for another writer) and drops the old marker before writing.
+    Under ``torchrun`` only rank 0 writes (and locks); elsewhere every method but
+    :meth:`finish`'s return value is a no-op.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self._lock: contextlib.AbstractContextManager | None = None
+        self.writes = distributed.is_primary()
 
     def __enter__(self) -> Writer:
+        if not self.writes:
+            return self
         self._lock = hold(self.folder, wait=True, what="result folder")
         self._lock.__enter__()
         (self.folder / "result.json").unlink(missing_ok=True)
@@ -124,6 +135,8 @@ class Writer:
             self._lock = None
 
     def arrays(self, arrays: Mapping[str, Any]) -> None:
+        if not self.writes:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
@@ -131,6 +144,8 @@ class Writer:
 
     def figure(self, name: str, draw: Callable[[], tuple[Any, Any]]) -> None:
         """Draw a figure (a plotting function's ``(fig, ax)``) and save it as PNG, 150 dpi."""
+        if not self.writes:
+            return
         fig, _ = draw()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=150)
@@ -138,13 +153,16 @@ class Writer:
         atomic_write_bytes(self.folder / name, buf.getvalue())
 
     def text(self, name: str, text: str) -> None:
+        if not self.writes:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / name, text)
 
     def finish(self, record: Mapping[str, Any]) -> Result:
         """Write the marker ``result.json`` (the last file) and return the :class:`Result`."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        save_json(self.folder / "result.json", dict(record))
+        if self.writes:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            save_json(self.folder / "result.json", dict(record))
         return Result(dict(record), self.folder)
 
 
@@ -176,12 +194,29 @@ def claim(
     The lock (:func:`landscape.locks.hold`) makes one process the writer of a result
     folder; it also shows an unwritable location before any work is done. A finished
     result is looked for only after the lock is held, so a result another process
-    finished meanwhile is reused, not recomputed.
+    finished meanwhile is reused, not recomputed. Under ``torchrun`` rank 0 holds the
+    lock and every rank gets what it found (:func:`landscape.distributed.primary_context`).
 
     Raises:
         LockedError: another process is computing this result (and not ``wait``).
         LandscapeError: the folder holds a result of other settings.
     """
+    with distributed.primary_context(
+        lambda: _claim_here(folder, settings, force=force, wait=wait, log=log)
+    ) as done:
+        yield done
+
+
+@contextlib.contextmanager
+def _claim_here(
+    folder: Path,
+    settings: Mapping[str, Any],
+    *,
+    force: bool,
+    wait: bool,
+    log: Callable[[str], object],
+) -> Iterator[Result | None]:
+    """:func:`claim` in this process."""
     done = reuse(folder, settings, force, log)  # finished results are read without the lock
     if done is not None:
         yield done

@@ -17,7 +17,8 @@ about them go.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.errors import CheckpointError, LandscapeError
 from landscape.hparams import DataHparams, ModelHparams, RunConfig
 from landscape.io import file_digest
@@ -38,12 +39,27 @@ __all__ = [
     "analysis_inputs",
     "foreign_ident",
     "level_ident",
+    "on_ranks",
     "parse_levels",
     "resolve",
     "resolve_levels",
     "resolve_run",
     "short_label",
 ]
+
+
+@contextlib.contextmanager
+def on_ranks(args: Any) -> Iterator[None]:
+    """A verb's whole work under ``torchrun``: join the process group for ``args.device``
+    (:func:`landscape.distributed.session`: ranks other than 0 quiet, the group left at
+    the end) and set ``args.device`` to this rank's device (``cuda`` → ``cuda:LOCAL_RANK``)
+    before the verb builds its spec from ``args``. On one process nothing changes.
+    """
+    requested = getattr(args, "device", None) or "auto"  # None: the flag was not given
+    with distributed.session(requested) as device:
+        if device != requested and device.startswith("cuda"):
+            args.device = device
+        yield
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,6 +6,10 @@ deviation over ``√probes``. Probes are drawn on the CPU from a seeded generato
 so the estimate is the same on every device and does not touch the global RNG
 (PyHessian's does, so its traces are not reproducible: measurements on a 2-core CPU). Per-probe
 values stay on the device until the loop ends: no host synchronisation inside it.
+
+Under ``torchrun`` rank ``r`` of ``R`` computes probes ``r, r + R, …`` (each rank
+draws the whole probe stream and keeps its share, so probe ``i`` is the same vector
+as in one process) and every rank gets all the values (:mod:`landscape.distributed`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from landscape.analysis.hessian.probes import rademacher
+from landscape import distributed
+from landscape.analysis.hessian.probes import rademacher_share
 
 __all__ = ["Estimate", "hutchinson"]
 
@@ -66,8 +71,9 @@ def hutchinson(
     if probes < 1:
         raise ValueError(f"the trace needs at least one probe, got {probes}")
     gen = torch.Generator().manual_seed(seed)
-    values = torch.zeros(probes, device=device, dtype=torch.float64)
-    for i in range(probes):
-        v = rademacher(dim, gen, device, dtype)
-        values[i] = torch.dot(v, matvec(v)).double()
-    return Estimate.from_samples(values.cpu().numpy())
+    mine = distributed.my_indices(probes)
+    values = torch.zeros(len(mine), device=device, dtype=torch.float64)
+    for k, (_, v) in enumerate(rademacher_share(dim, gen, mine, device, dtype)):
+        values[k] = torch.dot(v, matvec(v)).double()
+    samples = distributed.assemble(probes, list(values.cpu().numpy()))
+    return Estimate.from_samples(np.asarray(samples, dtype=np.float64))

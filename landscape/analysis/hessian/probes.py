@@ -7,10 +7,12 @@ global RNG alone. On CUDA the vector goes through pinned memory with
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import torch
 from torch import Tensor
 
-__all__ = ["gaussian", "rademacher", "to_device"]
+__all__ = ["gaussian", "rademacher", "rademacher_share", "to_device"]
 
 
 def to_device(t: Tensor, device: torch.device | str, dtype: torch.dtype) -> Tensor:
@@ -34,3 +36,22 @@ def gaussian(
 ) -> Tensor:
     """A vector of independent standard normal entries (drawn in float64)."""
     return to_device(torch.randn(dim, generator=generator, dtype=torch.float64), device, dtype)
+
+
+def rademacher_share(
+    dim: int,
+    generator: torch.Generator,
+    keep: Sequence[int],
+    device: torch.device | str,
+    dtype: torch.dtype,
+) -> Iterator[tuple[int, Tensor]]:
+    """Probes ``i`` in ``keep`` (ascending) of the stream :func:`rademacher` draws from
+    ``generator``, as ``(i, v)``: the probes before each are drawn and dropped on the CPU,
+    so probe ``i`` is the same vector on every rank as in one process."""
+    drawn = 0
+    for i in keep:
+        while drawn < i:  # another rank's probe: advance the stream, send nothing
+            torch.randint(0, 2, (dim,), generator=generator, dtype=torch.int8)
+            drawn += 1
+        yield i, rademacher(dim, generator, device, dtype)
+        drawn += 1

@@ -11,6 +11,9 @@ Rademacher probes (scaled to unit norm, ``‖v‖² = n``) gives
 - ``tr f(A) ≈ (n/n_v) Σ_l Σ_j τ_j^l f(θ_j^l)`` with a standard error over the probes
   (Ubaru, Chen & Saad 2017) — the trace of ``(I + c·H)^{-1}`` that the flatness
   bound needs (docs/science.md) is ``f(λ) = 1/(1 + cλ)``.
+
+Under ``torchrun`` rank ``r`` of ``R`` runs probes ``r, r + R, …`` (the same vectors
+as one process draws) and every rank gets every probe's rule (:mod:`landscape.distributed`).
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape import distributed
 from landscape.analysis.hessian.hutchinson import Estimate
 from landscape.analysis.hessian.lanczos import lanczos, ritz
-from landscape.analysis.hessian.probes import rademacher
+from landscape.analysis.hessian.probes import rademacher_share
 
 __all__ = ["Density", "Quadrature", "quadrature_trace", "slq", "spectral_density", "trace_fn"]
 
@@ -76,18 +80,21 @@ def slq(
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     steps = min(steps, dim)
+    rows = []  # (nodes, weights, matvecs) of this rank's probes
+    for _, v in rademacher_share(dim, gen, distributed.my_indices(probes), device, dtype):
+        run = lanczos(
+            matvec, v, steps, check_every=1 if device.type == "cpu" else 0, restart=False,
+            keep_basis=False,
+        )  # fmt: skip
+        theta, s = ritz(run)
+        rows.append((theta, s[0] ** 2, run.matvecs))
     nodes = np.zeros((probes, steps))
     weights = np.zeros((probes, steps))
     matvecs = 0
-    for i in range(probes):
-        run = lanczos(
-            matvec, rademacher(dim, gen, device, dtype), steps,
-            check_every=1 if device.type == "cpu" else 0, restart=False, keep_basis=False,
-        )  # fmt: skip
-        theta, s = ritz(run)
+    for i, (theta, w, count) in enumerate(distributed.assemble(probes, rows)):
         nodes[i, : len(theta)] = theta
-        weights[i, : len(theta)] = s[0] ** 2
-        matvecs += run.matvecs
+        weights[i, : len(theta)] = w
+        matvecs += count
     return Quadrature(nodes, weights, dim, matvecs)
 
 

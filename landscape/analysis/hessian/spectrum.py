@@ -5,6 +5,11 @@ over the given data and runs the requested estimators on it, each with its own
 seeded stream (``seed`` for the Lanczos start vector, ``seed + 1`` for the
 Hutchinson probes, ``seed + 2`` for the SLQ probes), and returns a frozen
 :class:`Spectrum` that records every setting, the product counts and the seconds.
+
+Under ``torchrun`` the trace and density probes are split over the ranks (each rank
+gets the one-process numbers); the Lanczos run for the eigenvalues is one sequence of
+products, which every rank repeats. The product counts are those of one process
+(the probe stages summed over ranks), the seconds those of this rank.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from landscape import distributed
 from landscape.analysis.hessian.hutchinson import hutchinson
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
 from landscape.analysis.hessian.lanczos import WHICH, top_eigen
@@ -98,6 +104,18 @@ class Spectrum:
             out["density_grid"] = self.density_grid.tolist()
             out["density"] = self.density.tolist()
         return out
+
+
+def _count_all_ranks(counts: dict[str, int], shared: Sequence[str]) -> None:
+    """Put the products of the ``shared`` (split) stages of every rank into ``counts``."""
+    if distributed.shard_world()[1] == 1:
+        return
+    stages = [s for s in shared if s in counts]
+    per_rank = distributed.all_gather_objects([counts[s] for s in stages])
+    for k, stage in enumerate(stages):
+        everyone = sum(r[k] for r in per_rank)
+        counts["total"] += everyone - counts[stage]
+        counts[stage] = everyone
 
 
 def spectrum(
@@ -232,6 +250,7 @@ def spectrum(
     op.release()
     seconds["total"] = time.perf_counter() - t_start
     counts["total"] = op.count
+    _count_all_ranks(counts, ("trace", "density"))
     return Spectrum(
         eigenvalues=eig.values if eig is not None else np.zeros(0),
         eigen_residuals=eig.residuals if eig is not None else np.zeros(0),
