@@ -27,6 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` every rank computes its share and rank 0 alone writes and prints."""
+    from landscape.jobs.targets import on_ranks
+
+    with on_ranks(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     seeds = tuple(args.seeds) if args.seeds else None
     spec = settings.from_args(InstabilitySpec, args, level=args.level, seeds=seeds)
     from landscape.jobs import instability

@@ -14,6 +14,10 @@ With ``spec.rewind_steps`` the test runs from ``m_L ⊙ w_τ`` for each listed �
 (``w_τ`` retraced from the run's initialisation and data order) and reports the
 onset of linear mode connectivity: the first τ whose error barrier is at most
 ``spec.onset``.
+
+Under ``torchrun`` the two copies train on two ranks at once (copy ``i`` on rank
+``i mod R``), the path's points are split over the ranks, and rank 0 alone saves
+and writes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 
 from torch import Tensor
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
@@ -166,8 +170,11 @@ def _test(
         lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
         mask = run_.mask(level)
         t0 = time.perf_counter()
-        # The copies are shared by every evaluation of them: one process trains them.
-        with hold(copies_dir, wait=True, what="instability copies"):
+        # The copies are shared by every evaluation of them: one process trains them
+        # (under torchrun rank 0 holds the lock and copy i trains on rank i mod R).
+        with distributed.primary_context(
+            lambda: hold(copies_dir, wait=True, what="instability copies")
+        ):
             copies = _copies(run_, sp, seeds, copies_dir, mask, lr_at, how)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -197,25 +204,51 @@ def _test(
 def _copies(
     run_: Run, sp: StartPoint, seeds, copies_dir: Path, mask, lr_at, how: _How
 ) -> list[dict[str, Tensor]]:
-    """The two copies trained from ``sp`` with the data seeds ``seeds`` (saved ones reused)."""
+    """The two copies trained from ``sp`` with the data seeds ``seeds`` (saved ones reused).
+
+    Under ``torchrun`` copy ``i`` is read or trained on rank ``i mod R`` and every rank
+    gets both; rank 0 decides which are missing and saves the new ones.
+    """
+    files = [copies_dir / f"copy_{i}.safetensors" for i in range(len(seeds))]
+    missing = distributed.on_primary(lambda: [how.force or not f.exists() for f in files])
+    if distributed.shard_world()[1] == 1:
+        copies = []
+        for i, seed in enumerate(seeds):
+            copies.append(_copy(run_, sp, i, seed, files[i], missing[i], mask, lr_at, how))
+            if missing[i]:
+                save_state(files[i], copies[-1], metadata={"seed": str(seed)})
+        return copies
+    mine = []
+    for i in distributed.my_indices(len(seeds)):
+        with distributed.alone():  # each rank trains its own copy, no collective inside
+            state = _copy(run_, sp, i, seeds[i], files[i], missing[i], mask, lr_at, how)
+        mine.append({k: v.cpu() for k, v in state.items()})
+    copies = distributed.assemble(len(seeds), mine)
+    if distributed.is_primary():
+        for i, seed in enumerate(seeds):
+            if missing[i]:
+                save_state(files[i], copies[i], metadata={"seed": str(seed)})
+    return [{k: v.to(run_.device) for k, v in c.items()} for c in copies]
+
+
+def _copy(
+    run_: Run, sp: StartPoint, i: int, seed: int, path: Path, missing: bool, mask, lr_at,
+    how: _How,
+) -> dict[str, Tensor]:  # fmt: skip
+    """Copy ``i``: read from ``path``, or (``missing``) trained with data seed ``seed``."""
     cfg = run_.config
-    copies = []
-    for i, seed in enumerate(seeds):
-        path = copies_dir / f"copy_{i}.safetensors"
-        model = run_.model()
-        if path.exists() and not how.force:
-            model.load_state_dict(run_.load(path))
-        else:
-            model.load_state_dict(sp.state)
-            train(
-                model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
-                mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
-                desc=f"copy {i} (seed {seed})", show_progress=not how.quiet,
-                context=f"{run_.path}, instability copy {i}",
-            )  # fmt: skip
-            save_state(path, state_of(model), metadata={"seed": str(seed)})
-        copies.append(state_of(model))
-    return copies
+    model = run_.model()
+    if not missing:
+        model.load_state_dict(run_.load(path))
+        return state_of(model)
+    model.load_state_dict(sp.state)
+    train(
+        model, run_.data, cfg.train, cfg.data.batch_size, start=sp.start, stop=sp.stop,
+        mask=mask, lr_at=lr_at, data_seed=seed, augment=cfg.data.augment,
+        desc=f"copy {i} (seed {seed})", show_progress=not how.quiet,
+        context=f"{run_.path}, instability copy {i}",
+    )  # fmt: skip
+    return state_of(model)
 
 
 def rewind_points(run_: Run, steps: list[int], *, quiet: bool = False) -> dict[int, Path]:
@@ -268,7 +301,10 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
             f"--rewind-steps {spec.rewind_steps!r}: give steps (or '2ep') before the end of "
             f"training, T = {total} steps"
         )
-    files = rewind_points(run_, [t for t in steps if t != tau], quiet=how.quiet)
+    # Rank 0 retraces and saves the rewind points; every rank then reads them.
+    files = distributed.on_primary(
+        lambda: rewind_points(run_, [t for t in steps if t != tau], quiet=how.quiet)
+    )
     mask = run_.mask(level)
     results = []
     for t in steps:
