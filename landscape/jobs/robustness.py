@@ -23,7 +23,9 @@ Each trained network is saved under ``level_LL/analysis/robustness-nets_<start>/
 a hash of its start (the rewind point's and both masks' bytes, ``r``, the direction seed,
 the data seed, the step range), so a re-run with other evaluation settings only
 re-measures, and ``force`` retrains. ``spec.workers > 1`` trains in that many processes
-(``spawn``), with the same numbers as one.
+(``spawn``), with the same numbers as one. Under ``torchrun`` the ranks are the workers
+(network ``i`` trains on rank ``i mod R``, rank 0 saves them all) and every barrier's
+path points are split over the ranks.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.analysis.robustness import perturb, spread, step_distance
@@ -172,14 +174,19 @@ def _compute(
     perturbed = [[_net(nets_dir, start, sp, r, s if r > 0 else None, a)
                   for s, (a, _) in enumerate(pairs)] for r in radii]  # fmt: skip
     every = unperturbed + [n for row in perturbed for n in row]
-    copies = {} if force else _instability_copies(run_, level + 1, sp, pairs)
+    # What exists is decided by rank 0 (the one that holds the locks) under torchrun.
+    copies = distributed.on_primary(
+        lambda: {} if force else _instability_copies(run_, level + 1, sp, pairs)
+    )
     found = {n: copies[n.data_seed] for n in every if n.radius == 0 and n.data_seed in copies}
-    todo = [n for n in dict.fromkeys(every) if (force or not n.path.exists()) and n not in found]
+    todo = distributed.on_primary(
+        lambda: [n for n in dict.fromkeys(every) if (force or not n.path.exists()) and n not in found]
+    )
     t0 = time.perf_counter()
     # The networks are shared by every evaluation of them: one process trains them.
-    with hold(nets_dir, wait=True, what="robustness networks"):
-        _train_all(run_, level, sp, d_l, [n for n in todo if force or not n.path.exists()],
-                   spec.workers, quiet)  # fmt: skip
+    with distributed.primary_context(lambda: hold(nets_dir, wait=True, what="robustness networks")):
+        missing = distributed.on_primary(lambda: [n for n in todo if force or not n.path.exists()])
+        _train_all(run_, level, sp, d_l, missing, spec.workers, quiet)
     train_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -260,8 +267,12 @@ def _instability_copies(
 
 def _train_all(run_: Run, level: int, sp: StartPoint, d_l: float, todo: list[Net],
                workers: int, quiet: bool) -> None:  # fmt: skip
-    """Train and save every network of ``todo``: here, or in ``workers`` spawned processes."""
+    """Train and save every network of ``todo``: here, or in ``workers`` spawned processes,
+    or under ``torchrun`` network ``i`` on rank ``i mod R`` (``workers`` unused), saved by rank 0."""
     if not todo:
+        return
+    if distributed.shard_world()[1] > 1:
+        _train_on_ranks(run_, level, sp, d_l, todo, quiet)
         return
     if workers <= 1 or len(todo) == 1:
         for net in todo:
@@ -275,6 +286,21 @@ def _train_all(run_: Run, level: int, sp: StartPoint, d_l: float, todo: list[Net
             f.result()  # a worker's error is raised here
 
 
+def _train_on_ranks(run_: Run, level: int, sp: StartPoint, d_l: float, todo: list[Net],
+                    quiet: bool) -> None:  # fmt: skip
+    """Each rank trains its share of ``todo``; rank 0 saves all, then every rank goes on."""
+    mine = []
+    for i in distributed.my_indices(len(todo)):
+        with distributed.alone():
+            state = _trained(run_, level, sp, d_l, todo[i], quiet)
+        mine.append({k: v.cpu() for k, v in state.items()})
+    states = distributed.assemble(len(todo), mine)
+    if distributed.is_primary():
+        for net, state in zip(todo, states):
+            _save_net(net, state, d_l)
+    distributed.barrier()  # the files exist before any rank reads them
+
+
 def _train_in_worker(run_path: str, device: str, level: int, d_l: float, net: Net) -> None:
     """One training in a worker process: reopens the run (the parent process has built its
     model, so any consent a user model factory needs was given: ``trusted``)."""
@@ -286,7 +312,21 @@ def _train_in_worker(run_path: str, device: str, level: int, d_l: float, net: Ne
 
 
 def _train_net(run_: Run, level: int, sp: StartPoint, d_l: float, net: Net, quiet: bool) -> None:
-    """Train one network from ``m_{L+1}⊙w_τ + δ`` over ``τ .. T`` as the runner trains level
+    """Train one network (:func:`_trained`) and save it."""
+    _save_net(net, _trained(run_, level, sp, d_l, net, quiet), d_l)
+
+
+def _save_net(net: Net, state: dict[str, Tensor], d_l: float) -> None:
+    save_state(net.path, state, metadata={
+        "radius": repr(net.radius), "direction_seed": str(net.direction_seed),
+        "data_seed": str(net.data_seed), "step_distance": repr(d_l),
+    })  # fmt: skip
+
+
+def _trained(
+    run_: Run, level: int, sp: StartPoint, d_l: float, net: Net, quiet: bool
+) -> dict[str, Tensor]:
+    """One network trained from ``m_{L+1}⊙w_τ + δ`` over ``τ .. T`` as the runner trains level
     ``L+1`` (its schedule, mask and augmentation), with data seed ``net.data_seed``."""
     cfg = run_.config
     mask = run_.mask(level + 1)
@@ -303,10 +343,7 @@ def _train_net(run_: Run, level: int, sp: StartPoint, d_l: float, net: Net, quie
         augment=cfg.data.augment, desc=f"{what}, seed {net.data_seed}",
         show_progress=not quiet, context=f"{run_.path}, robustness network {what}",
     )  # fmt: skip
-    save_state(net.path, state_of(model), metadata={
-        "radius": repr(net.radius), "direction_seed": str(net.direction_seed),
-        "data_seed": str(net.data_seed), "step_distance": repr(d_l),
-    })  # fmt: skip
+    return state_of(model)
 
 
 def _norm(state: dict[str, Tensor], mask: dict[str, Tensor]) -> float:
