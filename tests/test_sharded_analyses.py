@@ -17,9 +17,10 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from landscape import distributed as D
+from landscape.analysis.bound_trace import inverse_trace
 from landscape.analysis.connectivity import barrier, connectivity
 from landscape.analysis.engine import Points, evaluate_points
-from landscape.analysis.hessian import hutchinson, slq, spectrum
+from landscape.analysis.hessian import HessianOperator, hutchinson, slq, spectrum
 from landscape.analysis.slices import plane_slice
 
 
@@ -66,6 +67,11 @@ def _compute() -> dict:
     out["hutchinson"] = hutchinson(lambda v: a @ v, 8, 7, seed=5, dtype=torch.float64).samples
     q = slq(lambda v: a @ v, 8, probes=3, steps=4, seed=1, dtype=torch.float64)
     out["slq"] = (q.nodes, q.weights, q.matvecs)
+    exact = inverse_trace(HessianOperator(net, op_data, method="double-backward"), exact_below=500)
+    out["bound_exact"] = (exact.method, exact.eigenvalues, exact.hvps)
+    est = inverse_trace(HessianOperator(net, op_data, method="double-backward"), exact_below=0,
+                        probes=3, steps=6, seed=2)  # fmt: skip
+    out["bound_slq"] = (est.method, est.quadrature.nodes, est.quadrature.weights, est.hvps)
     return out
 
 
@@ -153,7 +159,7 @@ def test_vmap_path_on_two_ranks_equals_one_process_to_rounding(two_ranks, one_pr
         _equal(two_ranks[rank]["connectivity_vmap"], one_process["connectivity_vmap"], exact=False)
 
 
-@pytest.mark.parametrize("key", ["hutchinson", "slq", "spectrum"])
+@pytest.mark.parametrize("key", ["hutchinson", "slq", "spectrum", "bound_exact", "bound_slq"])
 def test_hessian_probes_on_two_ranks_equal_one_process(two_ranks, one_process, key):
     """Probe ``i`` is the same vector on every rank: the trace, the SLQ rules, the
     density and the product counts are the one-process ones."""

@@ -28,12 +28,16 @@ the Gauss quadrature's. ``f(λ) = 1/(1 + cλ)`` has a pole at ``λ = −1/c``, n
 bulk of near-zero eigenvalues when ``c`` is large, so few Lanczos steps misjudge it (on
 the 308-coordinate test network, 20 steps were 5% low at the random ``p*``'s ``c`` and
 40 steps within 0.2%; ``tests/test_bound.py``).
+
+Under ``torchrun`` both are split over the ranks with the one-process numbers: the
+exact path's columns (rank ``r`` computes ``H e_i`` for ``i = r, r + R, …``) and SLQ's
+probes (:func:`~landscape.analysis.hessian.slq`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +45,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
 
 __all__ = ["InverseTrace", "inverse_trace", "kept_hessian"]
@@ -131,18 +136,42 @@ def kept_hessian(op: HessianOperator, progress: Callable[[], object] | None = No
         a symmetric ``D × D`` float64 tensor on the CPU (``(H + Hᵀ)/2``: the products
         agree with their transposes to roundoff).
     """
+    out = _columns(op, range(op.dim), progress)
+    return (out + out.T) / 2
+
+
+def _columns(
+    op: HessianOperator, columns: Sequence[int], progress: Callable[[], object] | None = None
+) -> Tensor:
+    """``H e_i`` for each ``i`` in ``columns``: a ``D × len(columns)`` float64 tensor on the CPU."""
     dim = op.dim
     # Filled on the operator's device and copied to the CPU once: no host sync per column.
-    out = torch.empty(dim, dim, dtype=torch.float64, device=op.device)
+    out = torch.empty(dim, len(columns), dtype=torch.float64, device=op.device)
     e = torch.zeros(dim, device=op.device, dtype=op.dtype)
-    for i in range(dim):
+    for k, i in enumerate(columns):
         e[i] = 1
-        out[:, i] = op(e).detach().to(torch.float64)
+        out[:, k] = op(e).detach().to(torch.float64)
         e[i] = 0
         if progress is not None:
             progress()
-    out = out.cpu()
-    return (out + out.T) / 2
+    return out.cpu()
+
+
+def _kept_eigenvalues(op: HessianOperator) -> np.ndarray:
+    """The eigenvalues of :func:`kept_hessian` (ascending). Under ``torchrun`` rank ``r``
+    computes columns ``r, r + R, …``, rank 0 assembles and decomposes the matrix (the same
+    numbers as one process) and every rank gets the eigenvalues."""
+    if distributed.shard_world()[1] == 1:
+        return torch.linalg.eigvalsh(kept_hessian(op)).numpy()
+    mine = distributed.my_indices(op.dim)
+    parts = distributed.gather_objects((list(mine), _columns(op, mine)))
+    lam = None
+    if parts is not None:  # rank 0
+        out = torch.empty(op.dim, op.dim, dtype=torch.float64)
+        for cols, block in parts:
+            out[:, list(cols)] = block
+        lam = torch.linalg.eigvalsh((out + out.T) / 2).numpy()
+    return distributed.broadcast_object(lam)
 
 
 def inverse_trace(
@@ -165,8 +194,11 @@ def inverse_trace(
     t0 = time.perf_counter()
     before = op.count
     if op.dim <= exact_below:
-        lam = torch.linalg.eigvalsh(kept_hessian(op)).numpy()
-        return InverseTrace.exact(lam, hvps=op.count - before, seconds=time.perf_counter() - t0)
+        lam = _kept_eigenvalues(op)
+        hvps = op.count - before
+        if distributed.shard_world()[1] > 1:
+            hvps = sum(distributed.all_gather_objects(hvps))  # every rank's columns
+        return InverseTrace.exact(lam, hvps=hvps, seconds=time.perf_counter() - t0)
     quad = slq(op, op.dim, probes=probes, steps=steps, seed=seed, device=op.device,
                dtype=op.dtype)  # fmt: skip
     return InverseTrace.from_quadrature(quad, seconds=time.perf_counter() - t0)

@@ -46,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Under ``torchrun`` every rank computes its share and rank 0 alone writes and prints."""
+    from landscape.jobs.targets import on_ranks
+
+    with on_ranks(args):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     spec = settings.from_args(BoundSpec, args)
     from landscape.jobs.bound import bound, summary_text  # here: --help stays torch-free
 

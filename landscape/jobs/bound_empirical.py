@@ -12,7 +12,8 @@ IMP-FT: ``m ⊙ w^(L)`` over ``T..2T`` at the final LR; through
 retrains). The result (``bound-empirical_<digest>/``) reports the test error, whether
 it stays matching (error ≤ ``w^(L)``'s + ``spec.tolerance``), whether it is linearly
 connected to ``w^(L)`` (error barrier ≤ ``spec.tolerance``), and the empirical maximal
-ratio per mask kind, drawn against the prediction.
+ratio per mask kind, drawn against the prediction. Under ``torchrun`` the ranks share
+the retrainings (task ``i`` on rank ``i mod R``, rank 0 saves) and the paths' points.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.analysis.bound import KINDS
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
@@ -114,6 +115,23 @@ def _start(ctx: Any, level: int) -> tuple[dict[str, torch.Tensor], int, int, boo
 
 def _retrain(ctx: Any, task: RetrainTask) -> str:
     """Prune ``w^(L)`` by ``task`` and retrain it as the runner would; save it; return its path."""
+    state, mask = _retrained(ctx, task)
+    return _save(task, state, mask)
+
+
+def _save(task: RetrainTask, state: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> str:
+    """Save a retrained network and its mask under ``task.file``; return the path."""
+    file = Path(task.file)
+    save_state(file.with_name(file.name.replace(".safetensors", ".mask.safetensors")),
+               {k: v.to(torch.uint8) for k, v in mask.items()})  # fmt: skip
+    save_state(file, state, metadata={"kind": task.kind, "ratio": str(task.ratio)})
+    return str(file)
+
+
+def _retrained(
+    ctx: Any, task: RetrainTask
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``w^(L)`` pruned by ``task`` and retrained as the runner would: (weights, mask)."""
     from landscape.training import constant, lr_schedule
 
     weights, mask = ctx.weights(task.level), ctx.mask(task.level)
@@ -128,11 +146,21 @@ def _retrain(ctx: Any, task: RetrainTask) -> str:
     lr_at = constant(schedule(start - 1)) if const else schedule
     ctx.train(model, start=start, stop=stop, mask=new, lr_at=lr_at, eval_every=0,
               desc=f"level {task.level}: {task.kind} {task.ratio:g}")  # fmt: skip
-    file = Path(task.file)
-    save_state(file.with_name(file.name.replace(".safetensors", ".mask.safetensors")),
-               {k: v.to(torch.uint8) for k, v in new.items()})  # fmt: skip
-    save_state(file, state_of(model), metadata={"kind": task.kind, "ratio": str(task.ratio)})
-    return str(file)
+    return state_of(model), new
+
+
+def _retrain_on_ranks(ctx: Any, todo: Sequence[RetrainTask]) -> None:
+    """Under ``torchrun``: task ``i`` retrains on rank ``i mod R``; rank 0 saves them all."""
+    mine = []
+    for i in distributed.my_indices(len(todo)):
+        with distributed.alone():
+            state, mask = _retrained(ctx, todo[i])
+        mine.append(({k: v.cpu() for k, v in state.items()}, {k: v.cpu() for k, v in mask.items()}))
+    done = distributed.assemble(len(todo), mine)
+    if distributed.is_primary():
+        for task, (state, mask) in zip(todo, done):
+            _save(task, state, mask)
+    distributed.barrier()  # the files exist before any rank reads them
 
 
 def retrain_task(task: RetrainTask) -> str:
@@ -213,9 +241,16 @@ def empirical(
         t0 = time.perf_counter()
         # The retrainings are shared by every evaluation of them: one process trains them
         # (the list of what is missing is taken under the lock).
-        with hold(retrain_dir, wait=True, what="one-shot retrainings"):
-            todo = [t for t in tasks if force or not Path(t.file).exists()]
-            if todo and spec.workers > 1 and len(todo) > 1:
+        # Under torchrun rank 0 holds the lock and decides, and the ranks are the workers.
+        with distributed.primary_context(
+            lambda: hold(retrain_dir, wait=True, what="one-shot retrainings")
+        ):
+            todo = distributed.on_primary(
+                lambda: [t for t in tasks if force or not Path(t.file).exists()]
+            )
+            if todo and distributed.shard_world()[1] > 1:
+                _retrain_on_ranks(ctx, todo)
+            elif todo and spec.workers > 1 and len(todo) > 1:
                 spawn = multiprocessing.get_context("spawn")
                 with ProcessPoolExecutor(min(spec.workers, len(todo)), mp_context=spawn) as pool:
                     list(pool.map(retrain_task, todo))
