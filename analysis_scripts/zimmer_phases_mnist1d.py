@@ -67,8 +67,8 @@ base = RunConfig().replace(**PRESETS[PRESET]).replace(threads=1)
 
 def run_rows(seed, **kw):
     run = jobs.prune(base.replace(seed=seed, data_seed=seed, **kw), root=args.root, quiet=True)
-    return [{"level": r["level"], "density": r["density"], "test_accuracy": 1 - r["test_error"]}
-            for r in level_metrics(run)]  # fmt: skip
+    return [{"level": r["level"], "density": r["density"], "test_accuracy": 1 - r["test_error"],
+             "eta0": r.get("eta0")} for r in level_metrics(run)]  # fmt: skip
 
 
 def ms(vals):
@@ -80,7 +80,9 @@ def curve(rows_per_seed):
     """Per level: density and test accuracy mean ± std over seeds."""
     n = len(rows_per_seed[0])
     return [{"level": rows_per_seed[0][i]["level"], "density": rows_per_seed[0][i]["density"],
-             "test_accuracy": ms([r[i]["test_accuracy"] for r in rows_per_seed])}
+             "test_accuracy": ms([r[i]["test_accuracy"] for r in rows_per_seed]),
+             "eta0": ms([r[i]["eta0"] for r in rows_per_seed])
+             if rows_per_seed[0][i]["eta0"] is not None else None}  # ALLR's start LR
             for i in range(n)]  # fmt: skip
 
 
