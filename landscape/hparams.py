@@ -156,6 +156,16 @@ class TrainHparams:
     threads: int = _f(
         0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
     )
+    # Speed only: the same updates up to float rounding, so not part of a run's name; both
+    # are recorded in config.json with the other settings.
+    channels_last: bool = _f(
+        False, "channels-last memory layout for image models (faster convolutions on GPUs)",
+        hashed=False,
+    )
+    compile: bool = _f(
+        False, "torch.compile the training step (minutes of compiling, then faster steps)",
+        hashed=False,
+    )
 
     def validate(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):

@@ -22,24 +22,28 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.devices import configure_threads, resolve_device
-from landscape.distributed import env_rank, env_world_size
+from landscape.distributed import env_rank, env_world_size, init_from_env, local_device
 from landscape.errors import LandscapeError
 from landscape.hparams import RunConfig
 from landscape.io import load_json, save_json
 from landscape.locks import hold
 from landscape.pruning import ones_mask
 from landscape.runners import METHODS
-from landscape.runners.common import RunContext, check_level_files
+from landscape.runners.common import RunContext, check_level_files, primary_first
 from landscape.runs import check_path, prepare_run_dir, run_dir_of
 
-__all__ = ["check_fit", "prune"]
+__all__ = ["DATA_PARALLEL_METHODS", "check_fit", "prune"]
+
+#: The methods that train one network with DDP over the ranks under ``torchrun``
+#: (SWAMP instead trains its particles one per rank, :mod:`landscape.runners.swamp`).
+DATA_PARALLEL_METHODS = ("dense", "imp-wr", "imp-lrr", "imp-ft", "imp", "bimp")
 
 
 def _stderr(msg: str) -> None:
@@ -69,31 +73,46 @@ def prune(
         CheckpointError: a finished level's files were damaged after they were written.
     """
     runner = METHODS.get(cfg.prune.method)
-    device = resolve_device(cfg.train.device)
+    world = env_world_size()
+    device = local_device(resolve_device(cfg.train.device))
     run_dir = run_dir_of(cfg, out, root)
     check_path(run_dir)
     quiet = quiet or env_rank() != 0  # under torchrun only rank 0 reports
     say = (lambda *a, **k: None) if quiet else log
-    ctx = RunContext(cfg, run_dir, device, show_progress=not quiet, log=say)
+    parallel = world > 1 and cfg.prune.method in DATA_PARALLEL_METHODS
+    ctx = RunContext(cfg, run_dir, device, show_progress=not quiet, log=say, data_parallel=parallel)
     model = check_fit(ctx)  # everything is validated before the first byte is written
     threads = configure_threads(device, sum(p.numel() for p in model.parameters()),
                                 cfg.train.threads)  # fmt: skip
-    # Under torchrun the ranks share the run (rank 0 writes it): rank 0 holds the lock.
-    alone = env_world_size() == 1
-    with hold(run_dir, wait=wait, what="run directory") if env_rank() == 0 else nullcontext():
-        for stray in _stray_files(run_dir) if alone else ():  # a killed writer's leftovers
-            stray.unlink(missing_ok=True)
-        prepare_run_dir(cfg, out=run_dir)
-        _check_threads(run_dir, device, threads, log if env_rank() == 0 else say)
-        for level in paths.levels(run_dir):
-            check_level_files(run_dir, level)
-        say(f"{cfg.prune.method}: {run_dir}  (device {device})")
-        if device.type == "cpu":
-            say(f"{sum(p.numel() for p in model.parameters()):,} parameters, {threads} CPU "
-                "thread(s) (--threads to change)")  # fmt: skip
-        t0 = time.perf_counter()
-        runner(ctx)
-        say(f"finished in {time.perf_counter() - t0:.1f}s")
+    joined = init_from_env(device) if world > 1 else False
+    try:
+        # Under torchrun the ranks share the run: rank 0 holds the lock and prepares the
+        # directory while the others wait (an error there stops every rank).
+        with ExitStack() as held:
+
+            def open_run_dir() -> None:
+                held.enter_context(hold(run_dir, wait=wait, what="run directory"))
+                for stray in _stray_files(run_dir):  # a killed writer's leftovers
+                    stray.unlink(missing_ok=True)
+                prepare_run_dir(cfg, out=run_dir)
+                _check_threads(run_dir, device, threads, log)
+                _check_world(run_dir, world if parallel else 1, log)
+                for level in paths.levels(run_dir):
+                    check_level_files(run_dir, level)
+
+            primary_first(open_run_dir)
+            say(f"{cfg.prune.method}: {run_dir}  (device {device}"
+                + (f", {world} data-parallel ranks)" if parallel else ")"))  # fmt: skip
+            if device.type == "cpu":
+                say(f"{sum(p.numel() for p in model.parameters()):,} parameters, {threads} CPU "
+                    "thread(s) (--threads to change)")  # fmt: skip
+            t0 = time.perf_counter()
+            runner(ctx)
+            distributed.barrier()
+            say(f"finished in {time.perf_counter() - t0:.1f}s")
+    finally:
+        if joined:
+            distributed.shutdown()
     return run_dir
 
 
@@ -137,6 +156,22 @@ def _check_threads(run_dir: Path, device: torch.device, threads: int, say) -> No
         say(f"note: {run_dir} was trained with {recorded} CPU thread(s) and resumes with "
             f"{threads}; results then differ in the last bits from an uninterrupted run "
             f"(--threads {recorded} keeps them identical)")  # fmt: skip
+
+
+def _check_world(run_dir: Path, world: int, say) -> None:
+    """Record the number of data-parallel ranks of a new run; say when a resume uses another.
+
+    A run resumes bit for bit only with the world size it started with: each rank's
+    share of a batch, and so the order of the gradient sums, depends on it.
+    """
+    meta = load_json(paths.config(run_dir))
+    recorded = meta.get("world_size")
+    if recorded is None:
+        if not paths.levels(run_dir):
+            save_json(paths.config(run_dir), {**meta, "world_size": world})
+    elif recorded != world:
+        say(f"note: {run_dir} was trained on {recorded} data-parallel rank(s) and resumes on "
+            f"{world}; the remaining levels differ in the last bits from an uninterrupted run")  # fmt: skip
 
 
 def _stray_files(run_dir: Path) -> list[Path]:

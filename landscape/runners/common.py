@@ -3,20 +3,26 @@
 A level directory is complete once its ``metrics.json`` exists; it is written
 last, after the weights, so a run killed at any moment resumes at the first
 level without metrics and recomputes it from the same inputs (bit-for-bit on CPU).
+
+Under ``torchrun`` a data-parallel run (``RunContext(data_parallel=True)``) is one
+run trained by every rank: all ranks follow the same level loop and train
+together, rank 0 alone writes, and every write is followed by a synchronisation
+(:func:`primary_first`), so what a rank reads next is what rank 0 wrote.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from landscape import paths
-from landscape.checkpoint import load_json, save_json, save_state
+from landscape import distributed, paths
+from landscape.checkpoint import atomic_write_bytes, load_json, save_json, save_state
+from landscape.distributed import DistributedError
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
@@ -25,7 +31,46 @@ from landscape.pruning import Mask, density, layer_report, ones_mask
 from landscape.runs import Run
 from landscape.training import TrainResult, evaluate, train
 
-__all__ = ["RunContext", "check_level_files", "level_digests", "level_done", "write_level"]
+__all__ = [
+    "RunContext",
+    "check_level_files",
+    "level_digests",
+    "level_done",
+    "primary_first",
+    "write_level",
+]
+
+_T = TypeVar("_T")
+
+
+def primary_first(work: Callable[[], _T], active: bool = True) -> _T:
+    """Run ``work`` on rank 0 only; every rank returns its result (or raises its error).
+
+    Every rank arrives before rank 0 starts (so whatever a rank looked at before, e.g.
+    whether a file exists, it saw before the write) and none goes on before rank 0
+    has finished ``work`` (the broadcast of its outcome); an error on rank 0 stops
+    every rank with its message instead of leaving the others waiting. On one
+    process (or ``active=False``) it is ``work()``.
+
+    Raises:
+        DistributedError: (ranks other than 0) ``work`` failed on rank 0.
+    """
+    if not (active and distributed.is_active()):
+        return work()
+    outcome: tuple[bool, Any] = (True, None)
+    error: BaseException | None = None
+    distributed.barrier()
+    if distributed.is_primary():
+        try:
+            outcome = (True, work())
+        except Exception as exc:  # re-raised below, after telling the other ranks
+            error, outcome = exc, (False, f"{type(exc).__name__}: {exc}")
+    ok, value = distributed.broadcast_object(outcome)
+    if error is not None:
+        raise error
+    if not ok:
+        raise DistributedError(f"rank 0 stopped: {value}")
+    return value
 
 
 class RunContext(Run):
@@ -39,10 +84,28 @@ class RunContext(Run):
         device: torch.device,
         show_progress: bool = True,
         log: Any = print,
+        data_parallel: bool = False,
     ) -> None:
         super().__init__(path=Path(run_dir), config=cfg, meta={}, device=device, trusted=True)
         self.show_progress = show_progress
         self.log = log
+        self.data_parallel = data_parallel
+
+    def written(self, work: Callable[[], _T]) -> _T:
+        """``work()`` (a write) on rank 0 of a data-parallel run, the others waiting for it."""
+        return primary_first(work, active=self.data_parallel)
+
+    def save_state(self, path: Path, state: Mapping[str, Tensor], **kw: Any) -> None:
+        """:func:`landscape.checkpoint.save_state`, by rank 0 alone in a data-parallel run."""
+        self.written(lambda: save_state(path, state, **kw))
+
+    def save_json(self, path: Path, obj: Any) -> None:
+        """:func:`landscape.checkpoint.save_json`, by rank 0 alone in a data-parallel run."""
+        self.written(lambda: save_json(path, obj))
+
+    def copy_file(self, source: Path, path: Path) -> None:
+        """Copy ``source`` to ``path`` byte for byte (atomically), by rank 0 alone."""
+        self.written(lambda: atomic_write_bytes(path, source.read_bytes()))
 
     @property
     def cfg(self) -> RunConfig:
@@ -75,6 +138,7 @@ class RunContext(Run):
         kw.setdefault("data_seed", self.cfg.data.data_seed)
         kw.setdefault("augment", self.cfg.data.augment)
         kw.setdefault("eval_every", self.eval_every)
+        kw.setdefault("data_parallel", self.data_parallel)
         return train(
             model, self.data, self.cfg.train, self.cfg.data.batch_size, start=start, stop=stop, mask=mask,
             desc=desc, show_progress=self.show_progress, context=f"{self.run_dir}, {desc}", **kw,
@@ -96,7 +160,7 @@ class RunContext(Run):
                 eval_every=0,
             )
         state = state_of(model)
-        save_state(path, state, metadata={"step": str(rewind_step)})
+        self.save_state(path, state, metadata={"step": str(rewind_step)})
         return state
 
     def prepare_mask(self, level: int, model: nn.Module, compute: Any) -> Mask:
@@ -109,7 +173,7 @@ class RunContext(Run):
             return mask
         mask = (ones_mask(model, self.cfg.prune.prune_scope, self.cfg.prune.prune_ignore)
                 if level == 0 else compute())  # fmt: skip
-        save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
+        self.save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
         return mask
 
     def previous(self, level: int, model: nn.Module) -> tuple[dict[str, Tensor], Mask]:
@@ -147,8 +211,8 @@ def write_level(
 ) -> dict[str, Any]:
     """Evaluate the trained level, then write its weights and (last) its ``metrics.json``."""
     _check_pruned_zero(model, mask, level)
-    train_m = evaluate(model, ctx.data, "train")
-    test_m = evaluate(model, ctx.data, "test")
+    train_m = evaluate(model, ctx.data, "train", shard=ctx.data_parallel)
+    test_m = evaluate(model, ctx.data, "test", shard=ctx.data_parallel)
     metrics: dict[str, Any] = {
         "level": level,
         "method": ctx.cfg.prune.method,
@@ -164,6 +228,7 @@ def write_level(
         "steps": result.steps,
         "train_seconds": result.seconds,
         "seconds": (time.perf_counter() - started) if started is not None else result.seconds,
+        "world_size": distributed.world_size() if ctx.data_parallel else 1,
         **(extra or {}),
         "layers": layer_report(mask),
         "curve": result.curve,
@@ -174,9 +239,9 @@ def write_level(
     if metrics["collapsed"]:
         ctx.log(f"warning: level {level} is at chance (train error {train_m['error']:.3f}, "
                 f"chance {chance:.3f}): training collapsed; lower --lr or add --warmup")  # fmt: skip
-    save_state(paths.weights(ctx.run_dir, level), state_of(model))
+    ctx.save_state(paths.weights(ctx.run_dir, level), state_of(model))
     metrics["files"] = level_digests(ctx.run_dir, level)
-    save_json(paths.metrics(ctx.run_dir, level), metrics)
+    ctx.save_json(paths.metrics(ctx.run_dir, level), metrics)
     return metrics
 
 

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,6 @@ import torch
 from torch import nn
 
 from landscape import paths
-from landscape.checkpoint import atomic_write_bytes, save_json, save_state
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.locks import hold
@@ -197,7 +197,7 @@ def _level_zero(ctx: RunContext, tau: int) -> None:
         return
     dense_dir = shared_dense(ctx, tau)
     if not rewind.exists():
-        atomic_write_bytes(rewind, paths.rewind_snapshot(dense_dir, tau).read_bytes())
+        ctx.copy_file(paths.rewind_snapshot(dense_dir, tau), rewind)
     if not level_done(ctx.run_dir, 0):
         m = copy_level_zero(ctx, dense_dir, rewind_step=tau)
         ctx.log(
@@ -225,7 +225,7 @@ def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:
             )
     model = ctx.model()
     if not paths.rewind(ctx.run_dir).exists():
-        save_state(paths.rewind(ctx.run_dir), state_of(model), metadata={"step": "0"})
+        ctx.save_state(paths.rewind(ctx.run_dir), state_of(model), metadata={"step": "0"})
     if level_done(ctx.run_dir, 0):
         _retrace(ctx, steps)
         return
@@ -255,7 +255,7 @@ def _snapshotter(ctx: RunContext, todo: set[int]) -> Any:
 
     def snapshot(t: int, model: nn.Module) -> None:
         if t in todo:
-            save_state(
+            ctx.save_state(
                 paths.rewind_snapshot(ctx.run_dir, t), state_of(model), metadata={"step": str(t)}
             )
 
@@ -279,8 +279,8 @@ def _retrace(ctx: RunContext, steps: Iterable[int]) -> None:
 def dense_context(ctx: RunContext) -> RunContext:
     """The dense run of ``ctx``'s settings, ``<parent of ctx.run_dir>/dense_<hash>``, prepared."""
     cfg = ctx.cfg.dense()
-    run_dir = prepare_run_dir(cfg, root=ctx.run_dir.parent)
-    dense = RunContext(cfg, run_dir, ctx.device, ctx.show_progress, ctx.log)
+    run_dir = ctx.written(lambda: prepare_run_dir(cfg, root=ctx.run_dir.parent))
+    dense = RunContext(cfg, run_dir, ctx.device, ctx.show_progress, ctx.log, ctx.data_parallel)
     dense.__dict__["data"] = ctx.data  # share the loaded data (cached_property slot)
     return dense
 
@@ -289,8 +289,15 @@ def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
     """The dense run ``ctx`` starts from, with level 0 finished and ``w_τ`` saved for
     ``τ = rewind_step``: reused when present, else trained (or retraced) now."""
     # Another IMP run may be training the same dense network: wait for it, then reuse it.
-    # The lock comes first: preparing the dense run may write its config.json.
-    with hold(run_dir_of(ctx.cfg.dense(), root=ctx.run_dir.parent), wait=True, what="dense run"):
+    # The lock comes first: preparing the dense run may write its config.json. In a
+    # data-parallel run rank 0 holds it, and the other ranks wait until it does.
+    lock = run_dir_of(ctx.cfg.dense(), root=ctx.run_dir.parent)
+    with ExitStack() as held:
+
+        def take_lock() -> None:
+            held.enter_context(hold(lock, wait=True, what="dense run"))
+
+        ctx.written(take_lock)
         dense = dense_context(ctx)
         if not level_done(dense.run_dir, 0):
             ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
@@ -327,11 +334,11 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
     same_scope = (run.config.prune.prune_scope, run.config.prune.prune_ignore) == (
         ctx.cfg.prune.prune_scope, ctx.cfg.prune.prune_ignore)  # fmt: skip
     if same_scope and paths.mask(source, 0).exists():
-        atomic_write_bytes(paths.mask(ctx.run_dir, 0), paths.mask(source, 0).read_bytes())
+        ctx.copy_file(paths.mask(source, 0), paths.mask(ctx.run_dir, 0))
     else:
         ctx.prepare_mask(0, model, None)
-    atomic_write_bytes(paths.weights(ctx.run_dir, 0), paths.weights(source, 0).read_bytes())
+    ctx.copy_file(paths.weights(source, 0), paths.weights(ctx.run_dir, 0))
     metrics.update(level=0, method=ctx.cfg.prune.method, shared_from=str(source),
                    files=level_digests(ctx.run_dir, 0), **fields)  # fmt: skip
-    save_json(paths.metrics(ctx.run_dir, 0), metrics)
+    ctx.save_json(paths.metrics(ctx.run_dir, 0), metrics)
     return metrics

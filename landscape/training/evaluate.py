@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from landscape import distributed
 from landscape.data import DataSet
 
 __all__ = ["evaluate"]
@@ -13,19 +14,33 @@ __all__ = ["evaluate"]
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DataSet, split: str = "test", batch_size: int = 1000
+    model: nn.Module, data: DataSet, split: str = "test", batch_size: int = 1000,
+    shard: bool = False,
 ) -> dict[str, float]:
-    """Mean cross-entropy ``loss`` and ``error`` = 1 − accuracy over ``split``; the model's mode is restored."""
+    """Mean cross-entropy ``loss`` and ``error`` = 1 − accuracy over ``split``; the model's mode is restored.
+
+    Args:
+        shard: under ``torchrun``, rank ``r`` evaluates batches ``r, r + R, …`` and the
+            sums are added over ranks (every rank must call, with the same model); the
+            error is the one-process error exactly, the loss up to float rounding.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     loss = torch.zeros((), device=device, dtype=torch.float64)
     wrong = torch.zeros((), device=device, dtype=torch.long)
-    n = 0
-    for x, y in data.eval_batches(split, batch_size):
+    n = torch.zeros((), device=device, dtype=torch.long)
+    sharded = shard and distributed.is_active()
+    world, rank = (distributed.world_size(), distributed.rank()) if sharded else (1, 0)
+    for i, (x, y) in enumerate(data.eval_batches(split, batch_size)):
+        if i % world != rank:
+            continue
         out = model(x)
         loss += F.cross_entropy(out.float(), y, reduction="sum").double()
         wrong += (out.argmax(1) != y).sum()
         n += y.numel()
+    if sharded:
+        for total in (loss, wrong, n):
+            distributed.all_reduce_sum(total)
     model.train(was_training)
-    return {"loss": float(loss) / n, "error": float(wrong) / n}
+    return {"loss": float(loss) / int(n), "error": float(wrong) / int(n)}

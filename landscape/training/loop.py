@@ -5,6 +5,13 @@ optimiser step and the weights are re-masked after it, so the momentum buffer of
 a pruned coordinate, which only ever accumulates ``grad + wd·w = 0``, stays 0.
 A fresh optimiser is made for every call (open_lth's "fresh optimiser state at
 every level").
+
+Data-parallel (``data_parallel=True`` under ``torchrun``, docs/scaling.md): every
+rank draws the same global batch of step ``t`` (a pure function of ``t``), keeps
+its contiguous ``1/R`` share, and ``torch.nn.parallel.DistributedDataParallel``
+averages the gradients, so each step is the single-process step on the global
+batch up to float rounding. BatchNorm statistics are those of a rank's share
+(DDP's default) on the CPU, and synchronised over ranks (``SyncBatchNorm``) on CUDA.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from landscape import distributed
 from landscape.data import DataSet
+from landscape.distributed import DistributedError
 from landscape.errors import DivergenceError
 from landscape.hparams import TrainHparams
 from landscape.training.evaluate import evaluate
@@ -79,6 +88,7 @@ def train(
     show_progress: bool = True,
     context: str = "",
     on_step: Callable[[int, nn.Module], None] | None = None,
+    data_parallel: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place for global steps ``start .. stop-1`` with masked SGD.
 
@@ -95,6 +105,8 @@ def train(
         context: named in the divergence message (e.g. the run directory and level).
         on_step: called as ``on_step(t + 1, model)`` after every optimiser step and
             re-masking (SWA snapshots hook in here).
+        data_parallel: under ``torchrun``, train with DDP over the ranks, each on its
+            share of the global batch (module docstring); every rank must call.
 
     Returns:
         A :class:`TrainResult`; ``curve`` rows hold ``step``, ``lr``, ``train_loss``
@@ -102,6 +114,7 @@ def train(
 
     Raises:
         DivergenceError: the training loss became NaN or infinite.
+        DistributedError: ``data_parallel`` with a batch size the ranks do not divide.
     """
     from landscape.progress import progress
 
@@ -114,6 +127,9 @@ def train(
     result = TrainResult()
     t0 = time.perf_counter()
     model.train()
+    parallel = data_parallel and distributed.is_active()
+    share = _share(batch_size) if parallel else slice(None)
+    net = _wrap(model, hp, device, parallel)
     loss_sum = torch.zeros((), device=device)
     since = 0
     bar = progress(total=stop - start, desc=desc, disable=None if show_progress else True)
@@ -122,8 +138,11 @@ def train(
         lr = lr_at(t)
         for g in opt.param_groups:
             g["lr"] = lr
+        x, y = x[share], y[share]
+        if hp.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, hp.precision):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if masks:
@@ -139,12 +158,14 @@ def train(
             on_step(done, model)
         loss_sum += loss.detach().float()
         since += 1
-        if (done - start) % FINITE_CHECK_EVERY == 0 or done == stop:
-            check_finite(loss_sum, done, context)
+        checked = (done - start) % FINITE_CHECK_EVERY == 0 or done == stop
+        if checked or (eval_every and done % eval_every == 0):
+            # every rank sees the mean over ranks, so all of them stop together
+            mean = distributed.all_reduce_mean(loss_sum.clone()) if parallel else loss_sum
+            check_finite(mean, done, context)
         if eval_every and (done % eval_every == 0 or done == stop):
-            check_finite(loss_sum, done, context)
-            point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(loss_sum) / since}
-            test = evaluate(model, data, "test")
+            point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(mean) / since}
+            test = evaluate(model, data, "test", shard=parallel)
             point.update(test_loss=test["loss"], test_error=test["error"])
             result.curve.append(point)
             loss_sum.zero_()
@@ -152,9 +173,43 @@ def train(
             bar.set_postfix(test_err=f"{test['error']:.3f}")
         bar.update(1)
     bar.close()
+    if hp.channels_last:  # saved tensors are contiguous (safetensors needs it)
+        model.to(memory_format=torch.contiguous_format)
     result.steps = stop - start
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _share(batch_size: int) -> slice:
+    """This rank's contiguous ``1/R`` of a global batch of ``batch_size`` rows."""
+    world, rank = distributed.world_size(), distributed.rank()
+    if batch_size % world:
+        raise DistributedError(
+            f"--batch-size {batch_size} is not divisible by the {world} processes: each rank "
+            f"trains on an equal share of the global batch. Use a batch size divisible by {world} "
+            "or another --nproc-per-node"
+        )
+    per = batch_size // world
+    return slice(rank * per, (rank + 1) * per)
+
+
+def _wrap(model: nn.Module, hp: TrainHparams, device: torch.device, parallel: bool) -> nn.Module:
+    """What the loop calls: ``model`` in channels-last layout, under DDP, compiled, as asked.
+
+    The optimiser and the masks work on ``model``'s own parameters, which the wrappers share.
+    """
+    if hp.channels_last:
+        model.to(memory_format=torch.channels_last)  # 4-D weights only; others unchanged
+    net = model
+    if parallel:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if device.type == "cuda":  # statistics over the global batch, as on one GPU
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if hp.compile:
+        net = torch.compile(net)
+    return net
 
 
 def check_finite(loss_sum: Tensor, step: int, context: str) -> None:
