@@ -10,10 +10,15 @@ the checkpoint's mask (``spec.masked``). Each network's result goes to its level
 (``hessian-levels_<digest>/`` in the first level's analysis folder) adds the top
 eigenvalue and trace against sparsity. The digest covers every setting that
 changes the numbers, so a repeated call reuses finished results.
+
+Under ``torchrun`` the Hutchinson and SLQ probes are split over the ranks, and with
+several levels to compute (at least one per rank) each level is measured whole on one
+rank (level ``i`` on rank ``i mod R``) instead; rank 0 alone claims and writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.analysis.hessian import Spectrum, param_groups, spectrum
 from landscape.checkpoint import save_state
 from landscape.jobs.barrier import Log
@@ -70,51 +75,131 @@ def hessian(
     targets = resolve_levels(target, levels, device=spec.device)
     model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
                                   samples=spec.samples)  # fmt: skip
-    results = []
+    jobs = [(t, *_where(spec, t, out)) for t in targets]
     with progress(total=None, desc="HVPs", unit="hvp", disable=True if quiet else None) as bar:
-        for t in targets:
-            settings = spec.hashed(t.ident)
-            key = digest(settings)
-            folder = Path(out) / f"hessian_{key}" if out else t.result_dir("hessian", key)
-            with claim(folder, settings, force=force, wait=wait, log=log) as done:
-                if done is None:
-                    bar.set_description(f"HVPs ({t.label})")
-                    done = _one(spec, model, data, t, settings, folder, bar)
-                    rec = done.record
-                    log(f"{t.label}: {rec['hvp_count']['total']} HVPs in "
-                        f"{rec['seconds']['total']:.1f}s ({rec['hvp_method']}) → {folder}")  # fmt: skip
-            results.append(done)
+        if len(jobs) > 1 and distributed.shard_world()[1] > 1:
+            results = _levels_on_ranks(spec, model, data, jobs, bar, force, wait, log)
+        else:
+            results = [_level(spec, model, data, job, bar, force, wait, log) for job in jobs]
     if len(results) == 1:
         return results[0]
     return _summary(targets[0], spec, results)
 
 
-def _one(
+def _where(spec: HessianSpec, t: Checkpoint, out: str | Path | None) -> tuple[dict[str, Any], Path]:
+    """The hashed settings of ``t``'s result and its folder."""
+    settings = spec.hashed(t.ident)
+    key = digest(settings)
+    return settings, Path(out) / f"hessian_{key}" if out else t.result_dir("hessian", key)
+
+
+def _level(
     spec: HessianSpec,
     model: nn.Module,
     data: tuple[Tensor, Tensor],
-    t: Checkpoint,
-    settings: dict[str, Any],
-    folder: Path,
+    job: tuple[Checkpoint, dict[str, Any], Path],
     bar: Any,
+    force: bool,
+    wait: bool,
+    log: Log,
 ) -> Result:
-    from landscape.plotting.hessian import plot_density, plot_layers
+    """One level's result: reused, or measured (probes split over ranks) and written."""
+    t, settings, folder = job
+    with claim(folder, settings, force=force, wait=wait, log=log) as done:
+        if done is None:
+            bar.set_description(f"HVPs ({t.label})")
+            done = _write(spec, t, settings, folder, *_measure(spec, model, data, t, bar))
+            _log_done(log, t, done)
+    return done
 
+
+def _log_done(log: Log, t: Checkpoint, done: Result) -> None:
+    rec = done.record
+    log(f"{t.label}: {rec['hvp_count']['total']} HVPs in "
+        f"{rec['seconds']['total']:.1f}s ({rec['hvp_method']}) → {done.folder}")  # fmt: skip
+
+
+def _levels_on_ranks(
+    spec: HessianSpec,
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    jobs: Sequence[tuple[Checkpoint, dict[str, Any], Path]],
+    bar: Any,
+    force: bool,
+    wait: bool,
+    log: Log,
+) -> list[Result]:
+    """Several levels under ``torchrun``: rank 0 claims every level's folder (finished ones
+    are reused); with at least as many levels to compute as ranks, level ``i`` of them is
+    measured whole on rank ``i mod R`` (the one-process numbers) and rank 0 writes it,
+    otherwise each level's probes are split over the ranks, one level after the other."""
+    with contextlib.ExitStack() as held:
+        found = distributed.on_primary(lambda: [
+            held.enter_context(claim(folder, settings, force=force, wait=wait, log=log))
+            for _, settings, folder in jobs
+        ])  # fmt: skip
+        todo = [i for i, done in enumerate(found) if done is None]
+        if len(todo) >= distributed.shard_world()[1]:
+            mine = []
+            for k in distributed.my_indices(len(todo)):
+                t = jobs[todo[k]][0]
+                bar.set_description(f"HVPs ({t.label})")
+                with distributed.alone():
+                    record, arrays, vectors = _measure(spec, model, data, t, bar)
+                mine.append((record, arrays, _to_cpu(vectors)))
+            measured = dict(zip(todo, distributed.assemble(len(todo), mine)))
+        else:
+            measured = {i: _measure(spec, model, data, jobs[i][0], bar) for i in todo}
+        results = []
+        for i, (t, settings, folder) in enumerate(jobs):
+            done = found[i]
+            if done is None:
+                done = _write(spec, t, settings, folder, *measured[i])
+                _log_done(log, t, done)
+            results.append(done)
+        return results
+
+
+def _to_cpu(vectors: list[dict[str, Tensor]] | None) -> list[dict[str, Tensor]] | None:
+    return None if vectors is None else [{n: v.cpu() for n, v in vec.items()} for vec in vectors]
+
+
+def _measure(
+    spec: HessianSpec, model: nn.Module, data: tuple[Tensor, Tensor], t: Checkpoint, bar: Any
+) -> tuple[dict[str, Any], dict[str, np.ndarray], list[dict[str, Tensor]] | None]:
+    """The spectrum of ``t``: the record's numbers, the arrays and the eigenvectors (if asked)."""
     mask = t.mask() if spec.masked else None
     record, arrays, res = _analyse(spec, model, data, t.state, mask, bar)
     remaining = mask_density(mask) if mask is not None else None
     if remaining is None and not t.bare and t.level is not None:
         remaining = mask_density(t.run.mask(t.level))
+    record["weights_remaining"] = remaining
+    return record, arrays, res.eigenvectors if spec.eigenvectors else None
+
+
+def _write(
+    spec: HessianSpec,
+    t: Checkpoint,
+    settings: dict[str, Any],
+    folder: Path,
+    measured: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    vectors: list[dict[str, Tensor]] | None,
+) -> Result:
+    """Write one level's result folder (rank 0 alone under torchrun); its :class:`Result`."""
+    from landscape.plotting.hessian import plot_density, plot_layers
+
+    remaining = measured.pop("weights_remaining")
     name = t.run.path.name if not t.bare else t.label
     record = {"kind": "hessian", "title": f"{name}: {_label(t)}",
               "run": None if t.bare else str(t.run.path), "level": t.level,
-              "weights_remaining": remaining, **record, "settings": settings,
-              "engine": record["settings"], **stamp()}  # fmt: skip
+              "weights_remaining": remaining, **measured, "settings": settings,
+              "engine": measured["settings"], **stamp()}  # fmt: skip
     w = Writer(folder)
-    if spec.eigenvectors and res.eigenvectors:
+    if vectors and w.writes:
         folder.mkdir(parents=True, exist_ok=True)
         save_state(folder / "eigenvectors.safetensors",
-                   {f"{i}/{n}": v for i, vec in enumerate(res.eigenvectors) for n, v in vec.items()})  # fmt: skip
+                   {f"{i}/{n}": v for i, vec in enumerate(vectors) for n, v in vec.items()})  # fmt: skip
     if record.get("density") is not None:
         w.figure("density.png", lambda: plot_density(record))
     if record["groups"]:
