@@ -465,7 +465,8 @@ class SweepSpec:
     )  # fmt: skip
     nproc_per_job: int = setting(
         1, "processes per job: above 1, each job runs under torchrun --standalone "
-        "--nproc-per-node N (SWAMP's distributed particles)", hashed=False, metavar="N",
+        "--nproc-per-node N (data-parallel IMP/dense runs; SWAMP's particles one per rank)",
+        hashed=False, metavar="N",
     )  # fmt: skip
     gpus: str = setting(
         "", "local: GPUs handed to the running jobs in turn, e.g. '0,1' (CUDA_VISIBLE_DEVICES)",

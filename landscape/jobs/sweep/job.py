@@ -6,8 +6,8 @@ Each job is a subprocess ``python -m landscape prune ... --quiet``. With
 
     python -m torch.distributed.run --standalone --nproc-per-node N -m landscape prune ... --quiet
 
-which is what SWAMP's ``--particle-mode distributed`` needs (with
-``slurm_gpus_per_job = N`` on a cluster); nothing else in a job is multi-process.
+so the run trains data-parallel over N ranks (dense, IMP, ``imp``, BIMP) or with
+SWAMP's particles one per rank (with ``slurm_gpus_per_job = N`` on a cluster).
 """
 
 from __future__ import annotations
