@@ -145,17 +145,11 @@ def _check_threads(run_dir: Path, device: torch.device, threads: int, say) -> No
     (float reductions are ordered by thread), so a run resumed with another count
     differs in the last bits from an uninterrupted one (docs/reliability.md).
     """
-    if device.type != "cpu":
-        return
-    meta = load_json(paths.config(run_dir))
-    recorded = meta.get("threads")
-    if recorded is None:
-        if not paths.levels(run_dir):
-            save_json(paths.config(run_dir), {**meta, "threads": threads})
-    elif recorded != threads:
-        say(f"note: {run_dir} was trained with {recorded} CPU thread(s) and resumes with "
-            f"{threads}; results then differ in the last bits from an uninterrupted run "
-            f"(--threads {recorded} keeps them identical)")  # fmt: skip
+    if device.type == "cpu":
+        _record_once(run_dir, "threads", threads, say, lambda was: (
+            f"was trained with {was} CPU thread(s) and resumes with {threads}; results then "
+            f"differ in the last bits from an uninterrupted run (--threads {was} keeps them "
+            "identical)"))  # fmt: skip
 
 
 def _check_world(run_dir: Path, world: int, say) -> None:
@@ -164,14 +158,21 @@ def _check_world(run_dir: Path, world: int, say) -> None:
     A run resumes bit for bit only with the world size it started with: each rank's
     share of a batch, and so the order of the gradient sums, depends on it.
     """
+    _record_once(run_dir, "world_size", world, say, lambda was: (
+        f"was trained on {was} data-parallel rank(s) and resumes on {world}; the remaining "
+        "levels differ in the last bits from an uninterrupted run"))  # fmt: skip
+
+
+def _record_once(run_dir: Path, key: str, value: int, say, note: Callable[[int], str]) -> None:
+    """Write ``key: value`` into the ``config.json`` of a run with no level yet; on a
+    resume with another value, say ``note(recorded value)``."""
     meta = load_json(paths.config(run_dir))
-    recorded = meta.get("world_size")
+    recorded = meta.get(key)
     if recorded is None:
         if not paths.levels(run_dir):
-            save_json(paths.config(run_dir), {**meta, "world_size": world})
-    elif recorded != world:
-        say(f"note: {run_dir} was trained on {recorded} data-parallel rank(s) and resumes on "
-            f"{world}; the remaining levels differ in the last bits from an uninterrupted run")  # fmt: skip
+            save_json(paths.config(run_dir), {**meta, key: value})
+    elif recorded != value:
+        say(f"note: {run_dir} {note(recorded)}")
 
 
 def _stray_files(run_dir: Path) -> list[Path]:
