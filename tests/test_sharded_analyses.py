@@ -19,6 +19,7 @@ from torch import nn
 from landscape import distributed as D
 from landscape.analysis.bound_trace import inverse_trace
 from landscape.analysis.connectivity import barrier, connectivity
+from landscape.analysis.curvature import curvature
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.analysis.hessian import HessianOperator, hutchinson, slq, spectrum
 from landscape.analysis.slices import plane_slice
@@ -72,6 +73,10 @@ def _compute() -> dict:
     est = inverse_trace(HessianOperator(net, op_data, method="double-backward"), exact_below=0,
                         probes=3, steps=6, seed=2)  # fmt: skip
     out["bound_slq"] = (est.method, est.quadrature.nodes, est.quadrature.weights, est.hvps)
+    mask = {"0.weight": torch.ones(8, 6, dtype=torch.bool)}
+    smaller = {"0.weight": net[0].weight.abs() > net[0].weight.abs().median()}
+    cur = curvature(net, op_data, mask, smaller, random=4, seed=1, method="double-backward")
+    out["curvature"] = (cur.kappa_magnitude, cur.kappa_random, cur.quad_random, cur.hvp_count)
     return out
 
 
@@ -124,7 +129,7 @@ def _equal(a, b, exact: bool = True) -> None:
         assert a.keys() == b.keys()
         for k in a:
             _equal(a[k], b[k], exact)
-    elif isinstance(a, (list, tuple)) and not (a and isinstance(a[0], (int, float))):
+    elif isinstance(a, (list, tuple)) and not all(isinstance(v, (int, float)) for v in a):
         assert len(a) == len(b)
         for u, v in zip(a, b):
             _equal(u, v, exact)
@@ -159,7 +164,9 @@ def test_vmap_path_on_two_ranks_equals_one_process_to_rounding(two_ranks, one_pr
         _equal(two_ranks[rank]["connectivity_vmap"], one_process["connectivity_vmap"], exact=False)
 
 
-@pytest.mark.parametrize("key", ["hutchinson", "slq", "spectrum", "bound_exact", "bound_slq"])
+@pytest.mark.parametrize(
+    "key", ["hutchinson", "slq", "spectrum", "bound_exact", "bound_slq", "curvature"]
+)
 def test_hessian_probes_on_two_ranks_equal_one_process(two_ranks, one_process, key):
     """Probe ``i`` is the same vector on every rank: the trace, the SLQ rules, the
     density and the product counts are the one-process ones."""

@@ -16,7 +16,9 @@ flatter directions (smaller κ) than random masks removing as many weights; :fun
 measures κ for one mask against ``n`` random masks of the same size inside ``m_L``
 (docs/science.md, "The flatness bound on the pruning ratio", related measurements).
 
-Pure functions: tensors in, a frozen :class:`CurvatureResult` out, no files.
+Pure functions: tensors in, a frozen :class:`CurvatureResult` out, no files. Under
+``torchrun`` the directions are split over the ranks (:mod:`landscape.distributed`), each
+rank getting the one-process result.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from landscape import distributed
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
 from landscape.errors import LandscapeError
 
@@ -262,11 +265,12 @@ def curvature(
     op = HessianOperator(model, data, loss_fn=loss_fn, chunk_size=chunk_size, method=method,
                          memory_budget=memory_budget, on_product=progress)  # fmt: skip
     others = random_masks(mask, removed, random, seed)
-    quads, norms = [], []
-    for m in (magnitude_mask, *others):
-        q, n2 = direction_curvature(op, pruning_direction(weights, mask, m))
-        quads.append(q)
-        norms.append(n2)
+    masks = (magnitude_mask, *others)
+    # Under torchrun rank r measures directions r, r + R, … (one product each).
+    mine = [direction_curvature(op, pruning_direction(weights, mask, masks[i]))
+            for i in distributed.my_indices(len(masks))]  # fmt: skip
+    quads, norms = (list(v) for v in zip(*distributed.assemble(len(masks), mine)))
+    hvps = op.count + len(masks) - len(mine)  # one product per direction, on whichever rank
     kappas = [q / n2 if n2 > 0 else math.nan for q, n2 in zip(quads, norms)]
     if norms[0] == 0:
         raise LandscapeError(
@@ -279,6 +283,6 @@ def curvature(
         quad_random=tuple(quads[1:]), norm_magnitude=math.sqrt(norms[0]),
         norm_random=tuple(math.sqrt(v) for v in norms[1:]), weight_norm=math.sqrt(w2),
         num_params=op.num_params, num_kept=sum(int(m.bool().sum()) for m in mask.values()),
-        num_removed=removed, num_samples=op.num_samples, hvp_count=op.count,
+        num_removed=removed, num_samples=op.num_samples, hvp_count=hvps,
         hvp_method=op.method, seconds=time.perf_counter() - started, masks=tuple(others),
     )  # fmt: skip
