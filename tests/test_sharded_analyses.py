@@ -63,7 +63,7 @@ def _compute() -> dict:
                     density_steps=8, seed=3)  # fmt: skip
     out["spectrum"] = (spec.eigenvalues, spec.trace, spec.trace_stderr, spec.trace_samples,
                        spec.quadrature.nodes, spec.quadrature.weights, spec.density,
-                       spec.hvp_count)  # fmt: skip
+                       spec.hvp_count, sorted(spec.seconds))  # fmt: skip
     a = torch.diag(torch.arange(1.0, 9.0, dtype=torch.float64))
     out["hutchinson"] = hutchinson(lambda v: a @ v, 8, 7, seed=5, dtype=torch.float64).samples
     q = slq(lambda v: a @ v, 8, probes=3, steps=4, seed=1, dtype=torch.float64)

@@ -15,7 +15,7 @@ as in one process) and every rank gets all the values (:mod:`landscape.distribut
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +25,7 @@ from torch import Tensor
 from landscape import distributed
 from landscape.analysis.hessian.probes import rademacher_share
 
-__all__ = ["Estimate", "hutchinson"]
+__all__ = ["Estimate", "hutchinson", "probe_values"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,25 @@ def hutchinson(
     """
     if probes < 1:
         raise ValueError(f"the trace needs at least one probe, got {probes}")
-    gen = torch.Generator().manual_seed(seed)
-    mine = distributed.my_indices(probes)
-    values = torch.zeros(len(mine), device=device, dtype=torch.float64)
-    for k, (_, v) in enumerate(rademacher_share(dim, gen, mine, device, dtype)):
-        values[k] = torch.dot(v, matvec(v)).double()
-    samples = distributed.assemble(probes, list(values.cpu().numpy()))
+    values = probe_values(matvec, dim, distributed.my_indices(probes), seed=seed, device=device,
+                          dtype=dtype)  # fmt: skip
+    samples = distributed.assemble(probes, values)
     return Estimate.from_samples(np.asarray(samples, dtype=np.float64))
+
+
+def probe_values(
+    matvec: Callable[[Tensor], Tensor],
+    dim: int,
+    keep: Sequence[int],
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> list[float]:
+    """``vᵀAv`` for the probes ``keep`` (ascending) of :func:`hutchinson`'s stream: this
+    process's share of the probes, the same numbers as in one process."""
+    gen = torch.Generator().manual_seed(seed)
+    values = torch.zeros(len(keep), device=device, dtype=torch.float64)
+    for k, (_, v) in enumerate(rademacher_share(dim, gen, keep, device, dtype)):
+        values[k] = torch.dot(v, matvec(v)).double()
+    return list(values.cpu().numpy())

@@ -19,7 +19,7 @@ as one process draws) and every rank gets every probe's rule (:mod:`landscape.di
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,16 @@ from landscape.analysis.hessian.hutchinson import Estimate
 from landscape.analysis.hessian.lanczos import lanczos, ritz
 from landscape.analysis.hessian.probes import rademacher_share
 
-__all__ = ["Density", "Quadrature", "quadrature_trace", "slq", "spectral_density", "trace_fn"]
+__all__ = [
+    "Density",
+    "Quadrature",
+    "quadrature_of",
+    "quadrature_trace",
+    "slq",
+    "slq_rows",
+    "spectral_density",
+    "trace_fn",
+]
 
 MatVec = Callable[[Tensor], Tensor]
 
@@ -77,21 +86,46 @@ def slq(
     """
     if probes < 1 or steps < 1:
         raise ValueError(f"SLQ needs probes ≥ 1 and steps ≥ 1, got {probes} and {steps}")
+    rows = slq_rows(matvec, dim, distributed.my_indices(probes), steps=steps, seed=seed,
+                    device=device, dtype=dtype)  # fmt: skip
+    return quadrature_of(dim, min(steps, dim), distributed.assemble(probes, rows))
+
+
+Rule = tuple[np.ndarray, np.ndarray, int]
+
+
+def slq_rows(
+    matvec: MatVec,
+    dim: int,
+    keep: Sequence[int],
+    *,
+    steps: int = 100,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> list[Rule]:
+    """``(nodes, weights, matvecs)`` of the probes ``keep`` (ascending) of :func:`slq`'s
+    stream: this process's share of the probes, the same numbers as in one process."""
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     steps = min(steps, dim)
-    rows = []  # (nodes, weights, matvecs) of this rank's probes
-    for _, v in rademacher_share(dim, gen, distributed.my_indices(probes), device, dtype):
+    rows = []
+    for _, v in rademacher_share(dim, gen, keep, device, dtype):
         run = lanczos(
             matvec, v, steps, check_every=1 if device.type == "cpu" else 0, restart=False,
             keep_basis=False,
         )  # fmt: skip
         theta, s = ritz(run)
         rows.append((theta, s[0] ** 2, run.matvecs))
-    nodes = np.zeros((probes, steps))
-    weights = np.zeros((probes, steps))
+    return rows
+
+
+def quadrature_of(dim: int, steps: int, rows: Sequence[Rule]) -> Quadrature:
+    """The :class:`Quadrature` of every probe's rule, in probe order."""
+    nodes = np.zeros((len(rows), steps))
+    weights = np.zeros((len(rows), steps))
     matvecs = 0
-    for i, (theta, w, count) in enumerate(distributed.assemble(probes, rows)):
+    for i, (theta, w, count) in enumerate(rows):
         nodes[i, : len(theta)] = theta
         weights[i, : len(theta)] = w
         matvecs += count

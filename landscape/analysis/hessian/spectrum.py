@@ -6,10 +6,11 @@ seeded stream (``seed`` for the Lanczos start vector, ``seed + 1`` for the
 Hutchinson probes, ``seed + 2`` for the SLQ probes), and returns a frozen
 :class:`Spectrum` that records every setting, the product counts and the seconds.
 
-Under ``torchrun`` the trace and density probes are split over the ranks (each rank
-gets the one-process numbers); the Lanczos run for the eigenvalues is one sequence of
-products, which every rank repeats. The product counts are those of one process
-(the probe stages summed over ranks), the seconds those of this rank.
+Under ``torchrun`` the stages run side by side (:func:`_plan`): rank 0 runs the
+Lanczos iteration for the eigenvalues (one sequence of products) while the trace and
+density probes go to the least loaded ranks, and every rank gets the one-process
+numbers (the eigenvectors stay on rank 0). The product counts are those of one
+process, the seconds those of this rank.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ import numpy as np
 from torch import Tensor, nn
 
 from landscape import distributed
-from landscape.analysis.hessian.hutchinson import hutchinson
+from landscape.analysis.hessian.hutchinson import Estimate, hutchinson, probe_values
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
-from landscape.analysis.hessian.lanczos import WHICH, top_eigen
-from landscape.analysis.hessian.slq import Quadrature, slq, spectral_density
+from landscape.analysis.hessian.lanczos import WHICH, TopEigen, top_eigen
+from landscape.analysis.hessian.slq import (
+    Quadrature,
+    quadrature_of,
+    slq,
+    slq_rows,
+    spectral_density,
+)
 
 __all__ = ["Spectrum", "spectrum"]
 
@@ -106,16 +113,98 @@ class Spectrum:
         return out
 
 
-def _count_all_ranks(counts: dict[str, int], shared: Sequence[str]) -> None:
-    """Put the products of the ``shared`` (split) stages of every rank into ``counts``."""
-    if distributed.shard_world()[1] == 1:
-        return
-    stages = [s for s in shared if s in counts]
-    per_rank = distributed.all_gather_objects([counts[s] for s in stages])
-    for k, stage in enumerate(stages):
-        everyone = sum(r[k] for r in per_rank)
-        counts["total"] += everyone - counts[stage]
-        counts[stage] = everyone
+def _plan(
+    world: int, eigen: bool, trace: int, slq_probes: int, slq_steps: int, max_steps: int
+) -> tuple[list[int], list[int]]:
+    """Which rank runs each trace probe and each SLQ probe under ``torchrun``.
+
+    The eigenvalues' Lanczos run (one sequence of products) goes to rank 0, counted as
+    ``max_steps / 2`` products; then each SLQ probe (``slq_steps`` products) and each
+    trace probe (one) goes to the least loaded rank (the lowest on a tie). The plan is a
+    function of its arguments alone, so every rank makes the same one.
+    """
+    load = [0.0] * world
+    if eigen:
+        load[0] += max_steps / 2
+
+    def owners(count: int, cost: float) -> list[int]:
+        out = []
+        for _ in range(count):
+            r = min(range(world), key=lambda k: (load[k], k))
+            load[r] += cost
+            out.append(r)
+        return out
+
+    slq_owner = owners(slq_probes, slq_steps)
+    return owners(trace, 1.0), slq_owner
+
+
+def _shared_stages(
+    op: HessianOperator,
+    top_k: int,
+    trace_probes: int,
+    slq_probes: int,
+    seed: int,
+    tol: float,
+    max_steps: int,
+    which: str,
+    eigenvectors: bool,
+    density_steps: int,
+    stage: Callable[[str, Callable[[], Any]], Any],
+    counts: dict[str, int],
+) -> tuple[TopEigen | None, Estimate | None, Quadrature | None]:
+    """The three stages split over the ranks (:func:`_plan`), with the one-process numbers.
+
+    Every rank first does its own work (rank 0 the Lanczos run for the eigenvalues, all
+    ranks their probes), then one all-gather shares it, so the eigenvalues overlap the
+    probes. The eigenvectors stay on rank 0; ``counts`` become the one-process counts
+    (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice).
+    """
+    me, world = distributed.shard_world()
+    trace_owner, slq_owner = _plan(world, top_k > 0, trace_probes, slq_probes,
+                                   min(density_steps, op.dim), max_steps)  # fmt: skip
+    kw = {"device": op.device, "dtype": op.dtype}
+    eig = None
+    if top_k and me == 0:
+        eig = stage("eigenvalues", lambda: top_eigen(
+            op, op.dim, top_k, tol=tol, max_steps=max_steps, which=which, seed=seed,
+            vectors=eigenvectors, **kw))  # fmt: skip
+    values: list[float] = []
+    if trace_probes:
+        mine = [i for i, r in enumerate(trace_owner) if r == me]
+        values = stage("trace", lambda: probe_values(op, op.dim, mine, seed=seed + 1, **kw))
+    rows: list[Any] = []
+    if slq_probes:
+        mine_slq = [i for i, r in enumerate(slq_owner) if r == me]
+        rows = stage("density", lambda: slq_rows(op, op.dim, mine_slq, steps=density_steps,
+                                                 seed=seed + 2, **kw))  # fmt: skip
+    summary = None if eig is None else (eig.values, eig.residuals, eig.converged, eig.steps)
+    local = dict(counts)
+    shared = distributed.all_gather_objects((summary, values, rows, local))
+    if top_k and me != 0:
+        eig = TopEigen(shared[0][0][0], shared[0][0][1], None, shared[0][0][2], shared[0][0][3])
+    for k in [k for k in ("eigenvalues", "trace", "density") if k in shared[0][3]]:
+        counts[k] = sum(part[3].get(k, 0) for part in shared)
+    # One process's total: every rank's stage products and this rank's others (e.g. the
+    # products of the ``auto`` method's choice, which one process makes once).
+    counts["others"] = sum(counts.values()) - sum(local.values())
+    tr = quad = None
+    if trace_probes:
+        tr = Estimate.from_samples(np.asarray(_placed(trace_owner, [p[1] for p in shared])))
+    if slq_probes:
+        quad = quadrature_of(op.dim, min(density_steps, op.dim),
+                             _placed(slq_owner, [p[2] for p in shared]))  # fmt: skip
+    return eig, tr, quad
+
+
+def _placed(owner: list[int], parts: list[list[Any]]) -> list[Any]:
+    """Item ``i`` from rank ``owner[i]``'s list (each rank's items in ascending order)."""
+    taken = [0] * len(parts)
+    out = []
+    for r in owner:
+        out.append(parts[r][taken[r]])
+        taken[r] += 1
+    return out
 
 
 def spectrum(
@@ -223,7 +312,14 @@ def spectrum(
         counts[name] = op.count - c0
         return out
 
-    eig = vecs = None
+    if distributed.shard_world()[1] > 1:
+        eig, tr, quad = _shared_stages(
+            op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
+            which, eigenvectors, density_steps, stage, counts,
+        )  # fmt: skip
+        return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
+                       seconds, counts, settings)  # fmt: skip
+    eig = None
     if top_k:
         eig = stage(
             "eigenvalues",
@@ -232,12 +328,10 @@ def spectrum(
                 vectors=eigenvectors, **kw,
             ),
         )  # fmt: skip
-        if eigenvectors and eig.vectors is not None:
-            vecs = [{n: t.clone() for n, t in op.to_state(v).items()} for v in eig.vectors]
     tr = None
     if trace_probes:
         tr = stage("trace", lambda: hutchinson(op, op.dim, trace_probes, seed=seed + 1, **kw))
-    quad = dens = None
+    quad = None
     if density:
         quad = stage(
             "density",
@@ -245,12 +339,36 @@ def spectrum(
                 op, op.dim, probes=density_probes, steps=density_steps, seed=seed + 2, **kw
             ),
         )
+    return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
+                   seconds, counts, settings)  # fmt: skip
+
+
+def _finish(
+    op: HessianOperator,
+    eig: TopEigen | None,
+    tr: Estimate | None,
+    quad: Quadrature | None,
+    eigenvectors: bool,
+    density_bins: int,
+    sigma_squared: float,
+    t_start: float,
+    seconds: dict[str, float],
+    counts: dict[str, int],
+    settings: dict[str, Any],
+) -> Spectrum:
+    """The :class:`Spectrum` of the stages' results (the operator is released)."""
+    vecs = None
+    if eigenvectors and eig is not None and eig.vectors is not None:
+        vecs = [{n: t.clone() for n, t in op.to_state(v).items()} for v in eig.vectors]
+    dens = None
+    if quad is not None:
         dens = spectral_density(quad, num_bins=density_bins, sigma_squared=sigma_squared)
     method_used = op.method
     op.release()
     seconds["total"] = time.perf_counter() - t_start
-    counts["total"] = op.count
-    _count_all_ranks(counts, ("trace", "density"))
+    counts["total"] = op.count + counts.pop("others", 0)
+    for name in counts:  # under torchrun: a stage this rank had no share of
+        seconds.setdefault(name, 0.0)
     return Spectrum(
         eigenvalues=eig.values if eig is not None else np.zeros(0),
         eigen_residuals=eig.residuals if eig is not None else np.zeros(0),
