@@ -350,15 +350,26 @@ def primary_context(enter: Callable[[], contextlib.AbstractContextManager[T]]) -
 
 
 def rank_device(name: str) -> str:
-    """The ``--device`` this rank uses under torchrun: ``cuda`` and ``auto`` (with a GPU)
-    become ``cuda:LOCAL_RANK``; one process keeps ``name`` as it is."""
+    """The ``--device`` this rank uses under torchrun: ``cuda`` or ``cuda:N`` becomes
+    ``cuda:LOCAL_RANK`` (one GPU per rank); ``auto`` stays (the run's device) but makes
+    ``cuda:LOCAL_RANK`` the current CUDA device, which a plain ``cuda`` then names. One
+    process keeps ``name`` as it is."""
     if env_world_size() == 1:
         return name
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            local_device(torch.device("cuda"))
+        return name
     if torch.device(name).type == "cuda":
         return str(local_device(torch.device("cuda")))
     return name
+
+
+def _backend_device(name: str) -> torch.device:
+    """The device whose backend the group uses: NCCL for CUDA (``auto`` with a GPU), else gloo."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 class _NoTerminal(io.TextIOBase):
@@ -390,7 +401,7 @@ def session(device: str = "auto") -> Iterator[str]:
         yield device
         return
     name = rank_device(device)
-    created = init_from_env(torch.device(name))
+    created = init_from_env(_backend_device(name))
     try:
         if is_primary():
             yield name

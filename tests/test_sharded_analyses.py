@@ -7,6 +7,7 @@ than the analyses); the parent computes the one-process references and compares.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -172,3 +173,16 @@ def test_hessian_probes_on_two_ranks_equal_one_process(two_ranks, one_process, k
     density and the product counts are the one-process ones."""
     for rank in (0, 1):
         _equal(two_ranks[rank][key], one_process[key])
+
+
+def test_one_process_helpers_are_no_ops():
+    assert D.shard_world() == (0, 1) and list(D.my_indices(3)) == [0, 1, 2]
+    assert D.assemble(2, ["a", "b"]) == ["a", "b"]
+    assert D.all_gather_objects({"x": 1}) == [{"x": 1}]
+    assert D.on_primary(lambda: 7) == 7
+    with D.primary_context(lambda: contextlib.nullcontext("held")) as got:
+        assert got == "held"
+    with D.session("cuda:3") as device:  # no torchrun: the device as given, no group
+        assert device == "cuda:3" and not D.is_active()
+    with pytest.raises(D.DistributedError, match="exactly my_indices"):
+        D.assemble(3, ["a"])

@@ -52,12 +52,13 @@ __all__ = [
 def on_ranks(args: Any) -> Iterator[None]:
     """A verb's whole work under ``torchrun``: join the process group for ``args.device``
     (:func:`landscape.distributed.session`: ranks other than 0 quiet, the group left at
-    the end) and set ``args.device`` to this rank's device (``cuda`` → ``cuda:LOCAL_RANK``)
+    the end) and set ``args.device`` to this rank's device (``cuda`` → ``cuda:LOCAL_RANK``;
+    ``auto``, the run's device, stays, with ``cuda:LOCAL_RANK`` made the current GPU)
     before the verb builds its spec from ``args``. On one process nothing changes.
     """
     requested = getattr(args, "device", None) or "auto"  # None: the flag was not given
     with distributed.session(requested) as device:
-        if device != requested and device.startswith("cuda"):
+        if device != requested:
             args.device = device
         yield
 
