@@ -18,6 +18,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from landscape.checkpoint import load_state
 from landscape.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +66,23 @@ def _same_results(one: Path, two: Path, pattern: str) -> int:
                 assert a.files == b.files
                 for k in a.files:
                     np.testing.assert_array_equal(a[k], b[k], err_msg=f"{f.name}: {k}")
-        ra, rb = (json.loads((d / "result.json").read_text()) for d in (f, twin))
-        for k in ("created", "seconds", "title", "run", "hvp_choice", "engine", "levels"):
-            ra.pop(k, None), rb.pop(k, None)
-        assert ra == rb, f.name
+        assert _numbers(f, two) == _numbers(twin, one), f.name
     return len(folders)
+
+
+_TIMES = ("created", "title", "hvp_choice", "engine", "levels")
+
+
+def _numbers(folder: Path, root: Path) -> object:
+    """A result's record without timings and with its run's path as ``ROOT``."""
+
+    def strip(v: object) -> object:
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in _TIMES and "seconds" not in k}
+        return [strip(x) for x in v] if isinstance(v, list) else v
+
+    text = (folder / "result.json").read_text().replace(str(root), "ROOT")
+    return strip(json.loads(text))
 
 
 def test_connectivity_on_two_ranks_writes_the_one_process_result_once(runs, capsys):
@@ -89,24 +102,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _verb_on_rank(rank: int, argv: list[str], port: int, printed) -> None:
-    """What ``torchrun`` starts on each rank: the environment, then ``landscape ARGV``."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE="2", LOCAL_RANK=str(rank))  # fmt: skip
+def _verbs_on_rank(rank: int, argvs: list[list[str]], ports: list[int], printed) -> None:
+    """What ``torchrun`` starts on each rank: the environment, then ``landscape ARGV`` for
+    each command line in turn (each joins and leaves its own group)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))  # fmt: skip
     torch.set_num_threads(1)
     out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(argv)
-    assert code == 0
+    for argv, port in zip(argvs, ports):
+        os.environ["MASTER_PORT"] = str(port)
+        with contextlib.redirect_stdout(out):
+            code = main(argv)
+        assert code == 0, argv
     printed[rank] = out.getvalue()
 
 
-def _two_ranks(argv: list[str]) -> dict[int, str]:
+def _two_ranks(*argvs: list[str]) -> dict[int, str]:
     """``landscape ARGV`` on two spawned gloo ranks (cheaper than a torchrun subprocess,
     the same code path: the verb joins the group the environment names); their stdout."""
+    ports = [_free_port() for _ in argvs]
     with mp.Manager() as manager:
         printed = manager.dict()
-        mp.spawn(_verb_on_rank, args=(argv, _free_port(), printed), nprocs=2, join=True)
+        mp.spawn(_verbs_on_rank, args=(list(argvs), ports, printed), nprocs=2, join=True)
         return dict(printed)
 
 
@@ -122,3 +139,31 @@ def test_hessian_all_levels_on_two_ranks_equals_one_process(runs, capsys):
     assert "across levels" in printed[0] and printed[1] == ""  # rank 0 alone prints
     assert _same_results(one, two, "level_*/analysis/hessian_*") == 3
     assert _same_results(one, two, "level_00/analysis/hessian-levels_*") == 1
+
+
+def test_networks_train_on_both_ranks_and_rank_0_saves_them(runs, capsys):
+    """instability (two copies), robustness (its networks) and bound --empirical (the
+    one-shot retrainings) share their trainings over two ranks: the saved networks and
+    the results are the one-process ones."""
+    one, two = runs
+    argvs = [
+        ["instability", "--level", "1", "--points", "3", "--quiet"],
+        ["robustness", "--level", "0", "--radii", "1,0", "--seeds", "1", "--points", "3",
+         "--quiet"],
+        ["bound", "--level", "1", "--empirical", "--ratios", "0.3,0.6", "--samples", "128",
+         "--probes", "2", "--steps", "6", "--quiet"],
+    ]  # fmt: skip
+    for argv in argvs:
+        assert main([argv[0], str(one), *argv[1:]]) == 0
+    capsys.readouterr()
+    printed = _two_ranks(*([a[0], str(two), *a[1:]] for a in argvs))
+    assert "error barrier" in printed[0] and printed[1] == ""
+    for kind in ("instability", "robustness", "bound", "bound-empirical"):
+        assert _same_results(one, two, f"level_*/analysis/{kind}_*") >= 1, kind
+    nets = sorted(two.glob("level_*/analysis/*/*.safetensors"))
+    # instability's 2 copies (robustness's r = 0 pair reuses them), robustness's r = 1
+    # network, bound's 4 retrainings and their masks
+    assert len(nets) == 2 + 1 + 8
+    for f in nets:
+        a, b = load_state(f), load_state(one / f.relative_to(two))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f.name
