@@ -1,5 +1,10 @@
 """``torchrun --nproc-per-node 2 -m landscape VERB``: the verbs on two gloo ranks write the
-one-process results, once, and print once (issue #13)."""
+one-process results, once, and print once (issue #13).
+
+Two spawned processes run the verbs with the environment torchrun gives its workers
+(the same code path as ``torchrun``; one spawn for every verb: a process start costs more
+than these analyses), beside one process on a copy of the same run.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +24,18 @@ import torch.multiprocessing as mp
 from landscape.checkpoint import load_state
 from landscape.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+HESSIAN = ["--all-levels", "--top-k", "2", "--trace", "--probes", "4", "--density",
+           "--density-probes", "3", "--density-steps", "8", "--samples", "256", "--quiet"]  # fmt: skip
+# Each command runs on `one` (one process) and on `two` (two ranks): RUN is the run.
+COMMANDS = [
+    ["connectivity", "RUN", "--points", "5", "--quiet"],
+    ["hessian", "RUN", *HESSIAN],
+    ["instability", "RUN", "--level", "1", "--points", "3", "--quiet"],
+    ["robustness", "RUN", "--level", "0", "--radii", "1,0", "--seeds", "1", "--points", "3",
+     "--quiet"],
+    ["bound", "RUN", "--level", "1", "--empirical", "--ratios", "0.3,0.6", "--samples", "128",
+     "--probes", "2", "--steps", "6", "--quiet"],
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -31,8 +45,8 @@ def _no_torchrun_env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[Path, Path]:
-    """One tiny IMP-WR run (3 levels) and a copy of it, for one process and for two ranks."""
+def runs(tmp_path_factory) -> tuple[Path, Path, dict[int, str]]:
+    """A tiny IMP-WR run (3 levels) and a copy, every command run on both; ranks' stdout."""
     one = tmp_path_factory.mktemp("sharded") / "one"
     code = main([
         "prune", "--method", "imp-wr", "--data", "synthetic", "--model", "mlp", "--levels", "2",
@@ -42,16 +56,11 @@ def runs(tmp_path_factory) -> tuple[Path, Path]:
     assert code == 0
     two = one.parent / "two"
     shutil.copytree(one, two)
-    return one, two
-
-
-def _torchrun(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "landscape", *args]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
+    with contextlib.redirect_stdout(io.StringIO()):
+        for argv in COMMANDS:
+            assert main([str(one) if a == "RUN" else a for a in argv]) == 0, argv
+    printed = _two_ranks(*([str(two) if a == "RUN" else a for a in argv] for argv in COMMANDS))
+    return one, two, printed
 
 
 def _same_results(one: Path, two: Path, pattern: str) -> int:
@@ -85,17 +94,6 @@ def _numbers(folder: Path, root: Path) -> object:
     return strip(json.loads(text))
 
 
-def test_connectivity_on_two_ranks_writes_the_one_process_result_once(runs, capsys):
-    one, two = runs
-    assert main(["connectivity", str(one), "--points", "5", "--quiet"]) == 0
-    capsys.readouterr()
-    done = _torchrun("connectivity", str(two), "--points", "5", "--quiet")
-    assert done.stdout.count("barrier matrix over 3 levels") == 1  # rank 0 alone prints
-    assert _same_results(one, two, "level_*/analysis/connectivity_*") == 1
-    assert _same_results(one, two, "level_*/analysis/barrier_*") == 2
-    assert not list(two.rglob("*.tmp*"))
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -127,37 +125,33 @@ def _two_ranks(*argvs: list[str]) -> dict[int, str]:
         return dict(printed)
 
 
-def test_hessian_all_levels_on_two_ranks_equals_one_process(runs, capsys):
+def test_rank_0_alone_prints(runs):
+    _, _, printed = runs
+    assert printed[0].count("barrier matrix over 3 levels") == 1
+    assert printed[0].count("across levels") == 1 and "error barrier" in printed[0]
+    assert printed[1] == ""
+
+
+def test_paths_on_two_ranks_write_the_one_process_results(runs):
+    one, two, _ = runs
+    assert _same_results(one, two, "level_*/analysis/connectivity_*") == 1
+    assert _same_results(one, two, "level_*/analysis/barrier_*") == 2
+    assert not list(two.rglob("*.tmp*"))
+
+
+def test_hessian_levels_on_two_ranks_equal_one_process(runs):
     """Three levels on two ranks: each level whole on one rank, the one-process numbers
     (the probes' split within a level: ``test_sharded_analyses.py``)."""
-    one, two = runs
-    flags = ["--all-levels", "--top-k", "2", "--trace", "--probes", "4", "--density",
-             "--density-probes", "3", "--density-steps", "8", "--samples", "256", "--quiet"]  # fmt: skip
-    assert main(["hessian", str(one), *flags]) == 0
-    capsys.readouterr()
-    printed = _two_ranks(["hessian", str(two), *flags])
-    assert "across levels" in printed[0] and printed[1] == ""  # rank 0 alone prints
+    one, two, _ = runs
     assert _same_results(one, two, "level_*/analysis/hessian_*") == 3
     assert _same_results(one, two, "level_00/analysis/hessian-levels_*") == 1
 
 
-def test_networks_train_on_both_ranks_and_rank_0_saves_them(runs, capsys):
+def test_networks_train_on_both_ranks_and_rank_0_saves_them(runs):
     """instability (two copies), robustness (its networks) and bound --empirical (the
     one-shot retrainings) share their trainings over two ranks: the saved networks and
     the results are the one-process ones."""
-    one, two = runs
-    argvs = [
-        ["instability", "--level", "1", "--points", "3", "--quiet"],
-        ["robustness", "--level", "0", "--radii", "1,0", "--seeds", "1", "--points", "3",
-         "--quiet"],
-        ["bound", "--level", "1", "--empirical", "--ratios", "0.3,0.6", "--samples", "128",
-         "--probes", "2", "--steps", "6", "--quiet"],
-    ]  # fmt: skip
-    for argv in argvs:
-        assert main([argv[0], str(one), *argv[1:]]) == 0
-    capsys.readouterr()
-    printed = _two_ranks(*([a[0], str(two), *a[1:]] for a in argvs))
-    assert "error barrier" in printed[0] and printed[1] == ""
+    one, two, _ = runs
     for kind in ("instability", "robustness", "bound", "bound-empirical"):
         assert _same_results(one, two, f"level_*/analysis/{kind}_*") >= 1, kind
     nets = sorted(two.glob("level_*/analysis/*/*.safetensors"))
