@@ -35,6 +35,8 @@ COMMANDS = [
      "--quiet"],
     ["bound", "RUN", "--level", "1", "--empirical", "--ratios", "0.3,0.6", "--samples", "128",
      "--probes", "2", "--steps", "6", "--quiet"],
+    ["slice", "RUN", "--level", "0", "--grid", "5", "--quiet"],
+    ["curvature", "RUN", "--all-levels", "--samples", "128", "--random-masks", "3", "--quiet"],
 ]  # fmt: skip
 
 
@@ -58,9 +60,13 @@ def runs(tmp_path_factory) -> tuple[Path, Path, dict[int, str]]:
     shutil.copytree(one, two)
     with contextlib.redirect_stdout(io.StringIO()):
         for argv in COMMANDS:
-            assert main([str(one) if a == "RUN" else a for a in argv]) == 0, argv
-    printed = _two_ranks(*([str(two) if a == "RUN" else a for a in argv] for argv in COMMANDS))
+            assert main([_on(a, one) for a in argv]) == 0, argv
+    printed = _two_ranks(*([_on(a, two) for a in argv] for argv in COMMANDS))
     return one, two, printed
+
+
+def _on(arg: str, run: Path) -> str:
+    return str(run) if arg == "RUN" else arg
 
 
 def _same_results(one: Path, two: Path, pattern: str) -> int:
@@ -128,7 +134,7 @@ def _two_ranks(*argvs: list[str]) -> dict[int, str]:
 def test_rank_0_alone_prints(runs):
     _, _, printed = runs
     assert printed[0].count("barrier matrix over 3 levels") == 1
-    assert printed[0].count("across levels") == 1 and "error barrier" in printed[0]
+    assert printed[0].count("across levels") == 2 and "error barrier" in printed[0]  # hessian, curvature
     assert printed[1] == ""
 
 
@@ -137,6 +143,16 @@ def test_paths_on_two_ranks_write_the_one_process_results(runs):
     assert _same_results(one, two, "level_*/analysis/connectivity_*") == 1
     assert _same_results(one, two, "level_*/analysis/barrier_*") == 2
     assert not list(two.rglob("*.tmp*"))
+
+
+def test_slice_grid_on_two_ranks_writes_the_one_process_result(runs):
+    one, two, _ = runs
+    assert _same_results(one, two, "level_00/analysis/slice_*") == 1
+
+
+def test_curvature_directions_on_two_ranks_equal_one_process(runs):
+    one, two, _ = runs
+    assert _same_results(one, two, "level_*/analysis/curvature_*") == 2
 
 
 def test_hessian_levels_on_two_ranks_equal_one_process(runs):
