@@ -134,7 +134,8 @@ def _two_ranks(*argvs: list[str]) -> dict[int, str]:
 def test_rank_0_alone_prints(runs):
     _, _, printed = runs
     assert printed[0].count("barrier matrix over 3 levels") == 1
-    assert printed[0].count("across levels") == 2 and "error barrier" in printed[0]  # hessian, curvature
+    assert printed[0].count("across levels") == 2  # hessian and curvature
+    assert "error barrier" in printed[0]
     assert printed[1] == ""
 
 

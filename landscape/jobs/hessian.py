@@ -48,7 +48,6 @@ from landscape.tables import format_table, plus_minus
 __all__ = ["hessian", "summary_headers", "summary_rows", "summary_text"]
 
 
-
 def hessian(
     target: Any,
     spec: HessianSpec = HessianSpec(),
@@ -334,7 +333,10 @@ def summary_text(res: Result, k: int) -> str:
         rows = [(g["group"] or "(root)", g["num_kept"],
                  g["eigenvalues"][0] if g["eigenvalues"] else "—",
                  plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
-        lines += ["", format_table((rec["settings"]["groups"], "kept", "λ_max", "trace ± s.e."), rows)]
+        lines += [
+            "",
+            format_table((rec["settings"]["groups"], "kept", "λ_max", "trace ± s.e."), rows),
+        ]
     return "\n".join(lines)
 
 

@@ -180,7 +180,9 @@ def _compute(
     )
     found = {n: copies[n.data_seed] for n in every if n.radius == 0 and n.data_seed in copies}
     todo = distributed.on_primary(
-        lambda: [n for n in dict.fromkeys(every) if (force or not n.path.exists()) and n not in found]
+        lambda: [
+            n for n in dict.fromkeys(every) if (force or not n.path.exists()) and n not in found
+        ]
     )
     t0 = time.perf_counter()
     # The networks are shared by every evaluation of them: one process trains them.
