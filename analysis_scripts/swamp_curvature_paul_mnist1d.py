@@ -1,0 +1,131 @@
+"""[SWAMP] flatness: the Hessian of SWAMP's solutions against IMP-WR's at matched sparsity.
+
+Takes the IMP-WR and SWAMP runs of ``swamp_vs_imp.py --preset paul-mnist1d --levels 12
+--swa-lr 0`` (same seeds, same τ = 40, same pruning fraction, so level L has the same
+density in both) and measures, at levels 0, 3, 6, 9 and 12 of every seed, the
+training-loss Hessian restricted to the weights the level's mask keeps (m ⊙ H ⊙ m; the
+pruned weights are fixed at zero, so only the kept directions are ones the network can
+move in): the top eigenvalue (Lanczos) and the trace (Hutchinson, Rademacher probes), on
+the first 4096 training samples (unaugmented), BatchNorm in eval mode. For SWAMP the
+network measured is the averaged one, the level's solution.
+
+Writes ``figures/swamp_curvature_paul_mnist1d.json`` and ``.png``. Run from the
+repository root, after the runs exist (a missing run is trained, ≈ 8 CPU-minutes each):
+
+    python3 analysis_scripts/swamp_curvature_paul_mnist1d.py --root /tmp/swamp_paul
+
+Results go to each level's ``analysis/`` folder; a repeated call reuses them.
+"""
+
+import argparse
+import datetime
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+from landscape import jobs
+from landscape.hparams import PRESETS, RunConfig
+from landscape.io import level_metrics, save_json
+from landscape.specs import HessianSpec
+
+# ----------------------------------------------------------------------------- settings
+PRESET = "paul-mnist1d"
+LEVELS = 12  # the runs' levels (as swamp_vs_imp.py --levels 12)
+MEASURED = [0, 3, 6, 9, 12]  # levels whose Hessian is measured
+SWAMP = dict(method="swamp", particles=4, swa_start=0.75, swa_lr=0.0, particle_mode="vectorized")
+SPEC = HessianSpec(top_k=1, trace=True, probes=50, masked=True, samples=4096, threads=1)
+FIGURES = Path("figures")
+NAME = "swamp_curvature_paul_mnist1d"
+# ---------------------------------------------------------------------------------------
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
+parser.add_argument("--root", default="runs/swamp_vs_imp", help="where the runs are")
+args = parser.parse_args()
+seeds = [int(s) for s in args.seeds.split(",")]
+torch.set_num_threads(1)
+t0 = time.time()
+base = RunConfig().replace(**PRESETS[PRESET]).replace(levels=LEVELS, device="auto", threads=1)
+res: dict = {"imp-wr": {}, "swamp": {}}
+dens = {}
+for seed in seeds:
+    for method, extra in (("imp-wr", dict(method="imp-wr")), ("swamp", SWAMP)):
+        run = jobs.prune(base.replace(seed=seed, data_seed=seed, **extra), root=args.root,
+                         quiet=True)  # fmt: skip
+        errs = {m["level"]: m["test_error"] for m in level_metrics(run)}
+        dens.update({m["level"]: m["density"] for m in level_metrics(run)})
+        summary = jobs.hessian(run, SPEC, levels=MEASURED, quiet=True)
+        rows = {}
+        for child in summary.children:
+            r = child.record
+            rows[r["level"]] = {"lambda_max": r["eigenvalues"][0], "trace": r["trace"],
+                                "trace_stderr": r["trace_stderr"], "test_error": errs[r["level"]],
+                                "hvps": r["hvp_count"]["total"],
+                                "seconds": r["seconds"]["total"]}  # fmt: skip
+        res[method][seed] = rows
+        print(f"seed {seed} {method} done ({time.time() - t0:.0f} s)", flush=True)
+
+
+def stats(method, key, level):
+    vals = [res[method][s][level][key] for s in seeds]
+    return {"values": vals, "mean": statistics.mean(vals),
+            "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}  # fmt: skip
+
+
+table = []
+for level in MEASURED:
+    row = {"level": level, "density": dens[level]}
+    for method in ("imp-wr", "swamp"):
+        for key in ("lambda_max", "trace", "test_error"):
+            row[f"{method}_{key}"] = stats(method, key, level)
+    # per-seed ratio SWAMP / IMP-WR (same seed, same density)
+    for key in ("lambda_max", "trace"):
+        ratios = [res["swamp"][s][level][key] / res["imp-wr"][s][level][key] for s in seeds]
+        row[f"ratio_{key}"] = {"values": ratios, "mean": statistics.mean(ratios),
+                               "std": statistics.stdev(ratios) if len(ratios) > 1 else 0.0}  # fmt: skip
+    table.append(row)
+
+out = {
+    "preset": PRESET, "levels_measured": MEASURED, "seeds": seeds, "swamp": SWAMP,
+    "hessian": {"top_k": SPEC.top_k, "trace_probes": SPEC.probes, "masked": SPEC.masked,
+                "samples": SPEC.samples, "split": SPEC.split, "bn_mode": "eval",
+                "tol": SPEC.tol, "seed": SPEC.seed},
+    "torch": torch.__version__, "date": datetime.date.today().isoformat(),
+    "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/swamp_paul",
+    "table": table, "per_run": {m: {f"seed{s}": {str(k): v for k, v in res[m][s].items()}
+                                    for s in seeds} for m in res},
+    "seconds": time.time() - t0,
+}  # fmt: skip
+FIGURES.mkdir(exist_ok=True)
+save_json(FIGURES / f"{NAME}.json", out)
+
+fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+x = [100 * r["density"] for r in table]
+for method, color, label in (("imp-wr", "C3", "IMP-WR"), ("swamp", "C0", "SWAMP (average)")):
+    for ax, key in zip(axes, ("lambda_max", "trace", "test_error")):
+        m = [r[f"{method}_{key}"]["mean"] for r in table]
+        s = [r[f"{method}_{key}"]["std"] for r in table]
+        ax.errorbar(x, m, yerr=s, color=color, marker="o", ms=4, capsize=3, label=label)
+for ax, lab in zip(axes, ("top Hessian eigenvalue λ_max (kept weights)",
+                          f"Hessian trace (kept weights, {SPEC.probes} probes)",
+                          "test error")):  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xticks([100, 51.2, 26.2, 13.4, 6.9])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.invert_xaxis()
+    ax.set_xlabel("weights remaining (%)")
+    ax.set_ylabel(lab)
+    ax.legend(frameon=False)
+fig.suptitle(f"{PRESET}: curvature of SWAMP vs IMP-WR at matched sparsity, mean ± std over "
+             f"{len(seeds)} seeds (torch {torch.__version__})")  # fmt: skip
+fig.tight_layout()
+fig.savefig(FIGURES / f"{NAME}.png", dpi=150)
+print(f"wrote {FIGURES / NAME}.png in {time.time() - t0:.0f} s")
