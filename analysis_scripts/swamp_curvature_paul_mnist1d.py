@@ -29,6 +29,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from safetensors.torch import load_file
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -44,6 +45,17 @@ SPEC = HessianSpec(top_k=1, trace=True, probes=50, masked=True, samples=4096, th
 FIGURES = Path("figures")
 NAME = "swamp_curvature_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
+
+
+def weight_norm(run, level):
+    """L2 norm of the level's conv and linear weights (the tensors with ≥ 2 dimensions).
+
+    With BatchNorm after them the loss is invariant to their scale and the Hessian in them
+    scales with 1/norm², so the norm is recorded next to the curvature.
+    """
+    w = load_file(Path(run) / f"level_{level:02d}" / "weights.safetensors")
+    return float(sum((v.double() ** 2).sum() for v in w.values() if v.dim() >= 2)) ** 0.5
+
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
@@ -68,6 +80,7 @@ for seed in seeds:
             rows[r["level"]] = {"lambda_max": r["eigenvalues"][0], "trace": r["trace"],
                                 "trace_stderr": r["trace_stderr"], "test_error": errs[r["level"]],
                                 "hvps": r["hvp_count"]["total"],
+                                "weight_norm": weight_norm(run, r["level"]),
                                 "seconds": r["seconds"]["total"]}  # fmt: skip
         res[method][seed] = rows
         print(f"seed {seed} {method} done ({time.time() - t0:.0f} s)", flush=True)
@@ -83,7 +96,7 @@ table = []
 for level in MEASURED:
     row = {"level": level, "density": dens[level]}
     for method in ("imp-wr", "swamp"):
-        for key in ("lambda_max", "trace", "test_error"):
+        for key in ("lambda_max", "trace", "test_error", "weight_norm"):
             row[f"{method}_{key}"] = stats(method, key, level)
     # per-seed ratio SWAMP / IMP-WR (same seed, same density)
     for key in ("lambda_max", "trace"):
