@@ -31,6 +31,7 @@ COMMANDS = [
     ["connectivity", "RUN", "--points", "5", "--quiet"],
     ["hessian", "RUN", *HESSIAN],
     ["instability", "RUN", "--level", "1", "--points", "3", "--quiet"],
+    ["instability", "RUN", "--level", "2", "--points", "3", "--rewind-steps", "0,2", "--quiet"],
     ["robustness", "RUN", "--level", "0", "--radii", "1,0", "--seeds", "1", "--points", "3",
      "--quiet"],
     ["bound", "RUN", "--level", "1", "--empirical", "--ratios", "0.3,0.6", "--samples", "128",
@@ -165,16 +166,18 @@ def test_hessian_levels_on_two_ranks_equal_one_process(runs):
 
 
 def test_networks_train_on_both_ranks_and_rank_0_saves_them(runs):
-    """instability (two copies), robustness (its networks) and bound --empirical (the
-    one-shot retrainings) share their trainings over two ranks: the saved networks and
-    the results are the one-process ones."""
+    """instability (two copies; a scan's copies of every rewind step at once), robustness
+    (its networks) and bound --empirical (the one-shot retrainings) share their trainings
+    over two ranks: the saved networks and the results are the one-process ones."""
     one, two, _ = runs
-    for kind in ("instability", "robustness", "bound", "bound-empirical"):
+    for kind in ("instability", "instability-scan", "robustness", "bound", "bound-empirical"):
         assert _same_results(one, two, f"level_*/analysis/{kind}_*") >= 1, kind
+    assert _same_results(one, two, "level_02/analysis/instability_*") == 2  # the scan's tests
     nets = sorted(two.glob("level_*/analysis/*/*.safetensors"))
-    # instability's 2 copies (robustness's r = 0 pair reuses them), robustness's r = 1
-    # network, bound's 4 retrainings and their masks
-    assert len(nets) == 2 + 1 + 8
+    # instability's 2 copies at level 1 (robustness's r = 0 pair reuses them) and the
+    # scan's 2 × 2 at level 2 (on both ranks at once), robustness's r = 1 network,
+    # bound's 4 retrainings and their masks
+    assert len(nets) == 2 + 4 + 1 + 8
     for f in nets:
         a, b = load_state(f), load_state(one / f.relative_to(two))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f.name

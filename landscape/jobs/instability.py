@@ -16,12 +16,13 @@ onset of linear mode connectivity: the first τ whose error barrier is at most
 ``spec.onset``.
 
 Under ``torchrun`` the two copies train on two ranks at once (copy ``i`` on rank
-``i mod R``), the path's points are split over the ranks, and rank 0 alone saves
-and writes.
+``i mod R``; in a scan every rewind step's copies at once, spread over all ranks),
+the path's points are split over the ranks, and rank 0 alone saves and writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,19 +156,14 @@ def _test(
     """One stability test: two copies from ``sp``."""
     from landscape.plotting.connectivity import plot_barrier
 
-    cfg, eng, level = run_.config, spec.engine, spec.level
-    train_settings = {"kind": "instability", "level": level, "seeds": list(seeds),
-                      "start": file_digest(*sp.sources), **(extra or {})}  # fmt: skip
+    eng, level = spec.engine, spec.level
+    train_settings, copies_dir = _copies_dir(run_, level, seeds, sp, extra)
     settings = {**train_settings, "points": spec.points, "split": spec.split, **eng.hashed()}
-    # The copies depend only on the training settings: other evaluation settings reuse them.
-    copies_dir = paths.analysis_dir(run_.path, level, "instability-copies", digest(train_settings))
     folder = paths.analysis_dir(run_.path, level, "instability", digest(settings))
     with claim(folder, settings, force=how.force, wait=how.wait, log=how.log) as done:
         if done is not None:
             return done
-        spe = run_.data.steps_per_epoch(cfg.data.batch_size)
-        schedule = lr_schedule(cfg.train, spe)
-        lr_at = constant(schedule(sp.start - 1)) if sp.constant_lr else schedule  # imp-ft: final LR
+        lr_at = _lr_at(run_, sp)
         mask = run_.mask(level)
         t0 = time.perf_counter()
         # The copies are shared by every evaluation of them: one process trains them
@@ -199,6 +195,58 @@ def _test(
         w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
         w.figure("barrier.png", lambda: plot_barrier(record))
         return w.finish(record)
+
+
+def _copies_dir(
+    run_: Run, level: int, seeds, sp: StartPoint, extra: dict[str, Any] | None
+) -> tuple[dict[str, Any], Path]:
+    """The training settings of the copies from ``sp`` and their folder: the copies depend
+    only on them, so other evaluation settings reuse them."""
+    train_settings = {"kind": "instability", "level": level, "seeds": list(seeds),
+                      "start": file_digest(*sp.sources), **(extra or {})}  # fmt: skip
+    folder = paths.analysis_dir(run_.path, level, "instability-copies", digest(train_settings))
+    return train_settings, folder
+
+
+def _lr_at(run_: Run, sp: StartPoint):
+    """The learning rate of each step from ``sp``: the run's schedule (IMP-FT: its final LR)."""
+    cfg = run_.config
+    schedule = lr_schedule(cfg.train, run_.data.steps_per_epoch(cfg.data.batch_size))
+    return constant(schedule(sp.start - 1)) if sp.constant_lr else schedule
+
+
+def _train_scan_copies(
+    run_: Run, spec: InstabilitySpec, seeds, starts: list[tuple[StartPoint, dict | None]],
+    how: _How,
+) -> None:  # fmt: skip
+    """Under ``torchrun``: every missing copy of every rewind step of a scan at once, the
+    ``k``-th on rank ``k mod R`` (not just two at a time); rank 0 holds the copies'
+    locks, decides what is missing and saves the copies, which the tests then read."""
+    dirs = [_copies_dir(run_, spec.level, seeds, sp, extra)[1] for sp, extra in starts]
+    mask = run_.mask(spec.level)
+    with contextlib.ExitStack() as held:
+
+        def missing() -> list[tuple[int, int]]:
+            for d in dirs:
+                held.enter_context(hold(d, wait=True, what="instability copies"))
+            return [(k, i) for k, d in enumerate(dirs) for i in range(len(seeds))
+                    if not (d / f"copy_{i}.safetensors").exists()]  # fmt: skip
+
+        todo = distributed.on_primary(missing)
+        mine = []
+        for j in distributed.my_indices(len(todo)):
+            k, i = todo[j]
+            sp = starts[k][0]
+            path = dirs[k] / f"copy_{i}.safetensors"
+            with distributed.alone():
+                state = _copy(run_, sp, i, seeds[i], path, True, mask, _lr_at(run_, sp), how)
+            mine.append({n: v.cpu() for n, v in state.items()})
+        states = distributed.assemble(len(todo), mine)
+        if distributed.is_primary():
+            for (k, i), state in zip(todo, states):
+                save_state(dirs[k] / f"copy_{i}.safetensors", state,
+                           metadata={"seed": str(seeds[i])})  # fmt: skip
+        distributed.barrier()  # the files exist before any rank reads them
 
 
 def _copies(
@@ -306,16 +354,19 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
         lambda: rewind_points(run_, [t for t in steps if t != tau], quiet=how.quiet)
     )
     mask = run_.mask(level)
-    results = []
+    starts: list[tuple[StartPoint, dict | None]] = []
     for t in steps:
         if t == tau:  # the run's own rewind point: the same result as without rewind_steps
-            results.append(_test(run_, spec, seeds, own, how))
+            starts.append((own, None))
             continue
         state = load_state(files[t], run_.device)
         if level > 0:
             apply_mask(state, mask)
         sp = StartPoint(state, t, total, False, (files[t], paths.mask(run_.path, level)))
-        results.append(_test(run_, spec, seeds, sp, how, {"rewind_step": t}))
+        starts.append((sp, {"rewind_step": t}))
+    if distributed.shard_world()[1] > 1 and not how.force:
+        _train_scan_copies(run_, spec, seeds, starts, how)
+    results = [_test(run_, spec, seeds, sp, how, extra) for sp, extra in starts]
     errors = [r["error_barrier"] for r in results]
     onset = next((t for t, e in zip(steps, errors) if e <= spec.onset), None)
     settings = {"kind": "instability-scan", "level": level, "seeds": list(seeds),
