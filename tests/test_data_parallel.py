@@ -160,7 +160,7 @@ def test_an_error_on_rank_0_stops_every_rank_with_its_message():
         mp.spawn(_failing_rank0, args=(_port(), results), nprocs=2, join=True)
         got = dict(results)
     assert got[0] == "OSError: disk full"
-    assert got[1] == "DistributedError: rank 0 stopped: OSError: disk full"
+    assert got[1] == "PeerError: rank 0 stopped: OSError: disk full"
 
 
 def _conv_net() -> nn.Module:

@@ -331,11 +331,13 @@ def test_a_forced_recompute_that_dies_leaves_no_stale_marker(tmp_path):
     with store.claim(folder, settings, log=lambda _: None) as done:
         assert done is None
         store.Writer(folder).finish({"kind": "x", "settings": settings, "v": 1.0})
-    with pytest.raises(KeyboardInterrupt):
-        with store.claim(folder, settings, force=True, log=lambda _: None) as done:
-            assert done is None
-            store.Writer(folder).arrays({"v": [2.0]})
-            raise KeyboardInterrupt
+    with (
+        pytest.raises(KeyboardInterrupt),
+        store.claim(folder, settings, force=True, log=lambda _: None) as done,
+    ):
+        assert done is None
+        store.Writer(folder).arrays({"v": [2.0]})
+        raise KeyboardInterrupt
     assert not (folder / "result.json").exists()
     with store.claim(folder, settings, log=lambda _: None) as done:
         assert done is None  # recomputed, not the old record reused

@@ -22,7 +22,6 @@ from torch import Tensor, nn
 
 from landscape import distributed, paths
 from landscape.checkpoint import atomic_write_bytes, load_json, save_json, save_state
-from landscape.distributed import DistributedError
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
@@ -48,29 +47,15 @@ def primary_first(work: Callable[[], _T], active: bool = True) -> _T:
 
     Every rank arrives before rank 0 starts (so whatever a rank looked at before, e.g.
     whether a file exists, it saw before the write) and none goes on before rank 0
-    has finished ``work`` (the broadcast of its outcome); an error on rank 0 stops
-    every rank with its message instead of leaving the others waiting. On one
-    process (or ``active=False``) it is ``work()``.
-
-    Raises:
-        DistributedError: (ranks other than 0) ``work`` failed on rank 0.
+    has finished ``work`` (:func:`landscape.distributed.on_primary` broadcasts its
+    outcome); an error on rank 0 stops every rank with its message
+    (:class:`~landscape.distributed.PeerError`) instead of leaving the others waiting.
+    On one process (or ``active=False``) it is ``work()``.
     """
-    if not (active and distributed.is_active()):
+    if not (active and distributed.collective()):
         return work()
-    outcome: tuple[bool, Any] = (True, None)
-    error: BaseException | None = None
     distributed.barrier()
-    if distributed.is_primary():
-        try:
-            outcome = (True, work())
-        except Exception as exc:  # re-raised below, after telling the other ranks
-            error, outcome = exc, (False, f"{type(exc).__name__}: {exc}")
-    ok, value = distributed.broadcast_object(outcome)
-    if error is not None:
-        raise error
-    if not ok:
-        raise DistributedError(f"rank 0 stopped: {value}")
-    return value
+    return distributed.on_primary(work)
 
 
 class RunContext(Run):

@@ -30,7 +30,7 @@ def evaluate(
     loss = torch.zeros((), device=device, dtype=torch.float64)
     wrong = torch.zeros((), device=device, dtype=torch.long)
     n = torch.zeros((), device=device, dtype=torch.long)
-    sharded = shard and distributed.is_active()
+    sharded = shard and distributed.collective()
     world, rank = (distributed.world_size(), distributed.rank()) if sharded else (1, 0)
     for i, (x, y) in enumerate(data.eval_batches(split, batch_size)):
         if i % world != rank:

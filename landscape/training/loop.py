@@ -127,7 +127,7 @@ def train(
     result = TrainResult()
     t0 = time.perf_counter()
     model.train()
-    parallel = data_parallel and distributed.is_active()
+    parallel = data_parallel and distributed.collective()
     share = _share(batch_size) if parallel else slice(None)
     net = _wrap(model, hp, device, parallel)
     loss_sum = torch.zeros((), device=device)
