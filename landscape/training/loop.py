@@ -17,6 +17,7 @@ batch up to float rounding. BatchNorm statistics are those of a rank's share
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,6 +174,9 @@ def train(
             bar.set_postfix(test_err=f"{test['error']:.3f}")
         bar.update(1)
     bar.close()
+    if parallel:  # DDP's buckets are freed now, not at some later garbage collection
+        del net
+        gc.collect()
     if hp.channels_last:  # saved tensors are contiguous (safetensors needs it)
         model.to(memory_format=torch.contiguous_format)
     result.steps = stop - start
