@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from landscape import distributed, paths
@@ -28,6 +26,7 @@ from landscape.hparams import RunConfig, TrainHparams
 from landscape.jobs import prune as execute
 from landscape.runners.common import primary_first
 from landscape.training import loop, train
+from tests.ranks import free_port, spawn, torchrun_env
 
 TESTS = Path(__file__).resolve().parent
 MODEL = f"{__name__}:smooth_net"
@@ -130,15 +129,8 @@ def test_a_batch_the_ranks_do_not_divide_is_refused(monkeypatch):
     assert loop._share(64) == slice(16, 32)
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _failing_rank0(rank: int, port: int, results) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE="2", LOCAL_RANK=str(rank))  # fmt: skip
+    torchrun_env(rank, 2, port)
     distributed.init_from_env(torch.device("cpu"))
     try:
         assert primary_first(lambda: distributed.rank() + 41) == 41  # rank 0's value everywhere
@@ -155,10 +147,7 @@ def _failing_rank0(rank: int, port: int, results) -> None:
 
 
 def test_an_error_on_rank_0_stops_every_rank_with_its_message():
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_failing_rank0, args=(_port(), results), nprocs=2, join=True)
-        got = dict(results)
+    got = spawn(_failing_rank0, free_port())
     assert got[0] == "OSError: disk full"
     assert got[1] == "PeerError: rank 0 stopped: OSError: disk full"
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from landscape import distributed as D
 from landscape.distributed import DistributedError
+from tests.ranks import free_port, spawn, torchrun_env
 
 
 @pytest.fixture(autouse=True)
@@ -40,19 +38,8 @@ def test_bad_world_size_says_how_to_launch(monkeypatch, value):
         D.env_world_size()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, results) -> None:
-    import os
-
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-    )  # fmt: skip
+    torchrun_env(rank, world, port)
     assert D.init_from_env(torch.device("cpu"))
     try:
         out = {"rank": D.rank(), "world": D.world_size(), "primary": D.is_primary()}
@@ -71,10 +58,7 @@ def _worker(rank: int, world: int, port: int, results) -> None:
 
 def test_two_gloo_processes():
     world = 2
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_worker, args=(world, _free_port(), results), nprocs=world, join=True)
-        r = dict(results)
+    r = spawn(_worker, world, free_port(), nprocs=world)
     for rank in range(world):
         out = r[rank]
         assert (out["rank"], out["world"], out["primary"]) == (rank, world, rank == 0)

@@ -8,13 +8,10 @@ than the analyses); the parent computes the one-process references and compares.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from landscape import distributed as D
@@ -24,6 +21,7 @@ from landscape.analysis.curvature import curvature
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.analysis.hessian import HessianOperator, hutchinson, slq, spectrum
 from landscape.analysis.slices import plane_slice
+from tests.ranks import free_port, spawn, torchrun_env
 
 
 @pytest.fixture(autouse=True)
@@ -81,17 +79,8 @@ def _compute() -> dict:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, results) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-    )  # fmt: skip
+    torchrun_env(rank, world, port)
     torch.set_num_threads(1)
     assert D.init_from_env(torch.device("cpu"))
     try:
@@ -114,10 +103,7 @@ def _worker(rank: int, world: int, port: int, results) -> None:
 
 @pytest.fixture(scope="module")
 def two_ranks() -> dict:
-    with mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_worker, args=(2, _free_port(), results), nprocs=2, join=True)
-        return dict(results)
+    return spawn(_worker, 2, free_port())
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,15 @@ import io
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from landscape.checkpoint import load_state
 from landscape.cli import main
+from tests.ranks import free_port, spawn, torchrun_env
 
 HESSIAN = ["--all-levels", "--top-k", "2", "--trace", "--probes", "4", "--density",
            "--density-probes", "3", "--density-steps", "8", "--samples", "256", "--quiet"]  # fmt: skip
@@ -101,17 +100,10 @@ def _numbers(folder: Path, root: Path) -> object:
     return strip(json.loads(text))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _verbs_on_rank(rank: int, argvs: list[list[str]], ports: list[int], printed) -> None:
     """What ``torchrun`` starts on each rank: the environment, then ``landscape ARGV`` for
     each command line in turn (each joins and leaves its own group)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", RANK=str(rank), WORLD_SIZE="2",
-                      LOCAL_RANK=str(rank))  # fmt: skip
+    torchrun_env(rank, 2)
     torch.set_num_threads(1)
     out = io.StringIO()
     for argv, port in zip(argvs, ports):
@@ -125,11 +117,7 @@ def _verbs_on_rank(rank: int, argvs: list[list[str]], ports: list[int], printed)
 def _two_ranks(*argvs: list[str]) -> dict[int, str]:
     """``landscape ARGV`` on two spawned gloo ranks (cheaper than a torchrun subprocess,
     the same code path: the verb joins the group the environment names); their stdout."""
-    ports = [_free_port() for _ in argvs]
-    with mp.Manager() as manager:
-        printed = manager.dict()
-        mp.spawn(_verbs_on_rank, args=(list(argvs), ports, printed), nprocs=2, join=True)
-        return dict(printed)
+    return spawn(_verbs_on_rank, list(argvs), [free_port() for _ in argvs])
 
 
 def test_rank_0_alone_prints(runs):
