@@ -24,6 +24,8 @@ with E_p = 1, 4, 10 (B = 40, 52, 76). Writes ``figures/zimmer_phases_mnist1d.jso
 ``.png`` (mean ± sample std over seeds). Run from the repository root:
 
     python3 analysis_scripts/zimmer_phases_mnist1d.py [--seeds 0,1,2] [--root runs/zimmer]
+    python3 analysis_scripts/zimmer_phases_mnist1d.py --preset cnn1d-mnist1d \
+        --out figures/zimmer_phases_cnn1d_mnist1d          # the 1-D CNN with BatchNorm
 
 Runs land in ``--root``; a repeated call reuses every finished run.
 """
@@ -58,7 +60,11 @@ NAME = "zimmer_phases_mnist1d"
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
 parser.add_argument("--root", default="runs/zimmer", help="where the runs go")
+parser.add_argument("--preset", default=PRESET, choices=("mlp-mnist1d", "cnn1d-mnist1d"),
+                    help="dense recipe (both: 36 epochs, step schedule)")  # fmt: skip
+parser.add_argument("--out", default=str(FIGURES / NAME), help="output path without extension")
 args = parser.parse_args()
+PRESET, OUT = args.preset, Path(args.out)
 seeds = [int(s) for s in args.seeds.split(",")]
 torch.set_num_threads(1)
 t0 = time.time()
@@ -125,11 +131,12 @@ out = {
     "part_b": {"phases": B_PHASES, "goal_sparsity": B_GOAL, "epochs_per_phase": B_EPOCHS,
                "runs": part_b},
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/zimmer",
+    "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/zimmer"
+    + (f" --preset {PRESET} --out {OUT}" if PRESET != "mlp-mnist1d" else ""),
     "seconds": time.time() - t0,
 }  # fmt: skip
-FIGURES.mkdir(exist_ok=True)
-save_json(FIGURES / f"{NAME}.json", out)
+OUT.parent.mkdir(exist_ok=True)
+save_json(OUT.with_suffix(".json"), out)
 
 fig, axes = plt.subplots(1, len(A_EPOCHS) + 1, figsize=(5 * (len(A_EPOCHS) + 1), 4.2))
 for ax, ep in zip(axes, A_EPOCHS):
@@ -166,5 +173,5 @@ ax.legend(frameon=False, fontsize=8)
 fig.suptitle(f"{PRESET}: [ZIMMER] schedules and BIMP, mean ± std over {len(seeds)} seeds "
              f"(torch {torch.__version__})")  # fmt: skip
 fig.tight_layout()
-fig.savefig(FIGURES / f"{NAME}.png", dpi=150)
-print(f"wrote {FIGURES / NAME}.png in {time.time() - t0:.0f} s")
+fig.savefig(OUT.with_suffix(".png"), dpi=150)
+print(f"wrote {OUT}.png in {time.time() - t0:.0f} s")
