@@ -10,8 +10,9 @@ Without torchrun nothing is initialised and the same code runs as one process:
 The analyses split independent work (path and grid points, Hessian probes) over the
 ranks with :func:`shard_world`/:func:`my_indices` and put the pieces back together
 with :func:`assemble`, so every rank ends with the one-process result; rank 0 alone
-takes locks and writes (:func:`primary_context`, :func:`on_primary`), and
-:func:`session` joins a command to torchrun's group with the other ranks quiet.
+takes locks and writes (:func:`primary_context`, :func:`on_primary`);
+:func:`landscape.launch.session` joins a command to torchrun's group with the other
+ranks quiet.
 
 Collectives wait up to ``$LANDSCAPE_DIST_TIMEOUT`` minutes (default 720): a rank may
 idle through a whole level while another trains (a SWAMP+ level has one particle),
@@ -22,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import io
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -57,8 +56,6 @@ __all__ = [
     "on_primary",
     "primary_context",
     "rank",
-    "rank_device",
-    "session",
     "shard_world",
     "shutdown",
     "world_size",
@@ -347,71 +344,3 @@ def primary_context(enter: Callable[[], contextlib.AbstractContextManager[T]]) -
     with contextlib.ExitStack() as stack:
         value = on_primary(lambda: stack.enter_context(enter()))
         yield value
-
-
-def rank_device(name: str) -> str:
-    """The ``--device`` this rank uses under torchrun: ``cuda`` or ``cuda:N`` becomes
-    ``cuda:LOCAL_RANK`` (one GPU per rank); ``auto`` stays (the run's device) but makes
-    ``cuda:LOCAL_RANK`` the current CUDA device, which a plain ``cuda`` then names. One
-    process keeps ``name`` as it is."""
-    if env_world_size() == 1:
-        return name
-    if name == "auto":
-        if torch.cuda.is_available():
-            local_device(torch.device("cuda"))
-        return name
-    if torch.device(name).type == "cuda":
-        return str(local_device(torch.device("cuda")))
-    return name
-
-
-def _backend_device(name: str) -> torch.device:
-    """The device whose backend the group uses: NCCL for CUDA (``auto`` with a GPU), else gloo."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-class _NoTerminal(io.TextIOBase):
-    """A stream that writes through but says it is no terminal (progress bars stay off)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        return self._stream.write(text)
-
-    def flush(self) -> None:
-        self._stream.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-
-@contextlib.contextmanager
-def session(device: str = "auto") -> Iterator[str]:
-    """Run a command under torchrun: join the group, keep ranks other than 0 quiet, leave.
-
-    Yields the device name this rank uses (:func:`rank_device`). Ranks other than 0
-    print nothing (stdout is dropped, stderr shows no progress bar but still shows
-    errors); a :class:`PeerError` (rank 0 failed and said why) ends them with
-    status 2 and no second message. On one process this is a no-op yielding ``device``.
-    """
-    if env_world_size() == 1:
-        yield device
-        return
-    name = rank_device(device)
-    created = init_from_env(_backend_device(name))
-    try:
-        if is_primary():
-            yield name
-            return
-        try:
-            with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
-                    contextlib.redirect_stderr(_NoTerminal(sys.stderr)):  # fmt: skip
-                yield name
-        except PeerError:
-            raise SystemExit(2) from None
-    finally:
-        if created:
-            shutdown()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from landscape import distributed as D
+from landscape import launch
 from landscape.analysis.bound_trace import inverse_trace
 from landscape.analysis.connectivity import barrier, connectivity
 from landscape.analysis.curvature import curvature
@@ -168,7 +169,7 @@ def test_one_process_helpers_are_no_ops():
     assert D.on_primary(lambda: 7) == 7
     with D.primary_context(lambda: contextlib.nullcontext("held")) as got:
         assert got == "held"
-    with D.session("cuda:3") as device:  # no torchrun: the device as given, no group
+    with launch.session("cuda:3") as device:  # no torchrun: the device as given, no group
         assert device == "cuda:3" and not D.is_active()
     with pytest.raises(D.DistributedError, match="exactly my_indices"):
         D.assemble(3, ["a"])

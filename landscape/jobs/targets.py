@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from landscape import distributed, paths
+from landscape import launch, paths
 from landscape.errors import CheckpointError, LandscapeError
 from landscape.hparams import DataHparams, ModelHparams, RunConfig
 from landscape.io import file_digest
@@ -51,13 +51,13 @@ __all__ = [
 @contextlib.contextmanager
 def on_ranks(args: Any) -> Iterator[None]:
     """A verb's whole work under ``torchrun``: join the process group for ``args.device``
-    (:func:`landscape.distributed.session`: ranks other than 0 quiet, the group left at
+    (:func:`landscape.launch.session`: ranks other than 0 quiet, the group left at
     the end) and set ``args.device`` to this rank's device (``cuda`` → ``cuda:LOCAL_RANK``;
     ``auto``, the run's device, stays, with ``cuda:LOCAL_RANK`` made the current GPU)
     before the verb builds its spec from ``args``. On one process nothing changes.
     """
     requested = getattr(args, "device", None) or "auto"  # None: the flag was not given
-    with distributed.session(requested) as device:
+    with launch.session(requested) as device:
         if device != requested:
             args.device = device
         yield
