@@ -197,7 +197,7 @@ def test_degenerate_planes_are_rejected(data):
 
 def test_origin_path_max_on_analytic_surfaces():
     """The matching set's part linearly connected to the origin [PAUL Fig. 3], off the grid."""
-    from landscape.analysis.slices import origin_path_max
+    from landscape.analysis.slice_sets import origin_path_max
 
     a = np.linspace(-1, 2, 31)
     b = np.linspace(-1, 2, 31)

@@ -26,7 +26,8 @@ import numpy as np
 from torch import Tensor
 
 from landscape import paths
-from landscape.analysis.slices import origin_path_max, plane_slice, random_slice
+from landscape.analysis.slice_sets import origin_path_max
+from landscape.analysis.slices import plane_slice, random_slice
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
