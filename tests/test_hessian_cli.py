@@ -237,3 +237,14 @@ def test_plots_read_results_only(run_dir: Path):
     no_density = {"eigenvalues": [1.0], "density": None}
     with pytest.raises(ValueError, match="--density"):
         plot_density(no_density)
+
+
+def test_a_quiet_python_call_prints_nothing(run_dir: Path, capsys):
+    from landscape import jobs
+    from landscape.specs import HessianSpec
+
+    spec = HessianSpec(top_k=2, samples=64, trace=False)
+    res = jobs.hessian(run_dir, spec, levels="all", quiet=True)
+    assert len(res.children) == 2 and capsys.readouterr().out == ""
+    jobs.hessian(run_dir, spec, levels="all", force=True)  # not quiet: a line per level
+    assert capsys.readouterr().out.count("HVPs in") == 2

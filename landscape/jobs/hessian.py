@@ -75,6 +75,8 @@ def hessian(
     model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
                                   samples=spec.samples)  # fmt: skip
     jobs = [(t, *_where(spec, t, out)) for t in targets]
+    if quiet:  # no progress bar and no line per level
+        log = _silent
     with progress(total=None, desc="HVPs", unit="hvp", disable=True if quiet else None) as bar:
         if len(jobs) > 1 and distributed.shard_world()[1] > 1:
             results = _levels_on_ranks(spec, model, data, jobs, bar, force, wait, log)
@@ -83,6 +85,10 @@ def hessian(
     if len(results) == 1:
         return results[0]
     return _summary(targets[0], spec, results)
+
+
+def _silent(*_: Any, **__: Any) -> None:
+    """The log of a quiet call."""
 
 
 def _where(spec: HessianSpec, t: Checkpoint, out: str | Path | None) -> tuple[dict[str, Any], Path]:
