@@ -36,10 +36,10 @@ from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
-from landscape.hparams import parse_duration
 from landscape.io import file_digest
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
+from landscape.jobs.instability import runner_start
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident
 from landscape.locks import hold
@@ -95,22 +95,7 @@ class RetrainTask:
 
 def _start(ctx: Any, level: int) -> tuple[dict[str, torch.Tensor], int, int, bool, Path]:
     """Where the runner trains level ``level + 1`` from: state, step range, constant LR, file."""
-    cfg = ctx.config
-    method = cfg.prune.method
-    spe = ctx.data.steps_per_epoch(cfg.data.batch_size)
-    total = parse_duration(cfg.train.length, spe)
-    if method == "imp-wr":
-        return (
-            ctx.rewind(),
-            parse_duration(cfg.prune.rewind_step, spe),
-            total,
-            False,
-            paths.rewind(ctx.path),
-        )
-    source = paths.weights(ctx.path, level)
-    if method == "imp-lrr":
-        return ctx.weights(level), 0, total, False, source
-    return ctx.weights(level), total, 2 * total, True, source
+    return runner_start(ctx, level + 1)
 
 
 def _retrain(ctx: Any, task: RetrainTask) -> str:

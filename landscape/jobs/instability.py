@@ -85,35 +85,44 @@ class StartPoint:
 
 def start_point(run: Run, level: int) -> StartPoint:
     """The start the runner trained ``level`` from (module docstring)."""
-    cfg = run.config
-    method = cfg.prune.method
+    method = run.config.prune.method
     if method not in _METHODS:
         raise LandscapeError(
             f"instability retrains IMP levels ({', '.join(_METHODS)}); {run.path} is a "
             f"{method!r} run"
         )
-    spe = run.data.steps_per_epoch(cfg.data.batch_size)
-    total = parse_duration(cfg.train.length, spe)
-    tau = parse_duration(cfg.prune.rewind_step, spe) if method == "imp-wr" else 0
     if level not in run.levels():
         raise LandscapeError(f"level {level} is not trained in {run.path} (levels: {run.levels()})")
     if not paths.rewind(run.path).exists():
         raise LandscapeError(
             f"{run.path} has no rewind.safetensors (the starting point); re-run its runner"
         )
-    mask = run.mask(level)
-    if level == 0 or method == "imp-wr":
-        state, start, stop, const = run.rewind(), tau, total, False
-        source = paths.rewind(run.path)
-    elif method == "imp-lrr":
-        state, start, stop, const = run.weights(level - 1), 0, total, False
-        source = paths.weights(run.path, level - 1)
-    else:  # imp-ft
-        state, start, stop, const = run.weights(level - 1), total, 2 * total, True
-        source = paths.weights(run.path, level - 1)
+    state, start, stop, const, source = runner_start(run, level)
     state = {k: v.clone() for k, v in state.items()}
-    apply_mask(state, mask)
+    apply_mask(state, run.mask(level))
     return StartPoint(state, start, stop, const, (source, paths.mask(run.path, level)))
+
+
+def runner_start(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool, Path]:
+    """Where an IMP runner trains ``level`` from, before its mask is applied: the
+    weights, the global step range, whether the LR is the schedule's final one (IMP-FT),
+    and the file the weights come from (``landscape.runners.imp``):
+
+    - level 0, and every IMP-WR level: ``w_τ`` over τ..T (τ = 0 but for IMP-WR);
+    - IMP-LRR: ``w^(L−1)`` over 0..T;
+    - IMP-FT: ``w^(L−1)`` over T..2T at the final LR.
+    """
+    cfg = run.config
+    method = cfg.prune.method
+    spe = run.data.steps_per_epoch(cfg.data.batch_size)
+    total = parse_duration(cfg.train.length, spe)
+    if level == 0 or method == "imp-wr":
+        tau = parse_duration(cfg.prune.rewind_step, spe) if method == "imp-wr" else 0
+        return run.rewind(), tau, total, False, paths.rewind(run.path)
+    source = paths.weights(run.path, level - 1)
+    if method == "imp-lrr":
+        return run.weights(level - 1), 0, total, False, source
+    return run.weights(level - 1), total, 2 * total, True, source
 
 
 def instability(
