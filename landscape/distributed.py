@@ -140,7 +140,9 @@ def init_from_env(device: torch.device) -> bool:
         already exists.
 
     Raises:
-        DistributedError: ``WORLD_SIZE`` > 1 but torch has no distributed support.
+        DistributedError: ``WORLD_SIZE`` > 1 but torch has no distributed support, or
+            this process already joined and left the group of this rendezvous (a second
+            join would wait forever in torchrun's store).
     """
     if env_world_size() == 1 or (dist.is_available() and dist.is_initialized()):
         return False
@@ -148,8 +150,19 @@ def init_from_env(device: torch.device) -> bool:
         raise DistributedError(
             "WORLD_SIZE > 1 but this torch build has no torch.distributed; run as one process"
         )
+    where = (os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT"))
+    if where in _LEFT:
+        raise DistributedError(
+            "this process already joined torchrun's group and left it; joining it again would "
+            "hang. In a script, call the jobs inside one `with landscape.launch.session():`"
+        )
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=_timeout())
+    _JOINED.add(where)
     return True
+
+
+_JOINED: set[tuple[str | None, str | None]] = set()  # rendezvous this process joined
+_LEFT: set[tuple[str | None, str | None]] = set()  # ... and left
 
 
 def _timeout() -> datetime.timedelta:
@@ -171,6 +184,7 @@ def shutdown() -> None:
     """Leave the process group (a no-op when none is initialised)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        _LEFT.update(_JOINED)
 
 
 def barrier() -> None:

@@ -51,9 +51,13 @@ def _worker(rank: int, world: int, port: int, results) -> None:
         out["object"] = D.broadcast_object(["from", rank])
         out["gathered"] = D.gather_objects({"rank": rank, "t": torch.tensor([rank])})
         D.barrier()
-        results[rank] = out
     finally:
         D.shutdown()
+    try:  # torchrun's rendezvous cannot be joined twice: a clear error, not a hang
+        D.init_from_env(torch.device("cpu"))
+    except D.DistributedError as exc:
+        out["rejoin"] = str(exc)
+    results[rank] = out
 
 
 def test_two_gloo_processes():
@@ -69,6 +73,7 @@ def test_two_gloo_processes():
     gathered = r[0]["gathered"]
     assert [g["rank"] for g in gathered] == [0, 1]
     assert [g["t"].item() for g in gathered] == [0, 1]
+    assert all("launch.session" in r[k]["rejoin"] for k in range(world))
 
 
 @pytest.mark.parametrize("value", ["soon", "-5"])
