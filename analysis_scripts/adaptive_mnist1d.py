@@ -11,20 +11,17 @@ accuracy against the weights remaining, mean ± std over seeds. Writes
 About 2 minutes per seed on a 2-core CPU (one thread): the bound costs ~15 s a level.
 """
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 
 # ----------------------------------------------------------------------------- settings
@@ -32,19 +29,16 @@ PRESET = "mlp-mnist1d"
 FACTOR = 0.8  # c: prune c·p*(L) of the remaining weights at each level
 ADAPTIVE_LEVELS = 5  # the adaptive run prunes far faster than 20% a level
 FIXED_LEVELS = 12  # 0.8^12 = 6.9% of the weights
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "adaptive_mnist1d"
-OUT = Path("figures") / "adaptive_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "adaptive_mnist1d")
+seeds, ROOT = args.seeds, args.root
+OUT = args.figures / "adaptive_mnist1d"
 t0 = time.time()
 rows: dict[str, list[list[dict]]] = {"fixed 20%": [], f"adaptive c = {FACTOR}": []}
 for seed in seeds:
-    base = RunConfig().replace(**PRESETS[PRESET])
-    base = base.replace(seed=seed, data_seed=seed, threads=1)
+    base = base_config(args)
+    base = base.replace(seed=seed, data_seed=seed)
     fixed = jobs.prune(base.replace(levels=FIXED_LEVELS), root=ROOT, quiet=True)
     adaptive = jobs.prune(base.replace(levels=ADAPTIVE_LEVELS, prune_ratio="adaptive",
                                        adaptive_factor=FACTOR), root=ROOT, quiet=True)  # fmt: skip
@@ -52,7 +46,7 @@ for seed in seeds:
     rows[f"adaptive c = {FACTOR}"].append(level_metrics(adaptive))
     print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
-out = {"preset": PRESET, "seeds": seeds, "adaptive_factor": FACTOR, "torch": torch.__version__,
+out = {"preset": args.preset, "seeds": seeds, "adaptive_factor": FACTOR, "torch": torch.__version__,
        "command": "python3 analysis_scripts/adaptive_mnist1d.py", "seconds": time.time() - t0,
        "runs": {}}  # fmt: skip
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -72,7 +66,7 @@ ax.set_xscale("log")
 ax.invert_xaxis()
 ax.set_xlabel("weights remaining (%, mean over seeds)")
 ax.set_ylabel("test accuracy (%, mean ± std)")
-ax.set_title(f"{PRESET}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})", fontsize=9)
+ax.set_title(f"{args.preset}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})", fontsize=9)
 ax.legend(frameon=False)
 fig.tight_layout()
 OUT.parent.mkdir(exist_ok=True)

@@ -14,20 +14,17 @@ About 3 minutes per seed on a 2-core CPU (one thread); a repeated call reuses
 everything.
 """
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import save_json
 from landscape.specs import BoundSpec, CurvatureSpec
 
@@ -36,20 +33,17 @@ PRESET = "mlp-mnist1d"
 LEVELS = (0, 2, 4, 6)  # where the bound is checked
 RATIOS = "0.2,0.4,0.5,0.6,0.7,0.8,0.9"  # one-shot ratios tried
 SAMPLES = 2000  # Hessian samples (the first 2000 training samples)
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "bound_mnist1d"
-OUT = Path("figures") / "bound_vs_empirical_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "bound_mnist1d")
+seeds, ROOT = args.seeds, args.root
+OUT = args.figures / "bound_vs_empirical_mnist1d"
 t0 = time.time()
 spec = BoundSpec(empirical=True, ratios=RATIOS, curvature=CurvatureSpec(samples=SAMPLES))
 per_seed = []
 for seed in seeds:
-    cfg = RunConfig().replace(**PRESETS[PRESET])
-    cfg = cfg.replace(seed=seed, data_seed=seed, threads=1, levels=max(LEVELS))
+    cfg = base_config(args)
+    cfg = cfg.replace(seed=seed, data_seed=seed, levels=max(LEVELS))
     run = jobs.prune(cfg, root=ROOT, quiet=True)
     rows = {}
     for level in LEVELS:
@@ -59,7 +53,7 @@ for seed in seeds:
     per_seed.append(rows)
     print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
-out = {"preset": PRESET, "seeds": seeds, "levels": list(LEVELS), "ratios": RATIOS,
+out = {"preset": args.preset, "seeds": seeds, "levels": list(LEVELS), "ratios": RATIOS,
        "tolerance": spec.tolerance, "torch": torch.__version__, "seconds": time.time() - t0,
        "command": "python3 analysis_scripts/bound_mnist1d.py", "per_seed": per_seed}  # fmt: skip
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -79,7 +73,7 @@ ax.axhline(0.2, color="k", lw=0.8, ls=":", label="ratio the run used")
 ax.set_xlabel("level L")
 ax.set_ylabel("largest one-shot pruning ratio")
 ax.set_ylim(-0.12, 1.0)
-ax.set_title(f"{PRESET}, IMP-WR, {len(seeds)} seeds, mean ± std (torch {torch.__version__})",
+ax.set_title(f"{args.preset}, IMP-WR, {len(seeds)} seeds, mean ± std (torch {torch.__version__})",
              fontsize=9)  # fmt: skip
 ax.legend(frameon=False, fontsize=7, loc="upper right", ncol=2)
 fig.tight_layout()

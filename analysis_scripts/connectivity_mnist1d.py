@@ -21,16 +21,14 @@ two IMP-WR runs. Runs go to
 repeated call reuses every finished run and analysis.
 """
 
-import os
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, load_json, save_json
 from landscape.plotting.connectivity import plot_connectivity, plot_path
 from landscape.plotting.slices import plot_slices
@@ -45,15 +43,14 @@ BN_POLICY = "recompute"  # re-estimate BatchNorm at every point (the default)
 SLICE_LEVEL = 2  # Fig. 3 plane: w^(2), m_3 ⊙ w^(2), w^(3)
 GRID = 21  # slice grid points per axis
 SLICE_SAMPLES = 1000  # the slice measures each split on its first 1000 samples
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "connectivity_mnist1d"
-FIGURES = Path("figures")
 # ---------------------------------------------------------------------------------------
 
-FIGURES.mkdir(exist_ok=True)
+args = options(__doc__, PRESET, "connectivity_mnist1d", seeds=None)
+ROOT, FIGURES = args.root, args.figures
 path_json = {}
 for tau in REWIND_STEPS:
     # 1. IMP-WR: train level 0, prune 20% globally, rewind to m ⊙ w_τ, repeat.
-    cfg = RunConfig().replace(**PRESETS[PRESET])
+    cfg = base_config(args)
     cfg = cfg.replace(method="imp-wr", rewind_step=str(tau), levels=LEVELS)
     run = jobs.prune(cfg, out=ROOT / f"cnn1d_tau{tau}", quiet=True)
     print(f"\nimp-wr run {run}  (τ = {tau})")

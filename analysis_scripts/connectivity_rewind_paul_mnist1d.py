@@ -19,21 +19,18 @@ The runs go to ``$LANDSCAPE_ROOT/regime_mnist1d``, the same folder as
 new runs (a few minutes each on one thread).
 """
 
-import argparse
 import datetime
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 from landscape.specs import ConnectivitySpec
 
@@ -41,8 +38,6 @@ from landscape.specs import ConnectivitySpec
 PRESET = "paul-mnist1d"  # 1-D CNN + BN, lr 0.4, 36 epochs, 12 levels of 20%
 REWIND_STEPS = (0, 40, 200)  # initialisation, one epoch, five epochs (40 steps per epoch)
 POINTS = 11  # points per straight segment, both ends included
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "regime_mnist1d"
-FIGURES = Path("figures")
 NAME = "connectivity_rewind_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
 
@@ -68,16 +63,15 @@ def matrix_mean(mats):
     return mean, sd
 
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "regime_mnist1d")
+seeds, ROOT = args.seeds, args.root
+FIGURES = args.figures
 t0 = time.time()
 records, metrics = {}, {}
 for tau in REWIND_STEPS:
     for seed in seeds:
-        base = RunConfig().replace(**PRESETS[PRESET])
-        base = base.replace(seed=seed, data_seed=seed, threads=1, rewind_step=str(tau))
+        base = base_config(args)
+        base = base.replace(seed=seed, data_seed=seed, rewind_step=str(tau))
         run = jobs.prune(base, root=ROOT, quiet=True)
         metrics[tau, seed] = level_metrics(run)
         spec = ConnectivitySpec(points=POINTS, matrix=True)
@@ -85,7 +79,7 @@ for tau in REWIND_STEPS:
         print(f"tau {tau} seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
 
 out = {
-    "preset": PRESET, "method": "imp-wr", "rewind_steps": list(REWIND_STEPS), "seeds": seeds,
+    "preset": args.preset, "method": "imp-wr", "rewind_steps": list(REWIND_STEPS), "seeds": seeds,
     "points_per_segment": POINTS, "split": "test", "bn_policy": "recompute",
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
     "command": f"LANDSCAPE_ROOT=/tmp/regime python3 analysis_scripts/{NAME}.py",
@@ -160,7 +154,7 @@ for k, tau in enumerate(REWIND_STEPS):
     ax.set_ylabel("level")
     ax.set_title(f"τ = {tau}: error barrier (%), mean of {len(seeds)} seeds")
     fig.colorbar(im, ax=ax, fraction=0.046)
-fig.suptitle(f"{PRESET}, IMP-WR: successive-level paths and barrier matrices, "
+fig.suptitle(f"{args.preset}, IMP-WR: successive-level paths and barrier matrices, "
              f"{len(seeds)} seeds (torch {torch.__version__})")  # fmt: skip
 fig.tight_layout()
 fig.savefig(FIGURES / f"{NAME}.png", dpi=150)

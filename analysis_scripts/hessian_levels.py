@@ -21,17 +21,15 @@ a repeated call reuses the finished run and analyses.
 """
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import save_json
 from landscape.plotting.hessian import plot_density
 from landscape.specs import HessianSpec
@@ -44,15 +42,14 @@ PROBES = 100  # Hutchinson probes for the trace
 SAMPLES = 4096  # the first N training samples (MNIST-1D has 4000: all of them)
 MASKED = True  # kept coordinates only: m ⊙ H ⊙ m, the Hessian of the pruned network
 DENSITY_LEVELS = (0, 3, 6, 10)  # densities overlaid in one figure (all eleven are unreadable)
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "hessian_levels"
-FIGURES = Path("figures")
 # ---------------------------------------------------------------------------------------
 
-FIGURES.mkdir(exist_ok=True)
+args = options(__doc__, PRESET, "hessian_levels", seeds=None)
+ROOT, FIGURES = args.root, args.figures
 
 # 1. IMP-WR: train, prune 20% globally by magnitude, rewind to m ⊙ w_τ, repeat.
-cfg = RunConfig().replace(**PRESETS[PRESET]).replace(method="imp-wr", levels=LEVELS)
-run = jobs.prune(cfg, out=ROOT / f"imp-wr_{PRESET}", quiet=True)
+cfg = base_config(args).replace(method="imp-wr", levels=LEVELS)
+run = jobs.prune(cfg, out=ROOT / f"imp-wr_{args.preset}", quiet=True)
 
 # 2. The Hessian report at every level: one result per level (.children) and a summary.
 spec = HessianSpec(top_k=TOP_K, trace=True, probes=PROBES, density=True, samples=SAMPLES,
@@ -72,7 +69,7 @@ for i, rec in enumerate(shown):
     plot_density({**rec, "eigenvalues": [], "title": ""}, ax=ax, label=label)
     ax.lines[-1].set_color(cmap(0.9 * i / max(1, len(shown) - 1)))
 ax.set_title(
-    f"Hessian eigenvalue density at four IMP-WR levels ({PRESET}, kept weights)", fontsize=9
+    f"Hessian eigenvalue density at four IMP-WR levels ({args.preset}, kept weights)", fontsize=9
 )
 ax.legend(frameon=False, fontsize=7, title="level: weights remaining", title_fontsize=7)
 fig.savefig(FIGURES / "hessian_densities.png", dpi=150)

@@ -20,11 +20,8 @@ About 5 minutes per seed on an idle 2-core CPU (one thread); runs go to
 ``$LANDSCAPE_ROOT/regime_mnist1d`` and a repeated call reuses every finished piece.
 """
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
@@ -32,9 +29,9 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 from landscape.specs import ConnectivitySpec, InstabilitySpec
 
@@ -42,19 +39,16 @@ from landscape.specs import ConnectivitySpec, InstabilitySpec
 PRESET = "paul-mnist1d"  # 1-D CNN, lr 0.4, 36 epochs, rewind step 40, 12 levels
 REWIND_STEPS = (0, 40)  # τ = 0 (control) and one epoch
 SCAN = "0,40,200"  # rewind steps of the level-0 stability scan
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "regime_mnist1d"
-FIGURES = Path("figures")
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "regime_mnist1d")
+seeds, ROOT = args.seeds, args.root
+FIGURES = args.figures
 t0 = time.time()
 runs, scans, paths_ = {}, {}, {}
 for seed in seeds:
-    base = RunConfig().replace(**PRESETS[PRESET])
-    base = base.replace(seed=seed, data_seed=seed, threads=1)
+    base = base_config(args)
+    base = base.replace(seed=seed, data_seed=seed)
     for tau in REWIND_STEPS:
         run = jobs.prune(base.replace(rewind_step=str(tau)), root=ROOT, quiet=True)
         runs[seed, tau] = level_metrics(run)
@@ -66,7 +60,7 @@ for seed in seeds:
 
 dense = [runs[s, 0][0]["test_error"] for s in seeds]
 eps = statistics.stdev(dense) if len(dense) > 1 else 0.0
-out = {"preset": PRESET, "seeds": seeds, "dense_test_error": dense, "epsilon": eps,
+out = {"preset": args.preset, "seeds": seeds, "dense_test_error": dense, "epsilon": eps,
        "torch": torch.__version__, "command": "python3 analysis_scripts/regime_mnist1d.py",
        "seconds": time.time() - t0, "runs": {}}  # fmt: skip
 for (seed, tau), rows in runs.items():
@@ -112,7 +106,7 @@ a3.errorbar([max(t, 1) for t in steps], sm, yerr=ss, marker="o", capsize=2)
 a3.set_xscale("log")
 a3.set_xlabel("rewind step τ (0 drawn at 1)")
 a3.set_ylabel("instability: error barrier of level 0")
-fig.suptitle(f"{PRESET}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})")
+fig.suptitle(f"{args.preset}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})")
 fig.tight_layout()
 fig.savefig(FIGURES / "regime_paul_mnist1d.png", dpi=150)
 print(f"wrote {FIGURES / 'regime_paul_mnist1d.png'} in {time.time() - t0:.0f} s")

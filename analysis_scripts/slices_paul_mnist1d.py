@@ -15,20 +15,17 @@ from the repository root, after ``regime_mnist1d.py``:
 About 1 minute per plane on a 2-core CPU (one thread).
 """
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 from landscape.plotting.slices import plot_slice
 from landscape.specs import EngineSpec, SliceSpec
@@ -38,19 +35,16 @@ PRESET = "paul-mnist1d"
 LEVELS = (1, 7, 10)  # early, at the edge of matching, past it
 GRID = 17  # points per axis
 SAMPLES = 1000  # each split measured on its first 1000 samples; BatchNorm from 1000
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "regime_mnist1d"
-OUT = Path("figures") / "slices_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "regime_mnist1d")
+seeds, ROOT = args.seeds, args.root
+OUT = args.figures / "slices_paul_mnist1d"
 t0 = time.time()
 runs = {}
 for seed in seeds:
-    cfg = RunConfig().replace(**PRESETS[PRESET])
-    runs[seed] = jobs.prune(cfg.replace(seed=seed, data_seed=seed, threads=1), root=ROOT, quiet=True)
+    cfg = base_config(args)
+    runs[seed] = jobs.prune(cfg.replace(seed=seed, data_seed=seed), root=ROOT, quiet=True)
 dense = [level_metrics(runs[s])[0]["test_error"] for s in seeds]
 eps = statistics.stdev(dense) if len(dense) > 1 else 0.01
 engine = EngineSpec(eval_samples=SAMPLES, bn_samples=SAMPLES)
@@ -61,7 +55,7 @@ for seed in seeds:
         results[seed, level] = jobs.slice(runs[seed], spec, quiet=True, log=lambda _: None).record
     print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
-out = {"preset": PRESET, "seeds": seeds, "levels": list(LEVELS), "epsilon": eps,
+out = {"preset": args.preset, "seeds": seeds, "levels": list(LEVELS), "epsilon": eps,
        "dense_test_error": dense, "torch": torch.__version__, "seconds": time.time() - t0,
        "command": "python3 analysis_scripts/slices_paul_mnist1d.py", "planes": {}}  # fmt: skip
 for level in LEVELS:
@@ -76,7 +70,7 @@ fig, axes = plt.subplots(1, len(LEVELS), figsize=(6.2 * len(LEVELS), 6.4), layou
 for ax, level in zip(axes, LEVELS):
     plot_slice(results[seeds[0], level], "test_error", ax)
     ax.set_title(f"level {level} → {level + 1}", fontsize=9)
-fig.suptitle(f"{PRESET}, τ = 40, seed {seeds[0]}: test error; ε = {eps:.4f} "
+fig.suptitle(f"{args.preset}, τ = 40, seed {seeds[0]}: test error; ε = {eps:.4f} "
              f"(std of the dense error over {len(seeds)} seeds)", fontsize=10)  # fmt: skip
 OUT.parent.mkdir(exist_ok=True)
 fig.savefig(OUT.with_suffix(".png"), dpi=130)

@@ -17,7 +17,6 @@ repository root, after the runs exist (a missing run is trained, ≈ 8 CPU-minut
 Results go to each level's ``analysis/`` folder; a repeated call reuses them.
 """
 
-import argparse
 import datetime
 import statistics
 import time
@@ -30,9 +29,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from safetensors.torch import load_file
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 from landscape.specs import HessianSpec
 
@@ -42,7 +41,6 @@ LEVELS = 12  # the runs' levels (as swamp_vs_imp.py --levels 12)
 MEASURED = [0, 3, 6, 9, 12]  # levels whose Hessian is measured
 SWAMP = dict(method="swamp", particles=4, swa_start=0.75, swa_lr=0.0, particle_mode="vectorized")
 SPEC = HessianSpec(top_k=1, trace=True, probes=50, masked=True, samples=4096, threads=1)
-FIGURES = Path("figures")
 NAME = "swamp_curvature_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
 
@@ -57,14 +55,10 @@ def weight_norm(run, level):
     return float(sum((v.double() ** 2).sum() for v in w.values() if v.dim() >= 2)) ** 0.5
 
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
-parser.add_argument("--root", default="runs/swamp_vs_imp", help="where the runs are")
-args = parser.parse_args()
-seeds = [int(s) for s in args.seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "swamp_vs_imp")
+seeds, FIGURES = args.seeds, args.figures
 t0 = time.time()
-base = RunConfig().replace(**PRESETS[PRESET]).replace(levels=LEVELS, device="auto", threads=1)
+base = base_config(args).replace(levels=LEVELS)
 res: dict = {"imp-wr": {}, "swamp": {}}
 dens = {}
 for seed in seeds:
@@ -106,7 +100,7 @@ for level in MEASURED:
     table.append(row)
 
 out = {
-    "preset": PRESET, "levels_measured": MEASURED, "seeds": seeds, "swamp": SWAMP,
+    "preset": args.preset, "levels_measured": MEASURED, "seeds": seeds, "swamp": SWAMP,
     "hessian": {"top_k": SPEC.top_k, "trace_probes": SPEC.probes, "masked": SPEC.masked,
                 "samples": SPEC.samples, "split": SPEC.split, "bn_mode": "eval",
                 "tol": SPEC.tol, "seed": SPEC.seed},
@@ -137,7 +131,7 @@ for ax, lab in zip(axes, ("top Hessian eigenvalue λ_max (kept weights)",
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel(lab)
     ax.legend(frameon=False)
-fig.suptitle(f"{PRESET}: curvature of SWAMP vs IMP-WR at matched sparsity, mean ± std over "
+fig.suptitle(f"{args.preset}: curvature of SWAMP vs IMP-WR at matched sparsity, mean ± std over "
              f"{len(seeds)} seeds (torch {torch.__version__})")  # fmt: skip
 fig.tight_layout()
 fig.savefig(FIGURES / f"{NAME}.png", dpi=150)

@@ -11,40 +11,34 @@ the repository root:
 About 5 minutes per seed on a 2-core CPU (one thread; N = 8 costs 8 IMP runs).
 """
 
-import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 
 # ----------------------------------------------------------------------------- settings
 PRESET = "mlp-mnist1d"
 PARTICLES = (1, 2, 4, 8)
 LEVELS = 8  # 0.8^8 = 16.8% of the weights
-ROOT = Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / "swamp_particles_mnist1d"
-OUT = Path("figures") / "swamp_particles_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2")
-seeds = [int(s) for s in parser.parse_args().seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "swamp_particles_mnist1d")
+seeds, ROOT = args.seeds, args.root
+OUT = args.figures / "swamp_particles_mnist1d"
 t0 = time.time()
 acc: dict[int, list[list[float]]] = {n: [] for n in PARTICLES}
 density: list[float] = []
 for seed in seeds:
-    base = RunConfig().replace(**PRESETS[PRESET])
-    base = base.replace(method="swamp", levels=LEVELS, seed=seed, data_seed=seed, threads=1,
+    base = base_config(args)
+    base = base.replace(method="swamp", levels=LEVELS, seed=seed, data_seed=seed,
                         particle_mode="vectorized")  # fmt: skip
     for n in PARTICLES:
         rows = level_metrics(jobs.prune(base.replace(particles=n), root=ROOT, quiet=True))
@@ -52,7 +46,7 @@ for seed in seeds:
         density = [r["density"] for r in rows]
     print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
-out = {"preset": PRESET, "seeds": seeds, "particles": list(PARTICLES), "levels": LEVELS,
+out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "levels": LEVELS,
        "density": density, "test_accuracy": {str(n): acc[n] for n in PARTICLES},
        "torch": torch.__version__, "seconds": time.time() - t0,
        "command": "python3 analysis_scripts/swamp_particles_mnist1d.py"}  # fmt: skip
@@ -76,7 +70,7 @@ a2.set_xscale("log", base=2)
 a2.set_xticks(PARTICLES, [str(n) for n in PARTICLES])
 a2.set_xlabel("particles N")
 a2.set_ylabel(f"test accuracy at {100 * density[-1]:.1f}% of the weights (%)")
-fig.suptitle(f"SWAMP particle count, {PRESET}, {len(seeds)} seeds (torch {torch.__version__})",
+fig.suptitle(f"SWAMP particle count, {args.preset}, {len(seeds)} seeds (torch {torch.__version__})",
              fontsize=10)  # fmt: skip
 OUT.parent.mkdir(exist_ok=True)
 fig.savefig(OUT.with_suffix(".png"), dpi=150)

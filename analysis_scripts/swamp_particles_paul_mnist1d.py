@@ -14,11 +14,9 @@ Run from the repository root:
 Runs land in ``--root``; a repeated call reuses every finished level.
 """
 
-import argparse
 import datetime
 import statistics
 import time
-from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
@@ -26,9 +24,9 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import base_config, options
 
 from landscape import jobs
-from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
 
 # ----------------------------------------------------------------------------- settings
@@ -36,21 +34,17 @@ PRESET = "paul-mnist1d"
 PARTICLES = (1, 2, 4, 8)
 LEVELS = 6  # 0.8^6 = 26.2% of the weights
 SWAMP = dict(method="swamp", swa_start=0.75, swa_lr=0.0, particle_mode="vectorized")
-OUT = Path("figures") / "swamp_particles_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--seeds", default="0,1,2")
-parser.add_argument("--root", default="runs/swamp_vs_imp", help="where the runs go")
-args = parser.parse_args()
-seeds = [int(s) for s in args.seeds.split(",")]
-torch.set_num_threads(1)
+args = options(__doc__, PRESET, "swamp_vs_imp")
+seeds = args.seeds
+OUT = args.figures / "swamp_particles_paul_mnist1d"
 t0 = time.time()
 acc: dict[int, list[list[float]]] = {n: [] for n in PARTICLES}
 pacc: dict[int, list[list[float]]] = {n: [] for n in PARTICLES}
 density: list[float] = []
 for seed in seeds:
-    base = RunConfig().replace(**PRESETS[PRESET]).replace(device="auto", threads=1)
+    base = base_config(args)
     base = base.replace(levels=LEVELS, seed=seed, data_seed=seed, **SWAMP)
     for n in PARTICLES:
         t = time.time()
@@ -70,7 +64,7 @@ def ms(vals):
 summary = {str(n): {"average": [ms(list(v)) for v in zip(*acc[n])],
                     "particles_mean": [ms(list(v)) for v in zip(*pacc[n])]}
            for n in PARTICLES}  # fmt: skip
-out = {"preset": PRESET, "seeds": seeds, "particles": list(PARTICLES), "levels": LEVELS,
+out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "levels": LEVELS,
        "swamp": SWAMP, "density": density,
        "test_accuracy": {str(n): acc[n] for n in PARTICLES},
        "particle_mean_test_accuracy": {str(n): pacc[n] for n in PARTICLES},
@@ -103,7 +97,7 @@ a2.set_xticks(PARTICLES, [str(n) for n in PARTICLES])
 a2.set_xlabel("particles N")
 a2.set_ylabel("test accuracy (%)")
 a2.legend(frameon=False, fontsize=8)
-fig.suptitle(f"SWAMP particle count, {PRESET}, {len(seeds)} seeds (torch {torch.__version__})",
+fig.suptitle(f"SWAMP particle count, {args.preset}, {len(seeds)} seeds (torch {torch.__version__})",
              fontsize=10)  # fmt: skip
 OUT.parent.mkdir(exist_ok=True)
 fig.savefig(OUT.with_suffix(".png"), dpi=150)

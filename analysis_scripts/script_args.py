@@ -1,0 +1,84 @@
+"""The command line every analysis script shares: preset, seeds, where runs and figures go.
+
+Each script names its default preset (the MNIST-1D setting its committed figure comes
+from) and keeps its own settings; these options only choose the network and data, the
+seeds, the device and the folders, so the same script runs a CIFAR preset on a GPU:
+
+    python3 analysis_scripts/regime_mnist1d.py --preset resnet20-cifar10 \\
+        --data-root /data/cifar --device cuda --threads 0
+
+With a preset other than the default, figures go to ``figures/<preset>/`` so the
+committed MNIST-1D figures are never overwritten. Runs go to ``--root`` (default
+``$LANDSCAPE_ROOT/<the script's folder>``, ``$LANDSCAPE_ROOT`` defaulting to ``runs``);
+a repeated call reuses every finished run and result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from landscape.hparams import PRESETS, RunConfig
+
+__all__ = ["base_config", "options"]
+
+
+def options(
+    doc: str | None,
+    preset: str,
+    folder: str,
+    *,
+    seeds: str | None = "0,1,2",
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """Parse the shared options (and ``extra``'s); set torch's thread count.
+
+    Args:
+        doc: the script's docstring (its first paragraph is the ``--help`` description).
+        preset: the script's default preset.
+        folder: the runs' folder under ``$LANDSCAPE_ROOT`` (default of ``--root``).
+        seeds: the default seeds (``None``: a one-seed script, no ``--seeds`` option).
+        extra: adds the script's own options to the parser.
+
+    Returns:
+        the options, with ``seeds`` as a list of ints and ``root``/``figures`` as paths.
+    """
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--preset", default=preset, choices=sorted(PRESETS),
+                        help=f"network, data and training recipe (default: {preset})")  # fmt: skip
+    if seeds is not None:
+        parser.add_argument("--seeds", default=seeds, help="seeds (initialisation and data order)")
+    parser.add_argument("--root", default=None,
+                        help=f"where the runs go (default: $LANDSCAPE_ROOT/{folder})")  # fmt: skip
+    parser.add_argument("--figures", default=None,
+                        help="where figures go (default: figures/, or figures/<preset>/ for "
+                        "another preset than the default)")  # fmt: skip
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (0: torch's default, e.g. on a GPU machine)")  # fmt: skip
+    parser.add_argument("--data-root", default="", help="where CIFAR/ImageNet are on disk")
+    parser.add_argument("--download", action="store_true", help="let torchvision fetch CIFAR")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args()
+    args.seeds = [int(s) for s in str(getattr(args, "seeds", "")).split(",") if s.strip()]
+    args.root = Path(args.root or Path(os.environ.get("LANDSCAPE_ROOT", "runs")) / folder)
+    default = Path("figures") if args.preset == preset else Path("figures") / args.preset
+    args.figures = Path(args.figures) if args.figures else default
+    args.figures.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def base_config(args: argparse.Namespace) -> RunConfig:
+    """``args.preset``'s settings with the device, threads and data location of ``args``
+    (none of them part of a run's name, so runs made before are found again)."""
+    return RunConfig().replace(**PRESETS[args.preset]).replace(
+        device=args.device, threads=args.threads, data_root=args.data_root,
+        download=args.download,
+    )  # fmt: skip
