@@ -77,7 +77,7 @@ def layer_matched_masks(mask, nxt, count, seed):
 def layer_control(run_dir, levels, count):
     """κ of ``count`` layer-matched random masks per level, and the magnitude mask's
     per-layer removed counts and share of ‖Δ‖² (module docstring)."""
-    run = open_run(run_dir, "cpu" if args.device == "auto" else args.device)
+    run = open_run(run_dir, args.device)
     model = run.model()
     data = run.data.tensors("train", 4096)
     rows = {}
