@@ -47,6 +47,7 @@ def reequilibration(
     out: str | Path | None = None,
     force: bool = False,
     wait: bool = False,
+    quiet: bool = False,
     log: Log = print,
 ) -> Result:
     """The re-equilibration diagnostics of one or several runs, in one comparison [PAUL §3.4].
@@ -56,6 +57,7 @@ def reequilibration(
             setting; each needs two successive finished levels.
         out: a folder for the result (``out/reequilibration_<digest>/``) instead of the first
             run's ``analysis/``.
+        quiet: no line saying where the result went (as the other jobs' ``quiet``).
 
     Returns:
         a :class:`Result` whose record holds ``runs``: per run its ``label``, ``method`` and
@@ -87,7 +89,8 @@ def reequilibration(
     with claim(folder, settings, force=force, wait=wait, log=log) as done:
         if done is None:
             done = _compute(opened, pairs, spec, settings, folder)
-            log(f"re-equilibration of {len(opened)} run(s) → {folder}")
+            if not quiet:
+                log(f"re-equilibration of {len(opened)} run(s) → {folder}")
     return done
 
 
