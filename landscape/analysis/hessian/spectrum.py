@@ -25,13 +25,12 @@ import numpy as np
 from torch import Tensor, nn
 
 from landscape import distributed
-from landscape.analysis.hessian.hutchinson import Estimate, hutchinson, probe_values
+from landscape.analysis.hessian.hutchinson import Estimate, probe_values
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
 from landscape.analysis.hessian.lanczos import WHICH, TopEigen, top_eigen
 from landscape.analysis.hessian.slq import (
     Quadrature,
     quadrature_of,
-    slq,
     slq_rows,
     spectral_density,
 )
@@ -139,7 +138,7 @@ def _plan(
     return owners(trace, 1.0), slq_owner
 
 
-def _shared_stages(
+def _stages(
     op: HessianOperator,
     top_k: int,
     trace_probes: int,
@@ -153,13 +152,16 @@ def _shared_stages(
     stage: Callable[[str, Callable[[], Any]], Any],
     counts: dict[str, int],
 ) -> tuple[TopEigen | None, Estimate | None, Quadrature | None]:
-    """The three stages split over the ranks (:func:`_plan`), with the one-process numbers.
+    """The three stages, split over the ranks under ``torchrun`` (:func:`_plan`), with the
+    one-process numbers; on one process rank 0 does all of them, in order.
 
     Every rank first does its own work (rank 0 the Lanczos run for the eigenvalues, all
     ranks their probes), then one all-gather shares it, so the eigenvalues overlap the
     probes. The eigenvectors stay on rank 0; ``counts`` become the one-process counts
     (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice).
     """
+    if slq_probes and (slq_probes < 1 or density_steps < 1):
+        raise ValueError(f"SLQ needs probes ≥ 1 and steps ≥ 1, got {slq_probes} and {density_steps}")
     me, world = distributed.shard_world()
     trace_owner, slq_owner = _plan(world, top_k > 0, trace_probes, slq_probes,
                                    min(density_steps, op.dim), max_steps)  # fmt: skip
@@ -303,7 +305,6 @@ def spectrum(
     }  # fmt: skip
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
-    kw = {"device": op.device, "dtype": op.dtype}
 
     def stage(name: str, fn):
         t0, c0 = time.perf_counter(), op.count
@@ -312,33 +313,10 @@ def spectrum(
         counts[name] = op.count - c0
         return out
 
-    if distributed.shard_world()[1] > 1:
-        eig, tr, quad = _shared_stages(
-            op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
-            which, eigenvectors, density_steps, stage, counts,
-        )  # fmt: skip
-        return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
-                       seconds, counts, settings)  # fmt: skip
-    eig = None
-    if top_k:
-        eig = stage(
-            "eigenvalues",
-            lambda: top_eigen(
-                op, op.dim, top_k, tol=tol, max_steps=max_steps, which=which, seed=seed,
-                vectors=eigenvectors, **kw,
-            ),
-        )  # fmt: skip
-    tr = None
-    if trace_probes:
-        tr = stage("trace", lambda: hutchinson(op, op.dim, trace_probes, seed=seed + 1, **kw))
-    quad = None
-    if density:
-        quad = stage(
-            "density",
-            lambda: slq(
-                op, op.dim, probes=density_probes, steps=density_steps, seed=seed + 2, **kw
-            ),
-        )
+    eig, tr, quad = _stages(
+        op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
+        which, eigenvectors, density_steps, stage, counts,
+    )  # fmt: skip
     return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
                    seconds, counts, settings)  # fmt: skip
 
