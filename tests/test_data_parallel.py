@@ -179,9 +179,15 @@ def test_channels_last_and_compile_give_the_same_training(monkeypatch):
 
     monkeypatch.setattr(torch, "compile", eager_compile)
     fast = _conv_net()
+    layouts = []  # the conv weight's layout while it trains
+
+    def look(t, model):
+        layouts.append(model[0].weight.is_contiguous(memory_format=torch.channels_last))
+
     train(fast, data, TrainHparams(lr=0.05, channels_last=True, compile=True), 32, stop=16,
-          show_progress=False)  # fmt: skip
-    assert compiled == [fast]
+          show_progress=False, on_step=look)  # fmt: skip
+    assert compiled == [fast] and layouts == [True] * 16
+    assert not fast[0].weight.is_contiguous(memory_format=torch.channels_last)  # restored
     for (name, a), b in zip(plain.state_dict().items(), fast.state_dict().values()):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0, msg=name)
         assert b.is_contiguous(), f"{name} is left in channels-last layout"

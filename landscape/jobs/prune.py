@@ -85,7 +85,7 @@ def prune(
     model = check_fit(ctx)  # everything is validated before the first byte is written
     threads = configure_threads(device, sum(p.numel() for p in model.parameters()),
                                 cfg.train.threads)  # fmt: skip
-    joined = init_from_env(device) if world > 1 else False
+    joined = init_from_env(device)  # False on one process, or when already joined
     try:
         # Under torchrun the ranks share the run: rank 0 holds the lock and prepares the
         # directory while the others wait (an error there stops every rank).
