@@ -121,11 +121,10 @@ def test_a_killed_data_parallel_level_resumes_bit_for_bit(runs, tmp_path):
 
 
 def test_a_batch_the_ranks_do_not_divide_is_refused(monkeypatch):
-    monkeypatch.setattr(distributed, "world_size", lambda: 3)
-    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setattr(distributed, "shard_world", lambda: (1, 3))
     with pytest.raises(DistributedError, match="not divisible by the 3 processes"):
         loop._share(64)
-    monkeypatch.setattr(distributed, "world_size", lambda: 4)
+    monkeypatch.setattr(distributed, "shard_world", lambda: (1, 4))
     assert loop._share(64) == slice(16, 32)
 
 

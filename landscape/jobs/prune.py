@@ -23,7 +23,6 @@ import gc
 import sys
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -89,10 +88,9 @@ def prune(
     try:
         # Under torchrun the ranks share the run: rank 0 holds the lock and prepares the
         # directory while the others wait (an error there stops every rank).
-        with ExitStack() as held:
+        with distributed.primary_context(lambda: hold(run_dir, wait=wait, what="run directory")):
 
             def open_run_dir() -> None:
-                held.enter_context(hold(run_dir, wait=wait, what="run directory"))
                 for stray in _stray_files(run_dir):  # a killed writer's leftovers
                     stray.unlink(missing_ok=True)
                 prepare_run_dir(cfg, out=run_dir)

@@ -67,14 +67,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from landscape import paths
+from landscape import distributed, paths
 from landscape.errors import CheckpointError
 from landscape.functional import state_of
 from landscape.locks import hold
@@ -292,12 +291,7 @@ def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
     # The lock comes first: preparing the dense run may write its config.json. In a
     # data-parallel run rank 0 holds it, and the other ranks wait until it does.
     lock = run_dir_of(ctx.cfg.dense(), root=ctx.run_dir.parent)
-    with ExitStack() as held:
-
-        def take_lock() -> None:
-            held.enter_context(hold(lock, wait=True, what="dense run"))
-
-        ctx.written(take_lock)
+    with distributed.primary_context(lambda: hold(lock, wait=True, what="dense run")):
         dense = dense_context(ctx)
         if not level_done(dense.run_dir, 0):
             ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")

@@ -30,8 +30,7 @@ def evaluate(
     loss = torch.zeros((), device=device, dtype=torch.float64)
     wrong = torch.zeros((), device=device, dtype=torch.long)
     n = torch.zeros((), device=device, dtype=torch.long)
-    sharded = shard and distributed.collective()
-    world, rank = (distributed.world_size(), distributed.rank()) if sharded else (1, 0)
+    rank, world = distributed.shard_world() if shard else (0, 1)
     for i, (x, y) in enumerate(data.eval_batches(split, batch_size)):
         if i % world != rank:
             continue
@@ -39,7 +38,7 @@ def evaluate(
         loss += F.cross_entropy(out.float(), y, reduction="sum").double()
         wrong += (out.argmax(1) != y).sum()
         n += y.numel()
-    if sharded:
+    if world > 1:
         for total in (loss, wrong, n):
             distributed.all_reduce_sum(total)
     model.train(was_training)

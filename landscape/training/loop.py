@@ -186,7 +186,7 @@ def train(
 
 def _share(batch_size: int) -> slice:
     """This rank's contiguous ``1/R`` of a global batch of ``batch_size`` rows."""
-    world, rank = distributed.world_size(), distributed.rank()
+    rank, world = distributed.shard_world()
     if batch_size % world:
         raise DistributedError(
             f"--batch-size {batch_size} is not divisible by the {world} processes: each rank "
