@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from landscape.analysis.bound import (
     InverseTrace,
@@ -31,6 +30,7 @@ from landscape.analysis.bound import (
 from landscape.analysis.hessian import HessianOperator, slq
 from landscape.pruning import prune
 from landscape.specs import BoundSpec, CurvatureSpec
+from tests._reference import dense_hessian
 from tests._runs import run_method
 
 F64 = torch.float64
@@ -70,23 +70,8 @@ def _tiny(train_steps: int = 300):
 
 def _dense_kept(model: nn.Module, data, mask) -> torch.Tensor:
     """The exact Hessian of the mean cross-entropy over the kept prunable weights (biases fixed)."""
-    x, y = data
-    params = dict(model.named_parameters())
-    names = list(mask)
-    rest = {n: p.detach() for n, p in params.items() if n not in names}
-    shapes = [params[n].shape for n in names]
-    flat = torch.cat([params[n].detach().reshape(-1) for n in names])
-
-    def loss(w):
-        parts, i = {}, 0
-        for n, s in zip(names, shapes):
-            k = math.prod(s)
-            parts[n] = w[i : i + k].view(s)
-            i += k
-        return nn.functional.cross_entropy(functional_call(model, {**rest, **parts}, (x,)), y)
-
-    h = torch.autograd.functional.hessian(loss, flat)
-    kept = torch.cat([mask[n].reshape(-1) for n in names]).nonzero().squeeze(1)
+    h = dense_hessian(model, *data, names=list(mask))
+    kept = torch.cat([mask[n].reshape(-1) for n in mask]).nonzero().squeeze(1)
     return h[kept][:, kept]
 
 

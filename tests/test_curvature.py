@@ -4,14 +4,12 @@ masks' size and support, and ``landscape curvature`` end to end on a tiny run (r
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from landscape import paths
 from landscape.analysis.curvature import curvature, pruning_direction, random_masks
@@ -20,6 +18,7 @@ from landscape.errors import LandscapeError
 from landscape.jobs.curvature import curvature as curvature_job
 from landscape.pruning import prune
 from landscape.specs import CurvatureSpec, DirectionCurvatureSpec
+from tests._reference import dense_hessian
 from tests._runs import run_method
 
 F64 = torch.float64
@@ -39,25 +38,6 @@ def _bn_net() -> nn.Module:
         net[1].running_mean.copy_(torch.tensor([0.3, -0.2, 0.1]))
         net[1].running_var.copy_(torch.tensor([1.5, 0.7, 2.0]))
     return net
-
-
-def _dense_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The exact Hessian of the mean cross-entropy in eval mode over every parameter."""
-    params = dict(model.named_parameters())
-    names, shapes = list(params), [p.shape for p in params.values()]
-    buffers = dict(model.named_buffers())
-
-    def loss(flat: torch.Tensor) -> torch.Tensor:
-        parts, i = {}, 0
-        for n, s in zip(names, shapes):
-            k = math.prod(s)
-            parts[n] = flat[i : i + k].view(s)
-            i += k
-        return nn.functional.cross_entropy(functional_call(model, {**buffers, **parts}, (x,)), y)
-
-    model.eval()
-    flat = torch.cat([p.detach().reshape(-1) for p in params.values()])
-    return torch.autograd.functional.hessian(loss, flat)
 
 
 def _level(model: nn.Module, seed: int = 3) -> dict[str, torch.Tensor]:
@@ -87,7 +67,7 @@ def test_kappa_equals_the_dense_hessians_rayleigh_quotient(make, method):
     weights = {n: p.detach() for n, p in model.named_parameters()}
     magnitude = prune(weights, mask, 0.3)
     res = curvature(model, (x, y), mask, magnitude, random=3, seed=5, method=method)
-    H = _dense_hessian(model, x, y)
+    H = dense_hessian(model, x, y)
     for kappa, m in zip((res.kappa_magnitude, *res.kappa_random), (magnitude, *res.masks)):
         d = _full(model, pruning_direction(weights, mask, m))
         assert kappa == pytest.approx(float(d @ H @ d / (d @ d)), rel=1e-10, abs=1e-13)

@@ -26,7 +26,7 @@ from landscape.hparams import RunConfig, TrainHparams
 from landscape.jobs import prune as execute
 from landscape.runners.common import primary_first
 from landscape.training import loop, train
-from tests.ranks import free_port, spawn, torchrun_env
+from tests._ranks import free_port, spawn, torchrun_env
 
 TESTS = Path(__file__).resolve().parent
 MODEL = f"{__name__}:smooth_net"

@@ -7,7 +7,7 @@ import torch
 
 from landscape import distributed as D
 from landscape.distributed import DistributedError
-from tests.ranks import free_port, spawn, torchrun_env
+from tests._ranks import free_port, spawn, torchrun_env
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from landscape.analysis.hessian.probes import rademacher
 from landscape.errors import LandscapeError
@@ -30,6 +29,7 @@ from landscape.hessian import (
     top_eigen,
     trace_fn,
 )
+from tests._reference import dense_hessian
 
 F64 = torch.float64
 
@@ -56,31 +56,6 @@ def _data(model: nn.Module, n: int = 48, seed: int = 0) -> tuple[torch.Tensor, t
     g = torch.Generator().manual_seed(seed)
     shape = (n, 5) if isinstance(model[0], nn.Linear) else (n, 1, 5)
     return torch.randn(*shape, generator=g, dtype=F64), torch.randint(0, 3, (n,), generator=g)
-
-
-def _dense(model: nn.Module, x, y, names=None) -> torch.Tensor:
-    """The exact Hessian of the mean cross-entropy (eval mode) w.r.t. ``names``, flattened."""
-    params = dict(model.named_parameters())
-    names = names or list(params)
-    rest = {**{n: p.detach() for n, p in params.items() if n not in names},
-            **dict(model.named_buffers())}  # fmt: skip
-    shapes = [params[n].shape for n in names]
-    flat = torch.cat([params[n].detach().reshape(-1) for n in names])
-
-    def loss(w):
-        parts, i = {}, 0
-        for n, s in zip(names, shapes):
-            k = math.prod(s)
-            parts[n] = w[i : i + k].view(s)
-            i += k
-        return nn.functional.cross_entropy(functional_call(model, {**rest, **parts}, (x,)), y)
-
-    was = model.training
-    model.eval()
-    try:
-        return torch.autograd.functional.hessian(loss, flat)
-    finally:
-        model.train(was)
 
 
 def _kept_index(model: nn.Module, mask: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -121,7 +96,7 @@ def _one_thread():
 def test_hvp_equals_dense_hessian_times_vector(name, method):
     model = MODELS[name]()
     x, y = _data(model)
-    H = _dense(model, x, y)
+    H = dense_hessian(model, x, y)
     op = HessianOperator(model, (x, y), method=method, chunk_size=10)
     v = torch.randn(op.dim, dtype=F64, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(op(v), H @ v, rtol=1e-10, atol=1e-12)
@@ -158,7 +133,7 @@ def test_analytic_quadratic():
 def test_bn_runs_in_eval_mode_and_mode_is_restored():
     model = _bn_net().train()
     x, y = _data(model)
-    H = _dense(model, x, y)  # eval-mode reference
+    H = dense_hessian(model, x, y)  # eval-mode reference
     op = HessianOperator(model, (x, y))
     v = torch.ones(op.dim, dtype=F64)
     torch.testing.assert_close(op(v), H @ v, rtol=1e-10, atol=1e-12)
@@ -185,7 +160,7 @@ def test_auto_choice_is_measured_and_recorded():
 def test_top_k_and_trace_equal_dense_eigendecomposition(name):
     model = MODELS[name]()
     x, y = _data(model)
-    ev = torch.linalg.eigvalsh(_dense(model, x, y)).numpy()
+    ev = torch.linalg.eigvalsh(dense_hessian(model, x, y)).numpy()
     res = spectrum(model, (x, y), top_k=5, trace_probes=300, tol=1e-10, max_steps=500)
     np.testing.assert_allclose(res.eigenvalues, ev[::-1][:5], rtol=1e-6)
     assert res.eigen_converged and res.num_kept == len(ev) == res.num_params
@@ -198,7 +173,7 @@ def test_top_k_and_trace_equal_dense_eigendecomposition(name):
 def test_smallest_and_magnitude_ends():
     model = _mlp()
     x, y = _data(model)
-    ev = torch.linalg.eigvalsh(_dense(model, x, y)).numpy()
+    ev = torch.linalg.eigvalsh(dense_hessian(model, x, y)).numpy()
     low = spectrum(model, (x, y), top_k=3, which="smallest", tol=1e-10, max_steps=500)
     np.testing.assert_allclose(low.eigenvalues, ev[:3], rtol=1e-6, atol=1e-9)
     mag = spectrum(model, (x, y), top_k=2, which="magnitude", tol=1e-10, max_steps=500)
@@ -209,7 +184,7 @@ def test_smallest_and_magnitude_ends():
 def test_eigenvectors_are_eigenvectors():
     model = _mlp()
     x, y = _data(model)
-    H = _dense(model, x, y)
+    H = dense_hessian(model, x, y)
     mask = _mask(model)
     res = spectrum(model, (x, y), top_k=2, mask=mask, eigenvectors=True, tol=1e-10, max_steps=500)
     idx = _kept_index(model, mask)
@@ -228,7 +203,7 @@ def test_masked_spectrum_equals_kept_submatrix(name):
     x, y = _data(model)
     mask = _mask(model)
     idx = _kept_index(model, mask)
-    Hk = _dense(model, x, y)[idx][:, idx]
+    Hk = dense_hessian(model, x, y)[idx][:, idx]
     ev = torch.linalg.eigvalsh(Hk).numpy()
     res = spectrum(model, (x, y), top_k=4, trace_probes=300, mask=mask, tol=1e-10, max_steps=500)
     assert res.num_kept == len(idx) < res.num_params
@@ -248,7 +223,7 @@ def test_parameter_subset_is_the_diagonal_block():
     assert groups["1"] == ["1.weight", "1.bias"]
     assert param_groups(model, "block") == groups  # a flat Sequential: blocks are layers
     names = groups["4"]
-    Hb = _dense(model, x, y, names)
+    Hb = dense_hessian(model, x, y, names)
     res = spectrum(model, (x, y), top_k=3, params=names, tol=1e-10, max_steps=500)
     np.testing.assert_allclose(
         res.eigenvalues, torch.linalg.eigvalsh(Hb).flip(0)[:3].numpy(), rtol=1e-6
@@ -289,7 +264,7 @@ def test_quadrature_reproduces_moments_of_each_probe():
     """Gauss quadrature from m steps is exact for vᵀHᵏv, k < 2m (here m = dim)."""
     model = _mlp()
     x, y = _data(model)
-    H = _dense(model, x, y)
+    H = dense_hessian(model, x, y)
     op = HessianOperator(model, (x, y))
     quad = slq(op, op.dim, probes=3, steps=op.dim, seed=11, dtype=F64)
     gen = torch.Generator().manual_seed(11)
@@ -304,7 +279,7 @@ def test_quadrature_reproduces_moments_of_each_probe():
 def test_density_integrates_to_one_and_matches_exact_moments():
     model = _mlp()
     x, y = _data(model)
-    ev = torch.linalg.eigvalsh(_dense(model, x, y)).numpy()
+    ev = torch.linalg.eigvalsh(dense_hessian(model, x, y)).numpy()
     res = spectrum(model, (x, y), top_k=0, density=True, density_steps=len(ev), density_probes=40,
                    density_bins=4000)  # fmt: skip
     grid, dens, q = res.density_grid, res.density, res.quadrature
@@ -326,7 +301,7 @@ def test_trace_fn_matches_exact_matrix_function():
     x, y = _data(model)
     mask = _mask(model)
     idx = _kept_index(model, mask)
-    ev = torch.linalg.eigvalsh(_dense(model, x, y)[idx][:, idx]).numpy()
+    ev = torch.linalg.eigvalsh(dense_hessian(model, x, y)[idx][:, idx]).numpy()
     op = HessianOperator(model, (x, y), mask=mask)
     c = 2.0  # 1 + cλ > 0 on this spectrum, as for the bound's tr[(I + c·H)^{-1}]
     assert 1 + c * ev.min() > 0

@@ -17,7 +17,8 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from landscape.errors import LandscapeError
 from landscape.hessian import HessianOperator, as_linear_operator, top_eigen
-from tests.test_hessian import _data, _dense, _kept_index, _mask, _mlp
+from tests._reference import dense_hessian
+from tests.test_hessian import _data, _kept_index, _mask, _mlp
 
 F64 = torch.float64
 
@@ -35,7 +36,7 @@ def _setup(masked: bool):
     """The MLP, its operator (masked or not) and the dense Hessian on the kept coordinates."""
     model = _mlp()
     x, y = _data(model)
-    H = _dense(model, x, y)
+    H = dense_hessian(model, x, y)
     mask = _mask(model) if masked else None
     if mask is not None:
         idx = _kept_index(model, mask)

@@ -22,7 +22,7 @@ from landscape.analysis.curvature import curvature
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.analysis.hessian import HessianOperator, hutchinson, slq, spectrum
 from landscape.analysis.slices import plane_slice
-from tests.ranks import free_port, spawn, torchrun_env
+from tests._ranks import free_port, spawn, torchrun_env
 
 
 @pytest.fixture(autouse=True)

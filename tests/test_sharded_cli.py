@@ -21,7 +21,7 @@ import torch
 
 from landscape.checkpoint import load_state
 from landscape.cli import main
-from tests.ranks import free_port, spawn, torchrun_env
+from tests._ranks import free_port, spawn, torchrun_env
 
 HESSIAN = ["--all-levels", "--top-k", "2", "--trace", "--probes", "4", "--density",
            "--density-probes", "3", "--density-steps", "8", "--samples", "256", "--quiet"]  # fmt: skip
