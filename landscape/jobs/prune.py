@@ -19,7 +19,6 @@ nothing on disk. While it trains, the run directory is locked (one writer per ru
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -111,9 +110,6 @@ def prune(
             say(f"finished in {time.perf_counter() - t0:.1f}s")
     finally:
         if joined:
-            # DDP wrappers of finished levels hold the process group through reference
-            # cycles: free them before the group, or a rank may abort at exit (gloo)
-            gc.collect()
             distributed.shutdown()
     return run_dir
 
