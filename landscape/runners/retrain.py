@@ -126,7 +126,7 @@ def run_phases(ctx: RunContext, plan: PhasePlan) -> None:
         drop = relative_norm_drop({n: weights[n] for n in param_names(model)}, mask)
         model.load_state_dict(weights)
         apply_mask(model, mask)
-        pruned = evaluate(model, ctx.data, "test")
+        pruned = evaluate(model, ctx.data, "test", shard=ctx.data_parallel)
         n_rt = plan.steps[j - 1]
         first = plan.dense_steps + sum(plan.steps[: j - 1])
         extra: dict[str, Any] = {
