@@ -182,7 +182,9 @@ def _stages(
                                                  seed=seed + 2, **kw))  # fmt: skip
     summary = None if eig is None else (eig.values, eig.residuals, eig.converged, eig.steps)
     local = dict(counts)
-    shared = distributed.all_gather_objects((summary, values, rows, local))
+    mine = (summary, values, rows, local)
+    # world is 1 on one process and inside ``alone()`` (a rank measuring a level by itself)
+    shared = distributed.all_gather_objects(mine) if world > 1 else [mine]
     if top_k and me != 0:
         eig = TopEigen(shared[0][0][0], shared[0][0][1], None, shared[0][0][2], shared[0][0][3])
     for k in [k for k in ("eigenvalues", "trace", "density") if k in shared[0][3]]:
