@@ -8,6 +8,7 @@ __all__ = [
     "DataError",
     "DivergenceError",
     "LandscapeError",
+    "NonFiniteResultError",
     "RegistryError",
 ]
 
@@ -37,3 +38,7 @@ class DivergenceError(LandscapeError):
 
 class DataError(LandscapeError, ValueError):
     """Data passed to an analysis is not a tensor pair or an iterable of pairs, or is empty."""
+
+
+class NonFiniteResultError(LandscapeError):
+    """A computed result holds NaN or infinity: it is not written as finished."""

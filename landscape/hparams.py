@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from landscape.settings import digest
+from landscape.settings import check_numbers, digest
 
 __all__ = [
     "EXTENDABLE_METHODS",
@@ -275,6 +275,20 @@ class PruneHparams:
         if not (math.isfinite(self.swa_lr) and self.swa_lr >= 0):
             raise ValueError(f"--swa-lr must be 0 (the schedule's rate) or positive, got {self.swa_lr}")
         _check_duration("rewind_step", self.rewind_step)
+        # the runners' own checks of their phases, here so that they fail before any write
+        if self.method in ("imp", "bimp"):
+            if self.levels < 1:
+                raise ValueError(
+                    f"--method {self.method} needs --levels >= 1 (the number of prune-retrain "
+                    "phases J; 1 is one-shot)"
+                )
+            if not 0 < self.goal_sparsity < 1:
+                raise ValueError(f"--goal-sparsity must lie in (0, 1), got {self.goal_sparsity}")
+        if self.method == "bimp" and self.budget_epochs <= self.retrain_epochs:
+            raise ValueError(
+                f"--budget-epochs ({self.budget_epochs}) must exceed --retrain-epochs "
+                f"({self.retrain_epochs}): dense training gets the difference"
+            )
 
 
 SECTIONS: dict[str, type] = {
@@ -296,6 +310,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in SECTIONS:
+            check_numbers(getattr(self, name))  # every number: finite, ≥ 0, fits int64
             getattr(self, name).validate()
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +29,7 @@ from landscape.hparams import RunConfig
 from landscape.models import create_model
 from landscape.pruning import Mask, check_mask
 
-__all__ = ["Run", "check_path", "open_run", "prepare_run_dir", "run_dir_of"]
+__all__ = ["Run", "check_path", "check_shrinks", "open_run", "prepare_run_dir", "run_dir_of"]
 
 
 def _git_sha() -> str:
@@ -207,6 +207,11 @@ class Run:
     #: the model was named by the user (a runner's settings, a bare checkpoint's --model),
     #: not read from config.json: a user factory needs no further consent (models.trust)
     trusted: bool = False
+    #: masks read so far, by path, with the file's (inode, size, mtime) when read: each level's
+    #: mask is read once even though its neighbours' checks read it again
+    _masks: dict[Path, tuple[tuple[int, int, int], Mask]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def levels(self) -> list[int]:
         """Levels whose weights are written, in order."""
@@ -238,7 +243,16 @@ class Run:
             CheckpointError: the file is corrupt, does not fit, or holds non-finite values.
         """
         state = load_state(path, self.device)
-        check_state_fits(state, self._skeleton.state_dict(), path)
+        reference = self._skeleton.state_dict()
+        check_state_fits(state, reference, path)
+        whole = [f"{k} ({str(v.dtype).removeprefix('torch.')})" for k, v in state.items()
+                 if reference[k].is_floating_point() and not v.is_floating_point()]  # fmt: skip
+        if whole:
+            raise CheckpointError(
+                f"{path} holds whole numbers where the model has floating-point weights (in "
+                f"{', '.join(whole[:3])}); it is no checkpoint of this network: restore the file, "
+                "or delete it and re-run its runner"
+            )
         bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
         if bad:
             raise CheckpointError(
@@ -262,13 +276,47 @@ class Run:
         return mask
 
     def weights(self, level: int) -> dict[str, Tensor]:
-        return self.load(self._need(paths.weights(self.path, level), level))
+        """Level ``level``'s weights ``w^(L)``, checked to be 0 wherever its mask (itself
+        checked against its neighbours, :meth:`mask`) is 0, as every runner writes them."""
+        path = self._need(paths.weights(self.path, level), level)
+        state = self.load(path)
+        if paths.mask(self.path, level).exists():
+            mask = self.mask(level)
+            alive = [n for n, m in mask.items() if bool((state[n][~m.to(state[n].device)] != 0).any())]
+            if alive:
+                raise CheckpointError(
+                    f"{path} has non-zero weights where {paths.mask(self.path, level)} prunes "
+                    f"them (in {', '.join(alive[:3])}): the level's weights and mask do not "
+                    "belong together (swapped or replaced files). Restore them, or delete the "
+                    "level and re-run the runner to recompute it"
+                )
+        return state
 
     def rewind(self) -> dict[str, Tensor]:
         return self.load(self._need(paths.rewind(self.path), None))
 
     def mask(self, level: int) -> Mask:
-        return self.load_mask(self._need(paths.mask(self.path, level), level))
+        """Level ``level``'s mask, checked to nest with its neighbours' (masks only shrink:
+        ``m_{L+1} ⊆ m_L ⊆ m_{L−1}``, docs/science.md), so that swapped or stale mask files
+        are refused wherever a run's masks are read, not only when a runner resumes."""
+        path = self._need(paths.mask(self.path, level), level)
+        mask = self._cached_mask(path)
+        before, after = paths.mask(self.path, level - 1), paths.mask(self.path, level + 1)
+        if level > 0 and before.exists():
+            check_shrinks(mask, self._cached_mask(before), path, before)
+        if after.exists() and paths.metrics(self.path, level + 1).exists():
+            # (an unfinished level's mask is the runner's to check when it resumes)
+            check_shrinks(self._cached_mask(after), mask, after, path)
+        return mask
+
+    def _cached_mask(self, path: Path) -> Mask:
+        st = path.stat()
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._masks.get(path)
+        if hit is None or hit[0] != key:
+            hit = (key, self.load_mask(path))
+            self._masks[path] = hit
+        return hit[1]
 
     def metrics(self, level: int) -> dict[str, Any]:
         return load_json(self._need(paths.metrics(self.path, level), level))
@@ -282,6 +330,23 @@ class Run:
                 "Re-run the runner command to finish it, or pick an existing --level."
             )
         return path
+
+
+def check_shrinks(mask: Mask, before: Mask, path: Path, before_path: Path | str = "") -> None:
+    """Masks only shrink: ``mask`` (in file ``path``) may not keep a weight that ``before``,
+    the previous level's mask, pruned.
+
+    Raises:
+        CheckpointError: naming both files and the tensors where ``mask`` revives weights.
+    """
+    revived = [k for k, m in mask.items() if k in before and bool((m & ~before[k]).any())]
+    if revived:
+        prev = f"{before_path}, " if before_path else ""
+        raise CheckpointError(
+            f"{path} keeps weights that the previous level pruned ({prev}in "
+            f"{', '.join(revived[:3])}); masks only shrink, so the files were swapped or "
+            "damaged. Restore them, or delete the levels and re-run the runner to recompute them"
+        )
 
 
 def open_run(path: str | Path, device: str = "auto") -> Run:

@@ -17,11 +17,22 @@ import argparse
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, field, fields, is_dataclass
 from typing import Any
 
-__all__ = ["add_arguments", "canonical", "digest", "from_args", "setting"]
+__all__ = [
+    "INT_LIMIT",
+    "SEED_LIMIT",
+    "add_arguments",
+    "canonical",
+    "check_numbers",
+    "checked",
+    "digest",
+    "from_args",
+    "setting",
+]
 
 
 def setting(
@@ -49,6 +60,69 @@ def setting(
     if isinstance(default, (list, dict, set)):
         raise TypeError("spec defaults must be immutable (use a tuple)")
     return field(default=default, metadata=meta)
+
+
+#: Every whole-number setting is a count, an index or a seed: 0 ≤ N < 2**63 (it fits the
+#: int64 that torch and numpy store it in).
+INT_LIMIT = 2**63
+#: Seeds stay below 2**32: every generator (torch, numpy, Python) takes them, and the seeds
+#: derived from them (``data_seed + 1000·particle``, ``seed + level``) stay in range.
+SEED_LIMIT = 2**32
+
+
+def _kind(f: dataclasses.Field) -> str:
+    """A field's type as written (``"int"``, ``"float | None"``, ...) without ``| None``."""
+    return str(f.type).replace(" | None", "").replace("None | ", "").strip()
+
+
+def check_numbers(obj: Any, flag: Callable[[dataclasses.Field], str] | None = None) -> None:
+    """Check every number field of the dataclass instance ``obj`` (one rule for every spec and
+    hyperparameter section): a float is finite and not negative; an int (or a tuple of ints)
+    is a whole number, not negative and below :data:`INT_LIMIT` (seeds below
+    :data:`SEED_LIMIT`). Each class checks its own narrower ranges after this one.
+
+    Raises:
+        ValueError: naming the flag, the value and the allowed range.
+    """
+    flag = flag or _flag
+    for f in fields(obj):
+        value, kind = getattr(obj, f.name), _kind(f)
+        if value is None or _is_spec(f):
+            continue
+        name = flag(f)
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value}")
+        elif kind == "int" or kind.startswith("tuple[int"):
+            limit = SEED_LIMIT if f.name.endswith("seed") or f.name == "seeds" else INT_LIMIT
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ValueError(f"{name} must be a whole number, got {v!r}")
+                if not 0 <= v < limit:
+                    raise ValueError(
+                        f"{name} {v}: must be a whole number in [0, 2**{limit.bit_length() - 1})"
+                    )
+
+
+def checked(cls: type) -> type:
+    """Class decorator, under ``@dataclass``: :func:`check_numbers` runs on every instance
+    before the class's own ``__post_init__`` (subclasses inherit both)."""
+    own = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self: Any) -> None:
+        check_numbers(self)
+        if own is not None:
+            own(self)
+        else:
+            for base in cls.__mro__[1:]:
+                if "__post_init__" in base.__dict__:
+                    base.__dict__["__post_init__"](self)
+                    break
+
+    cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+    return cls
 
 
 def canonical(settings: Any) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from landscape.settings import setting
+from landscape.settings import checked, setting
 
 __all__ = [
     "BN_POLICIES",
@@ -56,6 +56,7 @@ def _positive(name: str, value: float) -> None:
 
 
 @dataclass(frozen=True)
+@checked
 class EngineSpec:
     """Evaluation: how the loss and error of each point are measured."""
 
@@ -132,6 +133,7 @@ def _check_split(split: str) -> None:
 
 
 @dataclass(frozen=True)
+@checked
 class _PathSpec:
     """What every straight-path measurement shares: its points, its split, the engine."""
 
@@ -145,6 +147,7 @@ class _PathSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class ConnectivitySpec(_PathSpec):
     """The path through successive level solutions and the barrier matrix [PAUL Fig. 2]."""
 
@@ -153,11 +156,13 @@ class ConnectivitySpec(_PathSpec):
 
 
 @dataclass(frozen=True)
+@checked
 class BarrierSpec(_PathSpec):
     """The error and loss barrier on the straight path between two checkpoints [PAUL Def. 2.1]."""
 
 
 @dataclass(frozen=True)
+@checked
 class InstabilitySpec(_PathSpec):
     """The stability test: two copies of a level trained with different SGD noise [PAUL §2]."""
 
@@ -188,6 +193,7 @@ class InstabilitySpec(_PathSpec):
 
 
 @dataclass(frozen=True)
+@checked
 class SliceSpec:
     """A 2-D slice of the loss landscape: a level's anchor plane [PAUL Fig. 3], a plane
     through three checkpoints, or random filter-normalised directions [Li et al. 2018]."""
@@ -216,6 +222,8 @@ class SliceSpec:
     def __post_init__(self) -> None:
         if self.grid < 2:
             raise ValueError(f"--grid needs at least 2 points per axis, got {self.grid}")
+        if self.span <= 0:
+            raise ValueError(f"--span must be positive (the grid spans [-span, span]), got {self.span}")
         if self.margin < 0:
             raise ValueError(
                 f"--margin must be 0 or more (the grid's room around the anchors), got {self.margin}"
@@ -236,6 +244,7 @@ _DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
+@checked
 class HessianSpec:
     """The Hessian spectrum of the training loss: top eigenvalues, trace, density."""
 
@@ -289,8 +298,10 @@ class HessianSpec:
                 )
         if self.density_bins < 2:
             raise ValueError(f"--density-bins must be ≥ 2, got {self.density_bins}")
-        if self.tol <= 0 or self.sigma_squared <= 0:
-            raise ValueError("--tol and --sigma-squared must be positive")
+        if not 0 < self.tol < 1:
+            raise ValueError(f"--tol is a relative error bound in (0, 1), got {self.tol}")
+        if self.sigma_squared <= 0:
+            raise ValueError(f"--sigma-squared must be positive, got {self.sigma_squared}")
         if self.groups not in ("", "layer", "block"):
             raise ValueError(f"groups must be '', 'layer' or 'block', got {self.groups!r}")
         if not (self.top_k or self.trace or self.density):
@@ -316,6 +327,7 @@ class HessianSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class CurvatureSpec:
     """Hessian settings shared by the curvature-based analyses (bound, curvature)."""
 
@@ -346,6 +358,7 @@ class CurvatureSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class BoundSpec:
     """The flatness bound on the pruning ratio: predicted p*(L) [PAUL §3.3] and, with
     ``empirical``, the largest one-shot ratio that stays matching."""
@@ -390,6 +403,7 @@ class BoundSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class DirectionCurvatureSpec:
     """The curvature κ = ΔᵀHΔ/‖Δ‖² of the pruning direction Δ = m⊙w − w, for the magnitude
     mask against random masks of the same size [PAUL §3.3]."""
@@ -403,6 +417,7 @@ class DirectionCurvatureSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class RobustnessSpec:
     """Robustness of the pruned rewind point to perturbations inside the kept subspace
     [PAUL §3.2]: the barrier between the perturbed and the unperturbed point, each trained."""
@@ -430,6 +445,7 @@ class RobustnessSpec:
 
 
 @dataclass(frozen=True)
+@checked
 class ReequilibrationSpec:
     """Re-equilibration after pruning [PAUL §3.4]: kept-weight magnitudes at the projection
     and after retraining, weights falling below the old threshold, projection lengths,
@@ -449,6 +465,7 @@ EXECUTORS = ("local", "slurm")
 
 
 @dataclass(frozen=True)
+@checked
 class SweepSpec:
     """Execution: how a sweep's jobs run (nothing here changes a run's numbers or names)."""
 

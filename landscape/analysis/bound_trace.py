@@ -47,6 +47,7 @@ from torch import Tensor
 
 from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
+from landscape.errors import NonFiniteResultError
 
 __all__ = ["InverseTrace", "inverse_trace", "kept_hessian"]
 
@@ -157,12 +158,22 @@ def _columns(
     return out.cpu()
 
 
+def _finite(matrix: torch.Tensor) -> torch.Tensor:
+    """``matrix``, checked to hold no NaN or infinity before it is decomposed."""
+    if not bool(matrix.isfinite().all()):
+        raise NonFiniteResultError(
+            "the kept Hessian holds NaN or infinite entries (the loss or its gradient "
+            "overflows at these weights)"
+        )
+    return matrix
+
+
 def _kept_eigenvalues(op: HessianOperator) -> np.ndarray:
     """The eigenvalues of :func:`kept_hessian` (ascending). Under ``torchrun`` rank ``r``
     computes columns ``r, r + R, …``, rank 0 assembles and decomposes the matrix (the same
     numbers as one process) and every rank gets the eigenvalues."""
     if distributed.shard_world()[1] == 1:
-        return torch.linalg.eigvalsh(kept_hessian(op)).numpy()
+        return torch.linalg.eigvalsh(_finite(kept_hessian(op))).numpy()
     mine = distributed.my_indices(op.dim)
     parts = distributed.gather_objects((list(mine), _columns(op, mine)))
     lam = None
@@ -170,7 +181,7 @@ def _kept_eigenvalues(op: HessianOperator) -> np.ndarray:
         out = torch.empty(op.dim, op.dim, dtype=torch.float64)
         for cols, block in parts:
             out[:, list(cols)] = block
-        lam = torch.linalg.eigvalsh((out + out.T) / 2).numpy()
+        lam = torch.linalg.eigvalsh(_finite((out + out.T) / 2)).numpy()
     return distributed.broadcast_object(lam)
 
 

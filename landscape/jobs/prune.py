@@ -30,7 +30,7 @@ from landscape import distributed, paths
 from landscape.devices import configure_threads, resolve_device
 from landscape.distributed import env_rank, env_world_size, init_from_env, local_device
 from landscape.errors import LandscapeError
-from landscape.hparams import RunConfig
+from landscape.hparams import RunConfig, parse_duration
 from landscape.io import load_json, save_json
 from landscape.locks import hold
 from landscape.pruning import ones_mask
@@ -38,7 +38,12 @@ from landscape.runners import METHODS
 from landscape.runners.common import RunContext, check_level_files, primary_first
 from landscape.runs import check_path, prepare_run_dir, run_dir_of
 
-__all__ = ["DATA_PARALLEL_METHODS", "check_fit", "prune"]
+__all__ = ["DATA_PARALLEL_METHODS", "MAX_STEPS", "check_feasible", "check_fit", "prune"]
+
+#: The most optimiser steps any duration of a run may mean (``--length``, ``--rewind-step``,
+#: retraining epochs, ...): ten million, over 20 times ImageNet's 90-epoch ResNet recipe. A
+#: longer one is a typo (``1000000000ep``), and the schedules hold one rate per step.
+MAX_STEPS = 10_000_000
 
 #: The methods that train one network with DDP over the ranks under ``torchrun``
 #: (SWAMP instead trains its particles one per rank, :mod:`landscape.runners.swamp`).
@@ -133,7 +138,84 @@ def check_fit(ctx: RunContext) -> torch.nn.Module:
             f"shape {tuple(x.shape[1:])}): {first}. MNIST-1D takes mlp or cnn1d; CIFAR the "
             "resnet/vgg/wrn models; see `landscape models`"
         ) from None
+    check_feasible(ctx, model)
     return model
+
+
+def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
+    """The run's settings against its data and model, before anything is written: the batch
+    fits the training set, every duration is a whole number of steps within
+    :data:`MAX_STEPS`, the rewind point lies before the end of training, the warm-up is
+    shorter than training, and every level prunes at least one weight and keeps one.
+
+    Raises:
+        ValueError: naming the flag, the value and the limit.
+    """
+    cfg, data = ctx.cfg, ctx.data
+    if cfg.data.batch_size > data.num_train:
+        raise ValueError(
+            f"--batch-size {cfg.data.batch_size} exceeds the {data.num_train} training samples "
+            f"of {cfg.data.data}; use at most {data.num_train}"
+        )
+    spe = ctx.steps_per_epoch
+    t, p = cfg.train, cfg.prune
+    durations = [("--length", t.length), ("--warmup", t.warmup), ("--eval-every", t.eval_every),
+                 ("--rewind-step", p.rewind_step),
+                 *(("--milestones", m) for m in filter(None, t.milestones.split(",")))]  # fmt: skip
+    steps = {}
+    for flag, text in durations:
+        steps[flag] = parse_duration(text, spe)
+        if steps[flag] > MAX_STEPS:
+            raise ValueError(
+                f"{flag} {text!r} is {steps[flag]:,} steps ({spe} an epoch at --batch-size "
+                f"{cfg.data.batch_size}); the limit is {MAX_STEPS:,} steps"
+            )
+    for flag, epochs in (("--retrain-epochs", p.retrain_epochs), ("--budget-epochs", p.budget_epochs)):
+        if p.method in ("imp", "bimp") and epochs * spe > MAX_STEPS:
+            raise ValueError(
+                f"{flag} {epochs} is {epochs * spe:,} steps; the limit is {MAX_STEPS:,} steps"
+            )
+    total = steps["--length"]
+    if total <= 0:
+        raise ValueError(f"--length {t.length!r} gives no training steps")
+    if steps["--warmup"] >= total:
+        raise ValueError(f"--warmup {t.warmup!r} is not shorter than --length {t.length!r}")
+    if p.method in ("imp-wr", "swamp") and steps["--rewind-step"] >= total:
+        raise ValueError(
+            f"--rewind-step {p.rewind_step} is not before the end of training (--length "
+            f"{t.length} = {total} steps); pass a smaller --rewind-step"
+        )
+    _check_levels(cfg, ones_mask(model, p.prune_scope, p.prune_ignore))
+
+
+def _check_levels(cfg: RunConfig, mask: dict[str, torch.Tensor]) -> None:
+    """Refuse ``--levels`` past the level that prunes nothing more or keeps no weight: the
+    same rounding as :func:`landscape.pruning.prune` (``round(fraction · kept)`` a level, over
+    all prunable weights, or per tensor for ``layerwise``), counted without training."""
+    p = cfg.prune
+    if p.method == "dense" or p.levels == 0 or p.prune_ratio == "adaptive":
+        return  # adaptive: the fraction of each level is measured at its solution
+    if p.method in ("imp", "bimp"):
+        from landscape.training.retrain_schedules import phase_fraction
+
+        fraction = phase_fraction(p.goal_sparsity, p.levels)
+    else:
+        fraction = p.prune_fraction
+    kept = [m.numel() for m in mask.values()] if p.prune_strategy == "layerwise" else [
+        sum(m.numel() for m in mask.values())
+    ]  # fmt: skip
+    for level in range(1, p.levels + 1):
+        removed = [round(fraction * k) for k in kept]
+        kept = [k - r for k, r in zip(kept, removed)]
+        if sum(removed) == 0 or min(kept) == 0:
+            what = "would prune no weight" if sum(removed) == 0 else "would keep no weight"
+            raise ValueError(
+                f"--levels {p.levels}: level {level} {what} (pruning {fraction:.3g} of the "
+                f"{sum(k + r for k, r in zip(kept, removed)):,} weights left of "
+                f"{sum(m.numel() for m in mask.values()):,} prunable); at most {level - 1} "
+                "levels mean something here: lower --levels"
+                + ("" if p.method not in ("imp", "bimp") else " or --goal-sparsity")
+            )
 
 
 def _check_threads(run_dir: Path, device: torch.device, threads: int, say) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from landscape import distributed
-from landscape.errors import LandscapeError
+from landscape.errors import LandscapeError, NonFiniteResultError
 from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
 from landscape.locks import hold
 from landscape.settings import canonical
@@ -35,6 +36,7 @@ from landscape.settings import canonical
 __all__ = [
     "Result",
     "Writer",
+    "check_finite",
     "claim",
     "find_result",
     "reuse",
@@ -159,11 +161,70 @@ class Writer:
         atomic_write_text(self.folder / name, text)
 
     def finish(self, record: Mapping[str, Any]) -> Result:
-        """Write the marker ``result.json`` (the last file) and return the :class:`Result`."""
+        """Write the marker ``result.json`` (the last file) and return the :class:`Result`.
+
+        Raises:
+            NonFiniteResultError: a number of the record is NaN or infinite
+                (:func:`check_finite`); nothing is marked finished.
+        """
+        check_finite(record, self.folder)
         if self.writes:
             self.folder.mkdir(parents=True, exist_ok=True)
             save_json(self.folder / "result.json", dict(record))
         return Result(dict(record), self.folder)
+
+
+def _non_finite(value: Any, where: str = "") -> list[str]:
+    """The keys (``loss_barrier``, ``eigenvalues[0]``, ...) of ``value`` holding NaN or ±inf."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [where or "the value"]
+    if isinstance(value, Mapping):
+        return [k for key, v in value.items() for k in _non_finite(v, f"{where}.{key}".lstrip("."))]
+    if isinstance(value, (list, tuple)):
+        return [k for i, v in enumerate(value) for k in _non_finite(v, f"{where}[{i}]")]
+    if hasattr(value, "dtype") and hasattr(value, "tolist"):  # numpy / torch numbers and arrays
+        return _non_finite(value.tolist(), where)
+    return []
+
+
+#: The settings that name what a result was computed from (weights, checkpoints, levels).
+_INPUT_KEYS = ("weights", "a", "b", "target", "checkpoint", "level", "levels", "from", "run")
+
+
+def check_finite(record: Mapping[str, Any], folder: Path | str) -> None:
+    """Refuse a record holding NaN or infinity: such a result is never marked finished
+    (a barrier or eigenvalue of NaN is a failed computation, not a measurement). Values
+    that are undefined by nature (a standard error from one sample) are recorded as
+    ``null``, never as NaN.
+
+    Raises:
+        NonFiniteResultError: naming the keys, the result folder and the inputs it was
+            computed from (the record's ``run`` and the checkpoints its settings name).
+    """
+    bad = _non_finite(dict(record))
+    if not bad:
+        return
+    settings = record.get("settings") if isinstance(record.get("settings"), Mapping) else {}
+    shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+    exc = NonFiniteResultError(
+        f"the {record.get('kind', 'result')} computed from "
+        f"{_inputs(settings, record.get('run'), folder)} is not finite ({shown}: NaN or "
+        f"infinite), so {folder} is not marked finished; {_ADVICE}"
+    )
+    exc.named = True  # type: ignore[attr-defined]
+    raise exc
+
+
+_ADVICE = ("check those weights (values so large that the loss overflows, a diverged network) "
+           "and re-run")  # fmt: skip
+
+
+def _inputs(settings: Mapping[str, Any], run: Any, folder: Path | str) -> str:
+    """The inputs a result is computed from, as named by its settings (and its run)."""
+    named = [f"{k} {settings[k]}" for k in _INPUT_KEYS if settings.get(k) not in (None, "")]
+    if run and "run" not in settings:
+        named.append(f"run {run}")
+    return "; ".join(named) or str(folder)
 
 
 def reuse(
@@ -204,7 +265,18 @@ def claim(
     with distributed.primary_context(
         lambda: _claim_here(folder, settings, force=force, wait=wait, log=log)
     ) as done:
-        yield done
+        try:
+            yield done
+        except NonFiniteResultError as exc:
+            # the numerical core knows that a number overflowed, the job which input it was
+            if getattr(exc, "named", False):
+                raise
+            named = NonFiniteResultError(
+                f"{_inputs(settings, None, folder)}: {exc}; {folder} is not marked finished; "
+                f"{_ADVICE}"
+            )
+            named.named = True  # type: ignore[attr-defined]
+            raise named from exc
 
 
 @contextlib.contextmanager

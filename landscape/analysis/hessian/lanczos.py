@@ -31,6 +31,7 @@ from scipy.linalg import eigh_tridiagonal
 from torch import Tensor
 
 from landscape.analysis.hessian.probes import gaussian
+from landscape.errors import NonFiniteResultError
 from landscape.specs import WHICH
 
 __all__ = ["LanczosRun", "TopEigen", "converged", "lanczos", "ritz", "top_eigen"]
@@ -61,7 +62,17 @@ class LanczosRun:
 
 
 def ritz(run: LanczosRun) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (ascending) and eigenvectors of ``T`` (float64, on the host)."""
+    """Eigenvalues (ascending) and eigenvectors of ``T`` (float64, on the host).
+
+    Raises:
+        NonFiniteResultError: a Hessian-vector product was NaN or infinite (the job that
+            asked names the weights it came from, :func:`landscape.jobs.store.claim`).
+    """
+    if not (np.isfinite(run.alpha).all() and np.isfinite(run.beta).all()):
+        raise NonFiniteResultError(
+            "the Hessian-vector products are NaN or infinite (the loss or its gradient "
+            "overflows at these weights)"
+        )
     if run.steps == 1:
         return run.alpha.copy(), np.ones((1, 1))
     return eigh_tridiagonal(run.alpha, run.beta)

@@ -84,7 +84,9 @@ class Spectrum:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, arrays: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes ``None``); ``arrays=False`` leaves out the density."""
+        """A JSON-ready dict; ``arrays=False`` leaves out the density. The standard error of one
+        probe (no spread to measure) becomes ``None``; any other NaN stays, so that the store
+        refuses the result (:func:`landscape.jobs.store.check_finite`)."""
 
         def num(x: float | None) -> float | None:
             return None if x is None or not math.isfinite(x) else float(x)
@@ -93,7 +95,7 @@ class Spectrum:
             "eigenvalues": [float(v) for v in self.eigenvalues],
             "eigen_residuals": [float(v) for v in self.eigen_residuals],
             "eigen_converged": self.eigen_converged,
-            "trace": num(self.trace),
+            "trace": None if self.trace is None else float(self.trace),
             "trace_stderr": num(self.trace_stderr),
             "trace_probes": 0 if self.trace_samples is None else len(self.trace_samples),
             "density_sigma": num(self.density_sigma),
