@@ -9,7 +9,9 @@ writers and JSON readers (:mod:`landscape.io`) are re-exported here.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,12 +47,29 @@ def save_state(
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=metadata)
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as exc:  # the writer's own error for a full disk, EIO, ...
+            raise _os_error(exc, path) from exc
         os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # name the file in the one-line message
+            exc.filename = str(path)
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _os_error(exc: SafetensorError, path: Path) -> OSError:
+    """safetensors' write error as the ``OSError`` it wraps (``Os { code: 28, ... }``), with
+    ``path``; the command line prints it as one line with advice (a full disk: free space)."""
+    text = str(exc)
+    code = re.search(r"code: (\d+)", text)
+    number = int(code.group(1)) if code else errno.EIO
+    return OSError(number, os.strerror(number), str(path))
 
 
 # Files the toolkit writes that are never state dicts: named, instead of unpickled.

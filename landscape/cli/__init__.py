@@ -13,6 +13,7 @@ import argparse
 import errno
 import importlib
 import inspect
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -75,8 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LandscapeError, ValueError) as exc:
         print(f"landscape {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        if not _peer_lost(exc):
+            raise
+        # gloo/NCCL report a rank that died as pages of C++ frames; its own message says why
+        print(f"landscape {args.verb}: error: {_peer_message(exc)}", file=sys.stderr)
+        return 2
     except OSError as exc:  # a full disk, a read-only folder, a path too long, ...
-        print(f"landscape {args.verb}: error: {_os_error(exc)}", file=sys.stderr)
+        print(f"landscape {args.verb}: error: {_os_error(exc, args)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `landscape show RUN | head`: the reader has gone
         sys.stderr.close()
@@ -100,9 +107,30 @@ _OS_ADVICE = {
 }
 
 
-def _os_error(exc: OSError) -> str:
+def _peer_lost(exc: RuntimeError) -> bool:
+    """Whether ``exc`` is torch.distributed's error for a peer rank that went away."""
+    kind = type(exc)
+    return kind.__module__.startswith("torch.distributed") or kind.__name__ in (
+        "DistBackendError", "DistNetworkError", "DistError", "DistStoreError"
+    ) or any(w in str(exc) for w in ("gloo", "Connection closed by peer", "NCCL"))  # fmt: skip
+
+
+def _peer_message(exc: RuntimeError) -> str:
+    """One line for a lost peer rank: which rank saw it, the backend's first line, what to do."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    if first.startswith("[") and "] " in first:  # "[../third_party/gloo/...cc:534] Read error"
+        first = first.split("] ", 1)[1]
+    rank = os.environ.get("RANK", "?")
+    return (
+        f"rank {rank}: another rank of this torchrun job stopped ({first[:160]}); its own "
+        "message says why. Finished work is kept: fix that and re-run to resume"
+    )
+
+
+def _os_error(exc: OSError, args: argparse.Namespace | None = None) -> str:
     """One line for an operating-system error: the path, what happened, what to do."""
-    where = exc.filename or "a file"
+    folder = next((getattr(args, k) for k in ("out", "root") if getattr(args, k, None)), None)
+    where = exc.filename or (f"a file under {folder}" if folder else "a file")
     advice = _OS_ADVICE.get(exc.errno or 0, "check the path and re-run (finished work is kept)")
     return f"{where}: {exc.strerror or exc}; {advice}"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,24 @@ def _generate() -> dict[str, np.ndarray]:
     return {k: np.asarray(d[k]) for k in _KEYS}
 
 
+#: The generated data's shape: sequences of length 40, 10 classes.
+_LENGTH, _CLASSES = 40, 10
+
+
+def _checked(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The cached arrays if they have MNIST-1D's shape (N × 40 finite inputs, N labels in
+    0..9); ``ValueError`` otherwise, so that a cache of another width is regenerated."""
+    for x, y in (("x", "y"), ("x_test", "y_test")):
+        a, b = arrays[x], arrays[y]
+        if not (a.ndim == 2 and a.shape[1] == _LENGTH and b.shape == (len(a),) and len(a) > 0):
+            raise ValueError(f"{x} has shape {a.shape}, {y} {b.shape}")
+        if not (np.issubdtype(b.dtype, np.integer) and b.min() >= 0 and b.max() < _CLASSES):
+            raise ValueError(f"{y} holds labels outside 0..{_CLASSES - 1}")
+        if not (np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all()):
+            raise ValueError(f"{x} is not finite floating-point data")
+    return arrays
+
+
 def load_mnist1d(root: Path, download: bool = False) -> ResidentData:
     """The MNIST-1D data set with the package's default settings (seeded, reproducible)."""
     cache = Path(root) / "mnist1d_default.npz"
@@ -36,9 +55,9 @@ def load_mnist1d(root: Path, download: bool = False) -> ResidentData:
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in _KEYS}
-        except (OSError, ValueError, KeyError):
-            arrays = None  # a corrupt cache is regenerated
+                arrays = _checked({k: z[k] for k in _KEYS})
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            arrays = None  # a corrupt, truncated or foreign cache is regenerated
     if arrays is None:
         arrays = _generate()
         buf = io.BytesIO()

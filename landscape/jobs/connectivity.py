@@ -59,11 +59,12 @@ def connectivity(
     settings = {"kind": "connectivity", "levels": levels, "points": spec.points,
                 "matrix": spec.matrix, **base}  # fmt: skip
     folder = paths.analysis_dir(run_.path, levels[0], "connectivity", digest(settings))
+    # every level's weights and mask checked before the folder is claimed (nothing written)
+    states = [run_.weights(lv) for lv in levels]
     with claim(folder, settings, force=force, wait=wait, log=log) as done:
         if done is not None:
             return done
         model = run_.model()
-        states = [run_.weights(lv) for lv in levels]
         data = eval_data(run_, spec.split, eng.eval_samples)
         n, inner = len(levels), spec.points - 2
         total = n + inner * (n * (n - 1) // 2 if spec.matrix else n - 1)

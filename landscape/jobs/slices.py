@@ -17,6 +17,8 @@ Test error/loss and train loss/error are measured at every grid point; the resul
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +40,12 @@ from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import SliceSpec
 
-__all__ = ["slice"]
+__all__ = ["BYTES_PER_POINT", "check_grid_memory", "slice"]
+
+#: Memory a grid point takes while a slice is measured and written, in bytes: its plane
+#: coordinates and coefficients, four measured quantities and the connected-set maximum, as
+#: arrays, as Python lists and as JSON text (about 400 bytes, rounded up from those sizes).
+BYTES_PER_POINT = 400
 
 Anchors = list[tuple[str, dict[str, Tensor]]]
 
@@ -60,6 +67,7 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
         quantity (``test_error``, ``test_loss``, ``train_loss``, ``train_error``), the
         anchors' ``marks`` and, for anchor planes, the ``matching_level``.
     """
+    check_grid_memory(spec.grid)
     eng = spec.engine
     base = {"kind": "slice", "plane": spec.plane}
     mask = None
@@ -122,6 +130,38 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
                  | {"a": record["a"], "b": record["b"]})  # fmt: skip
         w.figure("slice.png", lambda: plot_slices(record))
         return w.finish(record)
+
+
+def _available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``; the physical size where unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: no limit
+
+
+def check_grid_memory(grid: int) -> None:
+    """Refuse, before anything is allocated or written, a grid whose points would not fit
+    in the memory available (:data:`BYTES_PER_POINT` each).
+
+    Raises:
+        ValueError: naming ``--grid``, the memory it needs, the memory there is and the
+            largest grid that fits.
+    """
+    need, have = grid * grid * BYTES_PER_POINT, _available_memory()
+    if need > have:
+        fits = math.isqrt(have // BYTES_PER_POINT)
+        raise ValueError(
+            f"--grid {grid} means {grid * grid:,} points, about {need / 2**30:,.1f} GiB of "
+            f"memory; {have / 2**30:,.1f} GiB are available: use at most --grid {fits}"
+        )
 
 
 def _same_architecture(targets: Sequence[Any], located: Sequence[Checkpoint]) -> None:

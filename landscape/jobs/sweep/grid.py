@@ -109,7 +109,9 @@ def _parse_seeds(seeds: Any) -> tuple[int, ...]:
 
 def _parse_methods(method: Any) -> tuple[str, ...]:
     """Method names from ``"a,b"`` or a list; each a known `landscape prune` method."""
-    names = _split_values(method) if isinstance(method, str) else list(method or ())
+    if not isinstance(method, (str, list, tuple)):  # e.g. `method = 5` or `true` in a grid file
+        raise ValueError(f'method: {method!r} is no method name; write method = ["imp-wr", ...]')
+    names = _split_values(method) if isinstance(method, str) else list(method)
     if not names or not all(isinstance(m, str) for m in names):
         raise ValueError("method: name at least one pruning method, e.g. --method imp-wr,imp-lrr")
     names = [m.strip() for m in names]
@@ -207,7 +209,7 @@ class Grid:
         methods = _parse_methods(self.method)
         object.__setattr__(self, "method", methods)
         object.__setattr__(self, "seeds", _parse_seeds(self.seeds))
-        if self.preset is not None and self.preset not in PRESETS:
+        if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(sorted(PRESETS))}")
         object.__setattr__(self, "settings", _parse_settings(self.settings, methods))
 
