@@ -64,10 +64,10 @@ def save_state(
 
 
 def _os_error(exc: SafetensorError, path: Path) -> OSError:
-    """safetensors' write error as the ``OSError`` it wraps (``Os { code: 28, ... }``), with
+    """safetensors' write error as the ``OSError`` it wraps (``(os error 28)``), with
     ``path``; the command line prints it as one line with advice (a full disk: free space)."""
     text = str(exc)
-    code = re.search(r"code: (\d+)", text)
+    code = re.search(r"(?:code: |os error )(\d+)", text)  # "Os { code: 28 ..." or "(os error 28)"
     number = int(code.group(1)) if code else errno.EIO
     return OSError(number, os.strerror(number), str(path))
 

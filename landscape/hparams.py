@@ -310,8 +310,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in SECTIONS:
-            check_numbers(getattr(self, name))  # every number: finite, ≥ 0, fits int64
             getattr(self, name).validate()
+            check_numbers(getattr(self, name))  # every number: finite, ≥ 0, fits int64
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}

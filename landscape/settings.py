@@ -108,11 +108,11 @@ def check_numbers(obj: Any, flag: Callable[[dataclasses.Field], str] | None = No
 
 def checked(cls: type) -> type:
     """Class decorator, under ``@dataclass``: :func:`check_numbers` runs on every instance
-    before the class's own ``__post_init__`` (subclasses inherit both)."""
+    after the class's own ``__post_init__`` (whose narrower messages come first; NaN, which
+    passes comparisons such as ``tol <= 0``, is caught here). Subclasses inherit both."""
     own = cls.__dict__.get("__post_init__")
 
     def __post_init__(self: Any) -> None:
-        check_numbers(self)
         if own is not None:
             own(self)
         else:
@@ -120,6 +120,7 @@ def checked(cls: type) -> type:
                 if "__post_init__" in base.__dict__:
                     base.__dict__["__post_init__"](self)
                     break
+        check_numbers(self)
 
     cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
     return cls

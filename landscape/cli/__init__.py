@@ -18,6 +18,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from landscape import __version__
 from landscape.errors import LandscapeError
@@ -37,10 +38,18 @@ def verbs() -> list[ModuleType]:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the toolkit's one-line errors: the flag and what is wrong with it, and
+    where the options are listed (argparse prints a usage block of many lines first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``landscape`` parser; a verb whose ``add_arguments`` takes ``argv`` may shape its
     flags by the command line (``prune --method X`` shows and accepts X's flags only)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="landscape",
         description="Loss-landscape analysis for neural-network pruning research.",
         epilog="Run `landscape VERB --help` for a verb's options. Start with `landscape demo`.",

@@ -72,6 +72,9 @@ def hessian(
         ``density_grid``/``density`` (when asked), ``num_kept``, ``hvp_count``, ``seconds``.
     """
     targets = resolve_levels(target, levels, device=spec.device)
+    if spec.masked:  # each target's mask exists and nests, before a folder is claimed
+        for t in targets:
+            t.mask()
     model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
                                   samples=spec.samples)  # fmt: skip
     jobs = [(t, *_where(spec, t, out)) for t in targets]

@@ -144,7 +144,7 @@ def check_fit(ctx: RunContext) -> torch.nn.Module:
 
 def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
     """The run's settings against its data and model, before anything is written: the batch
-    fits the training set, every duration is a whole number of steps within
+    fits the training set, bf16 has a GPU, every duration is a whole number of steps within
     :data:`MAX_STEPS`, the rewind point lies before the end of training, the warm-up is
     shorter than training, and every level prunes at least one weight and keeps one.
 
@@ -152,6 +152,8 @@ def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
         ValueError: naming the flag, the value and the limit.
     """
     cfg, data = ctx.cfg, ctx.data
+    if cfg.train.precision == "bf16" and ctx.device.type != "cuda":
+        raise ValueError("--precision bf16 needs a CUDA device; use fp32 on CPU")
     if cfg.data.batch_size > data.num_train:
         raise ValueError(
             f"--batch-size {cfg.data.batch_size} exceeds the {data.num_train} training samples "

@@ -76,6 +76,9 @@ def reequilibration(
     if len(set(where)) < len(where):
         raise LandscapeError("a run directory is listed twice; pass each run once")
     pairs = [_pairs(r) for r in opened]
+    for run, lvs in zip(opened, pairs):  # every mask read checked to nest, before the claim
+        for lv in sorted({*lvs, *(v + 1 for v in lvs)}):
+            run.mask(lv)
     files = [_files(r, lv) for r, lv in zip(opened, pairs)]
     # paths relative to the first run (where the result lives): moving the runs together
     # keeps the result, a rewritten level file (its hash) makes a new one

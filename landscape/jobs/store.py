@@ -122,6 +122,7 @@ class Writer:
         self.folder = Path(folder)
         self._lock: contextlib.AbstractContextManager | None = None
         self.writes = distributed.is_primary()
+        self._written: list[Path] = []  # removed again if the record is refused
 
     def __enter__(self) -> Writer:
         if not self.writes:
@@ -143,6 +144,7 @@ class Writer:
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         atomic_write_bytes(self.folder / "result.npz", buf.getvalue())
+        self._written.append(self.folder / "result.npz")
 
     def figure(self, name: str, draw: Callable[[], tuple[Any, Any]]) -> None:
         """Draw a figure (a plotting function's ``(fig, ax)``) and save it as PNG, 150 dpi."""
@@ -153,21 +155,29 @@ class Writer:
         fig.savefig(buf, format="png", dpi=150)
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.folder / name, buf.getvalue())
+        self._written.append(self.folder / name)
 
     def text(self, name: str, text: str) -> None:
         if not self.writes:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / name, text)
+        self._written.append(self.folder / name)
 
     def finish(self, record: Mapping[str, Any]) -> Result:
         """Write the marker ``result.json`` (the last file) and return the :class:`Result`.
 
         Raises:
             NonFiniteResultError: a number of the record is NaN or infinite
-                (:func:`check_finite`); nothing is marked finished.
+                (:func:`check_finite`); nothing is marked finished, and the files this
+                writer wrote (arrays, figures of NaN) are removed again.
         """
-        check_finite(record, self.folder)
+        try:
+            check_finite(record, self.folder)
+        except NonFiniteResultError:
+            for path in self._written:
+                path.unlink(missing_ok=True)
+            raise
         if self.writes:
             self.folder.mkdir(parents=True, exist_ok=True)
             save_json(self.folder / "result.json", dict(record))
@@ -188,7 +198,8 @@ def _non_finite(value: Any, where: str = "") -> list[str]:
 
 
 #: The settings that name what a result was computed from (weights, checkpoints, levels).
-_INPUT_KEYS = ("weights", "a", "b", "target", "checkpoint", "level", "levels", "from", "run")
+_INPUT_KEYS = ("weights", "a", "b", "center", "anchors", "target", "checkpoint", "level", "levels",
+               "from", "run")
 
 
 def check_finite(record: Mapping[str, Any], folder: Path | str) -> None:
@@ -207,7 +218,7 @@ def check_finite(record: Mapping[str, Any], folder: Path | str) -> None:
     settings = record.get("settings") if isinstance(record.get("settings"), Mapping) else {}
     shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
     exc = NonFiniteResultError(
-        f"the {record.get('kind', 'result')} computed from "
+        f"the {settings.get('kind') or record.get('kind', 'result')} computed from "
         f"{_inputs(settings, record.get('run'), folder)} is not finite ({shown}: NaN or "
         f"infinite), so {folder} is not marked finished; {_ADVICE}"
     )
