@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-__all__ = ["configure_threads", "resolve_device"]
+__all__ = ["available_memory", "configure_threads", "resolve_device"]
+
+
+def available_memory(device: torch.device | str = "cpu") -> int:
+    """Free bytes on ``device`` (CUDA: the allocator's view; CPU: ``MemAvailable``)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def resolve_device(name: str = "auto") -> torch.device:

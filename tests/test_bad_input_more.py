@@ -219,18 +219,24 @@ def test_whole_number_weights_are_refused(finished, tmp_path):
         jobs.resolve(run, 1)
 
 
-def test_a_data_cache_of_the_wrong_width_or_truncated_is_regenerated(tmp_path):
-    from landscape.data.mnist1d import load_mnist1d
+def test_a_data_cache_of_the_wrong_width_or_truncated_is_regenerated(tmp_path, monkeypatch):
+    from landscape.data import mnist1d
 
-    good = load_mnist1d(tmp_path)
+    rng = np.random.default_rng(0)
+    made = {"x": rng.normal(size=(20, 40)), "y": rng.integers(0, 10, 20),
+            "x_test": rng.normal(size=(5, 40)), "y_test": rng.integers(0, 10, 5)}  # fmt: skip
+    calls = []
+    monkeypatch.setattr(mnist1d, "_generate", lambda: calls.append(1) or dict(made))
     cache = tmp_path / "mnist1d_default.npz"
-    with np.load(cache) as z:
-        arrays = {k: z[k] for k in z.files}
-    np.savez(cache, **{**arrays, "x": arrays["x"][:, :39], "x_test": arrays["x_test"][:, :39]})
-    assert load_mnist1d(tmp_path).train_x.shape == good.train_x.shape  # regenerated
-    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # truncated zip
-    again = load_mnist1d(tmp_path)
-    assert torch.equal(again.train_x, good.train_x) and torch.equal(again.test_y, good.test_y)
+    np.savez(cache, **{**made, "x": made["x"][:, :39], "x_test": made["x_test"][:, :39]})
+    assert mnist1d.load_mnist1d(tmp_path).train_x.shape == (20, 40) and len(calls) == 1
+    assert mnist1d.load_mnist1d(tmp_path).train_x.shape == (20, 40) and len(calls) == 1  # cached
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])  # truncated: BadZipFile
+    again = mnist1d.load_mnist1d(tmp_path)
+    assert len(calls) == 2 and torch.equal(again.test_y, torch.as_tensor(made["y_test"]))
+    np.savez(cache, **{**made, "y": made["y"] + 10})  # labels outside 0..9
+    mnist1d.load_mnist1d(tmp_path)
+    assert len(calls) == 3
 
 
 # ------------------------------------------------ writer errors, grids, peers

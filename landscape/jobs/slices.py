@@ -18,7 +18,6 @@ Test error/loss and train loss/error are measured at every grid point; the resul
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch import Tensor
 from landscape import paths
 from landscape.analysis.slice_sets import origin_path_max
 from landscape.analysis.slices import plane_slice, random_slice
+from landscape.devices import available_memory
 from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
@@ -132,21 +132,6 @@ def slice(  # the analysis's name; used as jobs.slice, so the builtin is not hid
         return w.finish(record)
 
 
-def _available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable``; the physical size where unknown)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62  # unknown: no limit
-
-
 def check_grid_memory(grid: int) -> None:
     """Refuse, before anything is allocated or written, a grid whose points would not fit
     in the memory available (:data:`BYTES_PER_POINT` each).
@@ -155,7 +140,7 @@ def check_grid_memory(grid: int) -> None:
         ValueError: naming ``--grid``, the memory it needs, the memory there is and the
             largest grid that fits.
     """
-    need, have = grid * grid * BYTES_PER_POINT, _available_memory()
+    need, have = grid * grid * BYTES_PER_POINT, available_memory()
     if need > have:
         fits = math.isqrt(have // BYTES_PER_POINT)
         raise ValueError(

@@ -35,7 +35,6 @@ each of the other two and keeps the faster (see :meth:`HessianOperator.choose`).
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from landscape.devices import available_memory
 from landscape.errors import LandscapeError
 from landscape.functional import as_batches, is_tensor_pair
 from landscape.specs import HVP_METHODS as METHODS
@@ -126,21 +126,6 @@ class _Coords:
             int(k.numel()) if k is not None else int(torch.Size(s).numel())
             for k, s in zip(self.kept, self.shapes)
         ]
-
-
-def _available_memory(device: torch.device) -> int:
-    """Free bytes on ``device`` (CUDA: the allocator's view; CPU: ``MemAvailable``)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 class _SavedBytes:
@@ -467,7 +452,7 @@ class HessianOperator:
             return self.method
         budget = self.memory_budget
         if budget is None:
-            budget = int(0.4 * _available_memory(self.device))
+            budget = int(0.4 * available_memory(self.device))
         counter = _SavedBytes()
         graph = self._build_graph(counter, limit=budget)
         self.choice = {"graph_bytes": counter.bytes, "budget_bytes": budget}
