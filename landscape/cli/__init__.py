@@ -129,6 +129,7 @@ def _peer_message(exc: RuntimeError) -> str:
     first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
     if first.startswith("[") and "] " in first:  # "[../third_party/gloo/...cc:534] Read error"
         first = first.split("] ", 1)[1]
+    first = first.split(". ", 1)[0].rstrip(".")  # gloo's first sentence; the rest is advice
     rank = os.environ.get("RANK", "?")
     return (
         f"rank {rank}: another rank of this torchrun job stopped ({first[:160]}); its own "
