@@ -11,7 +11,7 @@ from typing import Any
 
 from landscape.progress import progress
 from landscape.settings import add_engine_arguments
-from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells
+from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells, sig
 
 __all__ = [
     "add_bare_arguments",
@@ -25,6 +25,7 @@ __all__ = [
     "print_run",
     "progress",
     "run_cells",
+    "sig",
 ]
 
 

@@ -353,9 +353,9 @@ def _norm(state: dict[str, Tensor], mask: dict[str, Tensor]) -> float:
 
 
 def _report(rec: dict[str, Any]) -> str:
-    from landscape.tables import format_table, plus_minus
+    from landscape.tables import format_table, plus_minus, sig
 
-    rows = [(f"{r:g}", f"{n:.4g}", plus_minus(m, s), plus_minus(lm, ls),
+    rows = [(f"{r:g}", sig(n), plus_minus(m, s), plus_minus(lm, ls),
              f"{float(np.mean(e)):.4f}")
             for r, n, m, s, lm, ls, e in zip(
                 rec["radii"], rec["perturbation_norms"], rec["error_barrier_mean"],
@@ -364,6 +364,6 @@ def _report(rec: dict[str, Any]) -> str:
     table = format_table(("r", "‖δ‖", f"{rec['split']} error barrier", "loss barrier",
                           "perturbed nets' error"), rows, markdown=True)  # fmt: skip
     return (
-        f"# {rec['title']}\n\nd_L = {rec['step_distance']:.6g} "
-        f"(‖m_(L+1)⊙w_τ‖ = {rec['start_norm']:.6g}); mean ± std over seeds\n\n{table}\n"
+        f"# {rec['title']}\n\nd_L = {sig(rec['step_distance'])} "
+        f"(‖m_(L+1)⊙w_τ‖ = {sig(rec['start_norm'])}); mean ± std over seeds\n\n{table}\n"
     )
