@@ -462,7 +462,9 @@ def add_config_args(
 
     Args:
         parser: the parser to add the flags to.
-        skip: field names that get no flag.
+        skip: field names that get no flag. ``threads`` and ``device`` come as the verbs'
+            one engine group (:func:`landscape.settings.add_engine_arguments`), left out
+            only when both are skipped.
         method: add only the pruning flags of this method, in one section; ``None``
             adds every pruning flag, in sections titled by the methods they apply to.
     """
