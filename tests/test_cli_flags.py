@@ -266,3 +266,20 @@ def test_imp_prints_level_zero_once_when_it_trains_the_dense_network(tmp_path, c
     # the next IMP run shares that dense network and says so on its level-0 line
     assert main(["prune", "--method", "imp-ft", *common]) == 0
     assert "(the dense network of" in capsys.readouterr().err
+
+
+def test_progress_off_a_terminal_is_plain_lines(monkeypatch, capsys):
+    import landscape.progress
+
+    monkeypatch.setattr(landscape.progress, "EVERY", 0.0)  # a line at every update
+    with landscape.progress.progress(total=4, desc="HVPs (level 2, slq)", unit="hvp") as bar:
+        bar.update(2)
+        bar.set_description("HVPs (level 3, slq)")
+        bar.update(2)
+    with landscape.progress.progress(total=4, desc="quiet", disable=True) as bar:
+        bar.update(4)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" after ")[0] for line in lines] == [
+        "HVPs (level 2, slq): 2/4",
+        "HVPs (level 3, slq): 4/4",
+    ]
