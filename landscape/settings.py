@@ -26,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "ENGINE_FIELDS",
+    "ENGINE_TITLE",
     "add_arguments",
     "add_engine_arguments",
     "canonical",
