@@ -52,7 +52,7 @@ OUT = "figures/oneshot_mnist1d"
 # One thread: on a shared 2-core machine torch's default of two threads oversubscribes the cores.
 THREADS = 1
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
 parser.add_argument("--preset", default=PRESET, choices=sorted(PRESETS))
 parser.add_argument("--schedules", default=",".join(SCHEDULES))
 parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))

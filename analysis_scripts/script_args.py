@@ -47,7 +47,7 @@ def options(
     Returns:
         the options, with ``seeds`` as a list of ints and ``root``/``figures`` as paths.
     """
-    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=(doc or "").split("\n\n")[0])
     parser.add_argument("--preset", default=preset, choices=sorted(PRESETS),
                         help=f"network, data and training recipe (default: {preset})")  # fmt: skip
     if seeds is not None:

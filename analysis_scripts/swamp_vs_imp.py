@@ -49,7 +49,7 @@ ROOT = "runs/swamp_vs_imp"
 OUT = "figures/swamp_mnist1d"
 THREADS = 1  # one torch thread: two threads on a busy 2-core machine were several times slower
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
 parser.add_argument("--preset", default=PRESET, choices=sorted(PRESETS))
 parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
 parser.add_argument("--levels", type=int, default=LEVELS)

@@ -57,7 +57,7 @@ FIGURES = Path("figures")
 NAME = "zimmer_phases_mnist1d"
 # ---------------------------------------------------------------------------------------
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
 parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order)")
 parser.add_argument("--root", default="runs/zimmer", help="where the runs go")
 parser.add_argument("--preset", default=PRESET, choices=("mlp-mnist1d", "cnn1d-mnist1d"),

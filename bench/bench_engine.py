@@ -52,7 +52,9 @@ DATA = {"mlp": "mnist1d", "cnn1d": "mnist1d", "resnet20": "synthetic-cifar"}
 
 
 def parse() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     p.add_argument("--model", default="mlp", help="mlp, cnn1d, resnet20 (or any registry name)")
     p.add_argument("--data", default=None, help="default: mnist1d, synthetic-cifar for resnet20")
     p.add_argument("--device", default="cpu")

@@ -134,7 +134,7 @@ def _clear_grads(model: nn.Module) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     ap.add_argument("--case", choices=("mlp", "resnet20"), default="mlp")
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--device", default="cpu")

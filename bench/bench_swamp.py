@@ -132,7 +132,7 @@ def _rate(x: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mlp")
     parser.add_argument("--data", default="mnist1d")
     parser.add_argument("--batch-size", type=int, default=100)

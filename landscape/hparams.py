@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from landscape.settings import check_numbers, digest
+from landscape.settings import ENGINE_FIELDS, add_engine_arguments, check_numbers, digest
 
 __all__ = [
     "EXTENDABLE_METHODS",
@@ -477,7 +477,9 @@ def add_config_args(
 
     Args:
         parser: the parser to add the flags to.
-        skip: field names that get no flag.
+        skip: field names that get no flag. ``threads`` and ``device`` come as the verbs'
+            one engine group (:func:`landscape.settings.add_engine_arguments`), left out
+            only when both are skipped.
         method: add only the pruning flags of this method, in one section; ``None``
             adds every pruning flag, in sections titled by the methods they apply to.
     """
@@ -488,7 +490,7 @@ def add_config_args(
     for name, klass in SECTIONS.items():
         groups: dict[tuple[str, ...] | None, Any] = {}
         for f in fields(klass):
-            if f.name in skip:
+            if f.name in skip or f.name in ENGINE_FIELDS:
                 continue
             methods = f.metadata.get("methods")
             if method is not None and not applies_to(f, method):
@@ -497,6 +499,8 @@ def add_config_args(
             if key not in groups:
                 groups[key] = parser.add_argument_group(_group_title(name, key, method))
             _add_flag(groups[key], f)
+    if not set(ENGINE_FIELDS) <= set(skip):  # --threads/--device: the verbs' one engine group
+        add_engine_arguments(parser)
 
 
 def _group_title(section: str, methods: tuple[str, ...] | None, method: str | None) -> str:
@@ -510,7 +514,9 @@ def _group_title(section: str, methods: tuple[str, ...] | None, method: str | No
 
 def _add_flag(group: Any, f: dataclasses.Field) -> None:
     kw: dict[str, Any] = {"default": None, "dest": f.name}
-    help_ = f"{f.metadata['help']} (default: {f.default})"
+    # a help text that explains its own default (--data-root) is not followed by a second one
+    said = "(default" in f.metadata["help"] or f.default == ""
+    help_ = f.metadata["help"] + ("" if said else f" (default: {f.default})")
     if f.type in ("bool", bool):
         kw["action"] = argparse.BooleanOptionalAction
     else:

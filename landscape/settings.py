@@ -6,7 +6,10 @@ with :func:`setting`: each carries its help text, whether it changes the numbers
 argparse flags (``--field-name``), :func:`from_args` builds the instance back from
 the parsed flags, and :func:`digest` names a result by the settings that change it.
 A field whose type is itself a spec dataclass (e.g. the evaluation engine's
-settings inside a connectivity spec) becomes its own argument group.
+settings inside a connectivity spec) becomes its own argument group. The fields
+named in :data:`ENGINE_FIELDS` (``threads``, ``device``), whichever spec holds them,
+become the one engine group of :func:`add_engine_arguments`: every verb that computes
+shows the same two flags with the same help.
 
 This module is torch-free so that ``landscape --help`` starts fast.
 """
@@ -23,9 +26,12 @@ from dataclasses import MISSING, field, fields, is_dataclass
 from typing import Any
 
 __all__ = [
+    "ENGINE_FIELDS",
+    "ENGINE_TITLE",
     "INT_LIMIT",
     "SEED_LIMIT",
     "add_arguments",
+    "add_engine_arguments",
     "canonical",
     "check_numbers",
     "checked",
@@ -166,29 +172,64 @@ def add_arguments(
     for f in fields(cls):
         if f.name in skip or not f.metadata.get("cli", True) or _flag(f) in seen:
             continue
+        if f.name in ENGINE_FIELDS:  # the one engine group, wherever the spec holds them
+            add_engine_arguments(parser)
+            continue
         if _is_spec(f):
             doc = (f.default_factory.__doc__ or f.name).split("\n")[0].rstrip(".").lower()
             add_arguments(parser, f.default_factory, title=doc, skip=skip, _seen=seen)
             continue
         seen.add(_flag(f))
-        kw: dict[str, Any] = {"default": None, "dest": f.name}
-        shown = "" if f.default is False or f.default in ("", None) else f" (default {f.default})"
-        kw["help"] = f.metadata["help"] + shown
-        if f.type in ("bool", bool):
-            # --flag for a default False; --flag/--no-flag for a default True
-            if f.default:
-                kw["action"] = argparse.BooleanOptionalAction
-            else:
-                kw.update(action="store_const", const=True)
+        _add_field(group, f)
+
+
+def _add_field(group: Any, f: dataclasses.Field) -> None:
+    """The flag of the spec field ``f`` (default ``None``: "not given")."""
+    kw: dict[str, Any] = {"default": None, "dest": f.name}
+    shown = "" if f.default is False or f.default in ("", None) else f" (default {f.default})"
+    kw["help"] = f.metadata["help"] + shown
+    if f.type in ("bool", bool):
+        # --flag for a default False; --flag/--no-flag for a default True
+        if f.default:
+            kw["action"] = argparse.BooleanOptionalAction
         else:
-            kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
-            kw["metavar"] = f.metadata.get("metavar") or {"int": "N", "float": "X"}.get(
-                str(f.type), "S"
-            )
-        if f.metadata.get("choices"):
-            kw["choices"] = f.metadata["choices"]
-            kw.pop("metavar", None)
-        group.add_argument(_flag(f), **kw)
+            kw.update(action="store_const", const=True)
+    else:
+        kw["type"] = {"int": int, "float": float}.get(str(f.type), str)
+        kw["metavar"] = f.metadata.get("metavar") or {"int": "N", "float": "X"}.get(
+            str(f.type), "S"
+        )
+    if f.metadata.get("choices"):
+        kw["choices"] = f.metadata["choices"]
+        kw.pop("metavar", None)
+    group.add_argument(_flag(f), **kw)
+
+
+#: The speed-and-placement settings every computing verb takes, as one flag group. Specs
+#: that hold fields of these names (``EngineSpec``, ``HessianSpec``, ``CurvatureSpec``,
+#: the runs' ``TrainHparams``, ...) all read them from that group's ``--threads``/``--device``.
+ENGINE_FIELDS = ("threads", "device")
+ENGINE_TITLE = "engine (speed and placement only; never part of a result's name)"
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser | Any) -> None:
+    """The engine group, ``--threads N`` and ``--device S``, generated from
+    :class:`landscape.specs.EngineSpec`; added once (a second call does nothing).
+
+    Every verb that trains or evaluates takes it: a verb whose spec holds
+    :data:`ENGINE_FIELDS` gets it from :func:`add_arguments`, any other calls this
+    (``landscape.cli._common.add_engine_arguments``). The parsed values land in
+    ``args.threads``/``args.device`` (``None`` when not given), where
+    :func:`from_args` and ``hparams.config_from_args`` find them.
+    """
+    if any("--threads" in a.option_strings for a in parser._actions):
+        return
+    from landscape.specs import EngineSpec  # here: specs imports this module
+
+    group = parser.add_argument_group(ENGINE_TITLE)
+    by_name = {f.name: f for f in fields(EngineSpec)}
+    for name in ENGINE_FIELDS:
+        _add_field(group, by_name[name])
 
 
 def from_args(cls: type, ns: argparse.Namespace, **given: Any) -> Any:

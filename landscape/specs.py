@@ -5,8 +5,9 @@ generated from its fields (:mod:`landscape.settings`), a job takes it as its one
 settings argument (``landscape.jobs``), and the fields marked as changing the
 numbers are recorded in every result and hashed into the result folder's name.
 The evaluation engine's settings (BatchNorm policy and data, batch and chunk
-size, execution mode, device) are one :class:`EngineSpec` inside the specs of the
-connectivity analyses. The science behind each field is in ``docs/science.md``.
+size, execution mode, device, CPU threads) are one :class:`EngineSpec` inside the
+specs of the connectivity analyses; its ``threads`` and ``device`` are the one engine
+flag group of every computing verb (:func:`landscape.settings.add_engine_arguments`). The science behind each field is in ``docs/science.md``.
 
 Torch-free, so that ``landscape --help`` starts without importing torch. (Longer
 than our ~400-line guide on purpose: one short dataclass per analysis, kept side by
@@ -81,9 +82,18 @@ class EngineSpec:
         "auto", "vmap: all points of a chunk in one batched call; loop: one at a time; auto: "
         "vmap on CUDA, loop on CPU (same results)", hashed=False, choices=MODES,
     )  # fmt: skip
-    device: str = setting("auto", "cpu, cuda, cuda:N or auto (the run's)", hashed=False)
+    device: str = setting(
+        "auto", "cpu, cuda, cuda:N or auto: an analysis runs on its run's device, training on "
+        "CUDA when present", hashed=False,
+    )  # fmt: skip
+    threads: int = setting(
+        0, "CPU threads for torch; 0: auto (an analysis: its run's --threads if set; else 1 "
+        "for models under 100k parameters, else torch's default)", hashed=False,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"--threads must be 0 (auto) or a positive count, got {self.threads}")
         if self.bn_policy not in BN_POLICIES:
             raise ValueError(f"--bn-policy must be one of {', '.join(BN_POLICIES)}")
         if self.mode not in MODES:
@@ -452,8 +462,14 @@ class ReequilibrationSpec:
     overlap of successive masks."""
 
     bins: int = setting(60, "histogram bins of log10|w|")
+    # The statistics are computed on the CPU in float64 whatever device the level files are
+    # read onto (auto: the run's), so both are speed only: the engine group's flags.
+    device: str = setting("auto", "where the level files are read to", hashed=False)
+    threads: int = setting(0, "CPU threads for torch (0: auto, as every analysis)", hashed=False)
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"--threads must be 0 (auto) or a positive count, got {self.threads}")
         if self.bins < 2:
             raise ValueError(f"--bins must be ≥ 2, got {self.bins}")
 
@@ -495,6 +511,7 @@ class SweepSpec:
     slurm_time: int = setting(60, "slurm: time limit of each job, minutes", hashed=False,
                               metavar="MIN")  # fmt: skip
     slurm_gpus_per_job: int = setting(0, "slurm: GPUs of each job", hashed=False, metavar="G")
+    device: str = setting("auto", "the device of each job (its --device)", hashed=False)
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:

@@ -4,7 +4,14 @@ Each verb is one module in this package (not starting with ``_``) defining
 ``VERB`` (its name), ``HELP`` (one line), ``ORDER`` (position in ``--help``),
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules are discovered, so a
 new verb is a new file. Errors derived from :class:`LandscapeError` (and
-``ValueError`` from settings) are printed as one clear line, exit status 2.
+``ValueError`` from settings) are printed as one clear line, exit status 2; so are
+command-line errors (:class:`~landscape.cli._parser.LandscapeParser`: no abbreviations,
+``landscape VERB: error: unknown flag --x (did you mean --y?)``).
+
+A verb that trains or evaluates takes the engine group ``--threads/--device``
+(:func:`landscape.cli._common.add_engine_arguments`; a spec holding ``threads`` or
+``device`` brings it by itself). A verb that only reads files says so with
+``COMPUTES = False``; tests/test_cli_flags.py checks every other verb has the group.
 """
 
 from __future__ import annotations
@@ -18,9 +25,9 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
 
 from landscape import __version__
+from landscape.cli._parser import LandscapeParser
 from landscape.errors import LandscapeError
 
 __all__ = ["build_parser", "main", "verbs"]
@@ -38,18 +45,10 @@ def verbs() -> list[ModuleType]:
     return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with the toolkit's one-line errors: the flag and what is wrong with it, and
-    where the options are listed (argparse prints a usage block of many lines first)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
-
-
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The ``landscape`` parser; a verb whose ``add_arguments`` takes ``argv`` may shape its
     flags by the command line (``prune --method X`` shows and accepts X's flags only)."""
-    parser = _Parser(
+    parser = LandscapeParser(
         prog="landscape",
         description="Loss-landscape analysis for neural-network pruning research.",
         epilog="Run `landscape VERB --help` for a verb's options. Start with `landscape demo`.",

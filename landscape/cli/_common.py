@@ -1,5 +1,6 @@
-"""Helpers shared by the verbs: tables, progress bars, spec flags, bare-checkpoint options,
-and the printed summaries of results (so that no verb imports another)."""
+"""Helpers shared by the verbs: tables, progress bars, spec flags, the engine group,
+bare-checkpoint options, and the printed summaries of results (so that no verb imports
+another)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from landscape.progress import progress
-from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells
+from landscape.settings import add_engine_arguments
+from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells, sig
 
 __all__ = [
     "add_bare_arguments",
+    "add_engine_arguments",
     "add_job_arguments",
     "bare_kwargs",
     "consent",
@@ -22,6 +25,7 @@ __all__ = [
     "print_run",
     "progress",
     "run_cells",
+    "sig",
 ]
 
 

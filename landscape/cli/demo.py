@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from landscape.cli._common import format_table
+from landscape.cli._common import add_engine_arguments, format_table
 
 VERB = "demo"
 HELP = "a small study on MNIST-1D: IMP, connectivity, a slice, Hessian spectra (a few minutes)"
@@ -25,8 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--levels", type=int, default=10, help="pruning levels (20%% each)")
     parser.add_argument("--quick", action="store_true", help="3 short levels (under a minute)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from landscape.io import level_metrics
     from landscape.jobs.demo import demo
 
-    res = demo(args.out, levels=args.levels, quick=args.quick, device=args.device,
-               quiet=args.quiet)  # fmt: skip
+    res = demo(args.out, levels=args.levels, quick=args.quick, device=args.device or "auto",
+               threads=args.threads or 0, quiet=args.quiet)  # fmt: skip
     rows = []
     for label, run_dir in res.runs.items():
         levels = level_metrics(run_dir)

@@ -12,6 +12,7 @@ from landscape.runners import METHODS
 VERB = "models"
 HELP = "list the available models, data sets, pruning methods and presets"
 ORDER = 90
+COMPUTES = False  # reads files only: no engine group
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

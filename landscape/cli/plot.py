@@ -31,6 +31,7 @@ from landscape.registry import Registry
 VERB = "plot"
 HELP = "draw a figure: schedules, oneshot (accuracy vs budget), or any analysis result.json"
 ORDER = 90
+COMPUTES = False  # reads files only: no engine group
 
 __all__ = ["PLOT_KINDS", "PlotKind"]
 

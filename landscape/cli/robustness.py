@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_job_arguments, format_table, plus_minus
+from landscape.cli._common import add_job_arguments, format_table, plus_minus, sig
 from landscape.specs import RobustnessSpec
 
 VERB = "robustness"
@@ -43,10 +43,10 @@ def _run(args: argparse.Namespace) -> int:
                      quiet=args.quiet)  # fmt: skip
     rec = res.record
     print(rec["title"])
-    print(f"d_L = {rec['step_distance']:.4g} (‖m_(L+1)⊙w_τ‖ = {rec['start_norm']:.4g}); "
+    print(f"d_L = {sig(rec['step_distance'])} (‖m_(L+1)⊙w_τ‖ = {sig(rec['start_norm'])}); "
           f"networks trained over steps {rec['train_steps'][0]}..{rec['train_steps'][1]}; "
           "mean ± std over seeds")  # fmt: skip
-    rows = [(f"{r:g}", f"{n:.4g}", plus_minus(m, s), plus_minus(lm, ls),
+    rows = [(f"{r:g}", sig(n), plus_minus(m, s), plus_minus(lm, ls),
              f"{sum(e) / len(e):.4f}")
             for r, n, m, s, lm, ls, e in zip(
                 rec["radii"], rec["perturbation_norms"], rec["error_barrier_mean"],

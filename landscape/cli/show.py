@@ -11,6 +11,7 @@ from landscape.cli._common import print_run
 VERB = "show"
 HELP = "print a run's table: level, density, train/test error, seconds"
 ORDER = 30
+COMPUTES = False  # reads files only: no engine group
 
 __all__ = ["print_run"]  # kept here for callers of the old location
 

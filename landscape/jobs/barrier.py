@@ -18,7 +18,7 @@ from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.errors import LandscapeError
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, short_label
+from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, short_label, use_threads
 from landscape.settings import digest
 from landscape.specs import BarrierSpec, EngineSpec
 
@@ -96,9 +96,11 @@ def barrier(
         if done is not None:
             return done
         run = ca.run
+        model = run.model()
+        use_threads(run, eng.threads, model)
         t0 = time.perf_counter()
         res = barrier_curve(
-            run.model(), ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
+            model, ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
             eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
             bn_batches(run, eng), **eng.speed(),
         )  # fmt: skip

@@ -62,7 +62,7 @@ from landscape.pruning import density
 from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import BoundSpec
-from landscape.tables import format_table
+from landscape.tables import format_table, sig
 
 __all__ = [
     "EMPIRICAL_HEADERS",
@@ -225,7 +225,7 @@ def _predict(
         w.text("report.md", _report(record))
         done = w.finish(record)
         how.log(f"level {t.level}: p* magnitude {res.p_star['magnitude']:.4f}, random "
-                f"{res.p_star['random']:.4f} (ε {eps:.4g}, {method}, {res.trace.hvps} HVPs, "
+                f"{res.p_star['random']:.4f} (ε {eps:.4g}, trace by {method}, {res.trace.hvps} HVPs, "
                 f"{record['seconds']:.1f}s) → {folder}")  # fmt: skip
         return done
 
@@ -234,9 +234,9 @@ def _report(rec: dict[str, Any]) -> str:
     s = rec["settings"]
     rows = [("kept prunable coordinates D", rec["num_kept"]),
             ("density", f"{rec['density']:.4f}"),
-            ("ε", f"{rec['epsilon']:.6g} ({rec['epsilon_rule']})"),
+            ("ε", f"{rec['epsilon']:.4g} ({rec['epsilon_rule']})"),
             ("trace of (I + cH)^-1", rec["method"]),
-            ("λ_max", f"{rec['top_eigenvalue']:.6g}"),
+            ("λ_max", sig(rec["top_eigenvalue"])),
             ("fraction of λ ≤ 0", f"{rec['nonpositive_fraction']:.4f}"),
             *[(f"p* ({k})", f"{rec['p_star'][k]:.4f}") for k in KINDS],
             ("actual ratio", "—" if rec["actual_ratio"] is None else
@@ -264,7 +264,10 @@ def level_rows(records: Sequence[dict[str, Any]]) -> list[tuple]:
              f"{r['seconds']:.1f}") for r in records]  # fmt: skip
 
 
-LEVEL_HEADERS = ("level", "kept", "trace", "ε", "p* magnitude", "p* random", "actual", "HVPs", "s")
+# "kept prunable weights": the dimension D of H_L in the bound (masked tensors only, no
+# biases), unlike `hessian --masked`'s operator dimension, which keeps the biases too.
+LEVEL_HEADERS = ("level", "kept prunable weights", "trace method", "ε", "p* magnitude",
+                 "p* random", "actual", "HVPs", "seconds")  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- summary
@@ -295,7 +298,7 @@ def _summary(run: Run, spec: BoundSpec, results: Sequence[Result]) -> Result:
               "epsilon": first["epsilon"], "epsilon_rule": first["epsilon_rule"],
               "run_strategy": run.config.prune.prune_strategy, **stamp()}  # fmt: skip
     md = [f"# Flatness bound across levels — {run.path.name}", "",
-          f"ε = {first['epsilon']:.6g} ({first['epsilon_rule']}); p* from p·D ≤ "
+          f"ε = {first['epsilon']:.4g} ({first['epsilon_rule']}); p* from p·D ≤ "
           "tr[(I + R(p)²/(2ε) H_L)^-1] [PAUL §3.3].", "",
           format_table(LEVEL_HEADERS, level_rows(rows), markdown=True), "",
           "![p* against level](levels.png)", "",
@@ -318,7 +321,7 @@ def summary_text(res: Result) -> str:
     predictions = [r.children[0] if r.kind == "bound-empirical" else r for r in per_level]
     first = predictions[0].record
     lines = ["", format_table(LEVEL_HEADERS, level_rows([p.record for p in predictions])),
-             f"ε = {first['epsilon']:.6g} ({first['epsilon_rule']})"]  # fmt: skip
+             f"ε = {first['epsilon']:.4g} ({first['epsilon_rule']})"]  # fmt: skip
     for r in per_level:
         if r.kind == "bound-empirical":
             lines += empirical_lines(r)

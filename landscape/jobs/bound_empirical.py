@@ -333,7 +333,7 @@ def empirical_rows(record: dict[str, Any]) -> list[tuple]:
 EMPIRICAL_HEADERS = (
     "ratio",
     "mask",
-    "kept",
+    "kept prunable weights",
     "test error",
     "matching",
     "error barrier",

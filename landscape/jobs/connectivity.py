@@ -22,7 +22,7 @@ from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log, barrier_record, barrier_settings, write_barrier
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import level_ident, parse_levels, resolve_run
+from landscape.jobs.targets import level_ident, parse_levels, resolve_run, use_threads
 from landscape.progress import progress
 from landscape.runs import Run
 from landscape.settings import digest
@@ -65,6 +65,7 @@ def connectivity(
         if done is not None:
             return done
         model = run_.model()
+        use_threads(run_, eng.threads, model)
         data = eval_data(run_, spec.split, eng.eval_samples)
         n, inner = len(levels), spec.points - 2
         total = n + inner * (n * (n - 1) // 2 if spec.matrix else n - 1)

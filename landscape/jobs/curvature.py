@@ -41,7 +41,7 @@ from landscape.pruning import density as mask_density
 from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import DirectionCurvatureSpec
-from landscape.tables import format_table, plus_minus
+from landscape.tables import format_table, plus_minus, sig
 
 __all__ = ["curvature", "next_mask_source", "summary_headers", "summary_rows"]
 
@@ -97,7 +97,7 @@ def curvature(
                     bar.set_description(f"HVPs (level {level})")
                     done = _one(spec, model, data, t, source, settings, folder, bar)
                     rec = done.record
-                    log(f"level {level}: κ magnitude {rec['kappa_magnitude']:.4g}, random "
+                    log(f"level {level}: κ magnitude {sig(rec['kappa_magnitude'])}, random "
                         f"{plus_minus(rec['kappa_random_mean'], rec['kappa_random_std'])} "
                         f"({rec['hvp_count']} HVPs, {rec['seconds']:.1f}s) → {folder}")  # fmt: skip
             results.append(done)
@@ -177,7 +177,7 @@ def _one(
 
 def summary_headers() -> tuple[str, ...]:
     """The headers of :func:`summary_rows`."""
-    return ("level", "remaining %", "next %", "κ magnitude", "κ random (mean ± std)",
+    return ("level", "density", "next density", "κ magnitude", "κ random (mean ± std)",
             "magnitude/random", "random flatter", "‖Δ‖ magnitude", "‖Δ‖ random")  # fmt: skip
 
 
@@ -187,12 +187,12 @@ def summary_rows(records: Sequence[Mapping[str, Any]]) -> list[tuple]:
     for r in records:
         ratio = r.get("kappa_ratio")
         nr = r["norm_random"]
-        rows.append((r["level"], f"{100 * r['weights_remaining']:.2f}",
-                     f"{100 * r['next_remaining']:.2f}", f"{r['kappa_magnitude']:.5g}",
+        rows.append((r["level"], f"{r['weights_remaining']:.4f}", f"{r['next_remaining']:.4f}",
+                     sig(r["kappa_magnitude"]),
                      plus_minus(r["kappa_random_mean"], r["kappa_random_std"]),
-                     "—" if ratio is None else f"{ratio:.3f}",
+                     "—" if ratio is None else f"{ratio:.4f}",
                      f"{r['random_flatter']}/{len(r['kappa_random'])}",
-                     f"{r['norm_magnitude']:.4g}", f"{sum(nr) / len(nr):.4g}"))  # fmt: skip
+                     sig(r["norm_magnitude"]), sig(sum(nr) / len(nr))))  # fmt: skip
     return rows
 
 
@@ -206,7 +206,7 @@ def _report(rec: Mapping[str, Any]) -> str:
              f"random masks removing the same {rec['num_removed']} of the {rec['num_kept']} kept "
              f"weights (seed {s['seed']} + level).",
              "", format_table(summary_headers(), summary_rows([rec]), markdown=True), "",
-             "Random κ: " + ", ".join(f"{k:.5g}" for k in rec["kappa_random"]), "",
+             "Random κ: " + ", ".join(sig(k) for k in rec["kappa_random"]), "",
              "![κ magnitude vs random](curvature.png)", "",
              "Settings: `" + json.dumps(s, sort_keys=True) + "`", ""]  # fmt: skip
     return "\n".join(lines)

@@ -55,15 +55,18 @@ def demo(
     levels: int = 10,
     quick: bool = False,
     device: str = "auto",
+    threads: int = 0,
     quiet: bool = False,
     log: Callable[[str], object] = print,
 ) -> DemoResult:
-    """Run the demo study into ``out`` (module docstring); ``quick``: 3 short levels (CI)."""
+    """Run the demo study into ``out`` (module docstring); ``quick``: 3 short levels (CI);
+    ``device`` and ``threads``: the engine settings of every step (0 threads: auto)."""
     from landscape.plotting.levels import plot_metric_vs_sparsity
 
     out = Path(out)
     t0 = time.perf_counter()
-    settings = {**PRESETS["mlp-mnist1d"], "levels": 3 if quick else levels, "device": device}
+    settings = {**PRESETS["mlp-mnist1d"], "levels": 3 if quick else levels, "device": device,
+                "threads": threads}  # fmt: skip
     if quick:
         settings.update(length="8ep", milestones="4ep,6ep", eval_every="4ep", rewind_step="40")
     base = RunConfig().replace(**settings)
@@ -75,15 +78,27 @@ def demo(
     fig.savefig(fig_dir / "accuracy_vs_sparsity.png", dpi=150)
     figures["accuracy"] = fig_dir / "accuracy_vs_sparsity.png"
 
-    wr, engine = runs["IMP-WR"], EngineSpec(device=device)
+    wr, engine = runs["IMP-WR"], EngineSpec(device=device, threads=threads)
     say = (lambda _: None) if quiet else log
+    # Each analysis below takes seconds to a minute: a line says what starts, and one what
+    # it gave (progress bars show only on a terminal).
+    n = base.prune.levels + 1
+    say(f"\nconnectivity of the IMP-WR levels 0..{n - 1}: the path and the barrier matrix "
+        f"({n} networks, 11 points a path)")  # fmt: skip
     conn = connectivity(wr, ConnectivitySpec(points=11, engine=engine), quiet=quiet, log=say)
+    say(f"  largest error barrier between successive levels "
+        f"{max(seg['error_barrier'] for seg in conn['segments']):.4f}; "
+        f"{conn['points_evaluated']} points in {conn['seconds']:.1f}s → {conn.folder}")  # fmt: skip
     level = min(2, base.prune.levels - 1)
-    sl = slice_(wr, SliceSpec(level=level, grid=9 if quick else 25, engine=engine), quiet=quiet,
-                log=say)  # fmt: skip
+    grid = 9 if quick else 25
+    say(f"slice through w^({level}), its projection and w^({level + 1}): {grid}x{grid} grid")
+    sl = slice_(wr, SliceSpec(level=level, grid=grid, engine=engine), quiet=quiet, log=say)
+    say(f"  {grid * grid} grid points in {sl['seconds']:.1f}s → {sl.folder}")
+    say("Hessian spectrum of every level in the kept subspace: top-3 eigenvalues and trace")
     hs = hessian(wr, HessianSpec(top_k=3, trace=True, probes=20, masked=True, samples=1000,
-                                 device=device), levels="all", quiet=quiet, log=say)  # fmt: skip
-    curv = CurvatureSpec(samples=1000, device=device)
+                                 device=device, threads=threads), levels="all", quiet=quiet, log=say)  # fmt: skip
+    curv = CurvatureSpec(samples=1000, device=device, threads=threads)
+    say(f"flatness bound on the pruning ratio at level {level} (stochastic Lanczos quadrature)")
     bd = bound(wr, BoundSpec(curvature=curv, engine=engine), levels=[level], quiet=quiet, log=say)
     for name, res, png in (("connectivity", conn, "connectivity.png"), ("slice", sl, "slice.png"),
                            ("hessian", hs, "levels.png"), ("bound", bd, "bound.png")):  # fmt: skip

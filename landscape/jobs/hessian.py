@@ -43,7 +43,7 @@ from landscape.progress import progress
 from landscape.pruning import density as mask_density
 from landscape.settings import digest
 from landscape.specs import HessianSpec
-from landscape.tables import format_table, plus_minus
+from landscape.tables import format_table, plus_minus, sig
 
 __all__ = ["hessian", "summary_headers", "summary_rows", "summary_text"]
 
@@ -123,8 +123,10 @@ def _level(
 
 def _log_done(log: Log, t: Checkpoint, done: Result) -> None:
     rec = done.record
-    log(f"{t.label}: {rec['hvp_count']['total']} HVPs in "
-        f"{rec['seconds']['total']:.1f}s ({rec['hvp_method']}) → {done.folder}")  # fmt: skip
+    # "cached" is how the products were computed (the cached gradient graph), not a reused
+    # result: reuse says "reusing the finished result", so the method is named as one.
+    log(f"{t.label}: {rec['hvp_count']['total']} Hessian-vector products "
+        f"(HVP method {rec['hvp_method']}) in {rec['seconds']['total']:.1f}s → {done.folder}")  # fmt: skip
 
 
 def _levels_on_ranks(
@@ -288,11 +290,12 @@ def _level_report(rec: Mapping[str, Any]) -> str:
              ""]  # fmt: skip
     rows: list[tuple[str, Any]] = [
         ("parameters", rec["num_params"]),
-        ("kept coordinates (operator dimension)", rec["num_kept"]),
+        ("operator dimension: " + ("kept parameters, biases included" if s["masked"]
+                                    else "all parameters"), rec["num_kept"]),
     ]
     if rec.get("weights_remaining") is not None:
-        rows.append(("prunable weights remaining", f"{100 * rec['weights_remaining']:.2f}%"))
-    rows += [(f"λ_{i + 1}", f"{v:.6g}") for i, v in enumerate(rec["eigenvalues"])]
+        rows.append(("density (prunable weights remaining)", f"{rec['weights_remaining']:.4f}"))
+    rows += [(f"λ_{i + 1}", sig(v)) for i, v in enumerate(rec["eigenvalues"])]
     if rec["eigenvalues"]:
         rows.append(
             ("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})")
@@ -310,49 +313,60 @@ def _level_report(rec: Mapping[str, Any]) -> str:
         lines += ["![spectral density](density.png)", ""]
     if rec.get("groups"):
         lines += [f"## Per {s['groups']}", ""]
-        grows = [(g["group"] or "(root)", g["num_kept"],
-                  f"{g['eigenvalues'][0]:.5g}" if g["eigenvalues"] else "—",
-                  plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
-        lines += [format_table((s["groups"], "kept", "λ_max", "trace ± s.e."), grows, markdown=True),
+        lines += [format_table(group_headers(rec), group_rows(rec), markdown=True),
                   "", "![per-group curvature](layers.png)", ""]  # fmt: skip
     lines += ["Settings: `" + json.dumps(s, sort_keys=True) + "`", ""]
     return "\n".join(lines)
 
 
+def dimension_header(masked: bool) -> str:
+    """The column of the operator's dimension, named by what it counts: every parameter,
+    or (``--masked``) the parameters the mask keeps, biases and other unpruned tensors
+    included (``bound``'s "kept prunable weights" leaves those out)."""
+    return "dim: kept params" if masked else "dim: all params"
+
+
 def summary_rows(records: Sequence[Mapping[str, Any]], k: int) -> list[tuple]:
-    """One row per result: level, remaining %, kept, λ_1..λ_k, trace, HVPs, seconds."""
+    """One row per result: level, density, dimension, λ_1..λ_k, trace, HVPs, seconds."""
     rows = []
     for r in records:
-        eig = [f"{v:.5g}" for v in r["eigenvalues"]] + ["—"] * (k - len(r["eigenvalues"]))
+        eig = [sig(v) for v in r["eigenvalues"]] + ["—"] * (k - len(r["eigenvalues"]))
         rows.append((r["level"] if r.get("level") is not None else r["title"],
-                     "—" if r.get("weights_remaining") is None else f"{100 * r['weights_remaining']:.2f}",
+                     "—" if r.get("weights_remaining") is None else f"{r['weights_remaining']:.4f}",
                      r["num_kept"], *eig[:k], plus_minus(r["trace"], r["trace_stderr"]),
                      r["hvp_count"]["total"], f"{r['seconds']['total']:.1f}"))  # fmt: skip
     return rows
 
 
+def group_headers(rec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The headers of :func:`group_rows`."""
+    return (rec["settings"]["groups"], dimension_header(rec["settings"]["masked"]), "λ_max",
+            "trace ± s.e.")  # fmt: skip
+
+
+def group_rows(rec: Mapping[str, Any]) -> list[tuple]:
+    """One row per layer or block of a result with ``groups``."""
+    return [(g["group"] or "(root)", g["num_kept"],
+             sig(g["eigenvalues"][0]) if g["eigenvalues"] else "—",
+             plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
+
+
 def summary_text(res: Result, k: int) -> str:
     """The printed summary of a hessian result: a row per level, and the per-group table."""
     records = [c.record for c in res.children] or [res.record]
-    lines = ["", format_table(summary_headers(k), summary_rows(records, k))]
+    masked = records[0]["settings"]["masked"]
+    lines = ["", format_table(summary_headers(k, masked), summary_rows(records, k))]
     if res.children:
         lines.append(f"across levels → {res.folder}")
     elif res.record.get("groups"):
-        rec = res.record
-        rows = [(g["group"] or "(root)", g["num_kept"],
-                 g["eigenvalues"][0] if g["eigenvalues"] else "—",
-                 plus_minus(g["trace"], g["trace_stderr"])) for g in rec["groups"]]  # fmt: skip
-        lines += [
-            "",
-            format_table((rec["settings"]["groups"], "kept", "λ_max", "trace ± s.e."), rows),
-        ]
+        lines += ["", format_table(group_headers(res.record), group_rows(res.record))]
     return "\n".join(lines)
 
 
-def summary_headers(k: int) -> tuple[str, ...]:
-    """The headers of :func:`summary_rows`."""
-    return ("level", "remaining %", "kept", *(f"λ_{i + 1}" for i in range(k)), "trace ± s.e.",
-            "HVPs", "s")  # fmt: skip
+def summary_headers(k: int, masked: bool = False) -> tuple[str, ...]:
+    """The headers of :func:`summary_rows` (density: the prunable weights' remaining share)."""
+    return ("level", "density", dimension_header(masked), *(f"λ_{i + 1}" for i in range(k)),
+            "trace ± s.e.", "HVPs", "seconds")  # fmt: skip
 
 
 def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) -> Result:
@@ -375,7 +389,7 @@ def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) ->
           + ("kept weights only (m ⊙ H ⊙ m)" if s["masked"] else "all parameters")
           + f"; top-{k} by Lanczos (rel. tol {s['tol']:g})"
           + (f", trace by Hutchinson ({s['trace_probes']} probes)" if s["trace_probes"] else "") + ".", "",
-          format_table(summary_headers(k), summary_rows(records, k), markdown=True), "",
+          format_table(summary_headers(k, s["masked"]), summary_rows(records, k), markdown=True), "",
           "![top eigenvalue and trace against sparsity](levels.png)", "",
           "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
     with Writer(folder) as w:

@@ -34,7 +34,6 @@ from landscape import distributed, paths
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
-from landscape.devices import configure_threads
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.hparams import parse_duration
@@ -42,7 +41,7 @@ from landscape.io import file_digest
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import resolve_run
+from landscape.jobs.targets import resolve_run, use_threads
 from landscape.locks import hold
 from landscape.pruning import apply_mask
 from landscape.runs import Run
@@ -145,9 +144,8 @@ def instability(
     cfg = run_.config
     seeds = spec.seeds or (cfg.data.data_seed + 1, cfg.data.data_seed + 2)
     # The runner's thread rule: one thread for small CPU models (also what makes the
-    # retraced rewind points match the run's bit for bit).
-    configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
-                      cfg.train.threads)  # fmt: skip
+    # retraced rewind points match the run's bit for bit), unless --threads says otherwise.
+    use_threads(run_, spec.engine.threads)
     if not spec.rewind_steps:
         how = _How(force, wait, quiet, log)
         return _test(run_, spec, seeds, start_point(run_, spec.level), how)

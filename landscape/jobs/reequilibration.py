@@ -31,7 +31,7 @@ from landscape.errors import LandscapeError
 from landscape.io import file_digest
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import resolve_run
+from landscape.jobs.targets import resolve_run, use_threads
 from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import ReequilibrationSpec
@@ -69,9 +69,10 @@ def reequilibration(
     """
     if isinstance(runs, (str, Path, Run)):
         runs = [runs]
-    opened = [resolve_run(r, "cpu") for r in runs]
+    opened = [resolve_run(r, spec.device) for r in runs]
     if not opened:
         raise ValueError("pass at least one run directory")
+    use_threads(opened[0], spec.threads)
     where = [r.path.resolve() for r in opened]
     if len(set(where)) < len(where):
         raise LandscapeError("a run directory is listed twice; pass each run once")
@@ -176,7 +177,7 @@ def _compute(
 
 def summary_headers() -> tuple[str, ...]:
     """The headers of :func:`summary_rows`."""
-    return ("run", "level", "kept %", "below t_L after retraining", "ρ with retraining",
+    return ("run", "level", "density", "below t_L after retraining", "ρ with retraining",
             "ρ without", "step overlap (chance)")  # fmt: skip
 
 
@@ -190,11 +191,10 @@ def summary_rows(record: Mapping[str, Any]) -> list[tuple]:
     for e in record["runs"]:
         for r in e["levels"]:
             rows.append((e["label"], f"{r['level']}→{r['level'] + 1}",
-                         f"{100 * r['kept_fraction']:.2f}", num(r["below_retrained"]),
+                         num(r["kept_fraction"]), num(r["below_retrained"]),
                          num(r["projection_length"]),
                          num(r["projection_length_without_retraining"]),
-                         f"{num(r['removed_overlap'], '.3f')} "
-                         f"({num(r['overlap_chance'], '.2f')})"))  # fmt: skip
+                         f"{num(r['removed_overlap'])} ({num(r['overlap_chance'])})"))  # fmt: skip
     return rows
 
 

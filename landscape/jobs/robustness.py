@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from landscape import distributed, paths
@@ -45,7 +46,6 @@ from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.analysis.robustness import perturb, spread, step_distance
 from landscape.checkpoint import load_state, save_state
-from landscape.devices import configure_threads
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.io import file_digest
@@ -53,7 +53,7 @@ from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.instability import StartPoint, start_point
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import resolve_run
+from landscape.jobs.targets import resolve_run, use_threads
 from landscape.locks import hold
 from landscape.runs import Run, open_run
 from landscape.settings import digest
@@ -124,8 +124,7 @@ def robustness(
             f"needs both levels; {run_.path} has levels {have}: pass --level between 0 and "
             f"{max(have, default=0) - 1}, or extend the run with a larger --levels"
         )
-    configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
-                      cfg.train.threads)  # fmt: skip
+    use_threads(run_, spec.engine.threads)
     sp = start_point(run_, level + 1)  # m_{L+1} ⊙ w_τ over τ .. T
     rewind_file, mask_file = paths.rewind(run_.path), paths.mask(run_.path, level)
     d_l = step_distance(run_.rewind(), run_.mask(level), run_.mask(level + 1))
@@ -283,7 +282,7 @@ def _train_all(run_: Run, level: int, sp: StartPoint, d_l: float, todo: list[Net
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
         futures = [pool.submit(_train_in_worker, str(run_.path), str(run_.device), level, d_l,
-                               net) for net in todo]  # fmt: skip
+                               net, torch.get_num_threads()) for net in todo]  # fmt: skip
         for f in concurrent.futures.as_completed(futures):
             f.result()  # a worker's error is raised here
 
@@ -303,13 +302,14 @@ def _train_on_ranks(run_: Run, level: int, sp: StartPoint, d_l: float, todo: lis
     distributed.barrier()  # the files exist before any rank reads them
 
 
-def _train_in_worker(run_path: str, device: str, level: int, d_l: float, net: Net) -> None:
+def _train_in_worker(run_path: str, device: str, level: int, d_l: float, net: Net,
+                     threads: int) -> None:  # fmt: skip
     """One training in a worker process: reopens the run (the parent process has built its
-    model, so any consent a user model factory needs was given: ``trusted``)."""
+    model, so any consent a user model factory needs was given: ``trusted``), with the
+    parent's CPU thread count (so every process computes the same numbers)."""
     run_ = open_run(run_path, device)
     run_.trusted = True
-    configure_threads(run_.device, sum(p.numel() for p in run_.model().parameters()),
-                      run_.config.train.threads)  # fmt: skip
+    torch.set_num_threads(threads)
     _train_net(run_, level, start_point(run_, level + 1), d_l, net, quiet=True)
 
 
@@ -353,9 +353,9 @@ def _norm(state: dict[str, Tensor], mask: dict[str, Tensor]) -> float:
 
 
 def _report(rec: dict[str, Any]) -> str:
-    from landscape.tables import format_table, plus_minus
+    from landscape.tables import format_table, plus_minus, sig
 
-    rows = [(f"{r:g}", f"{n:.4g}", plus_minus(m, s), plus_minus(lm, ls),
+    rows = [(f"{r:g}", sig(n), plus_minus(m, s), plus_minus(lm, ls),
              f"{float(np.mean(e)):.4f}")
             for r, n, m, s, lm, ls, e in zip(
                 rec["radii"], rec["perturbation_norms"], rec["error_barrier_mean"],
@@ -364,6 +364,6 @@ def _report(rec: dict[str, Any]) -> str:
     table = format_table(("r", "‖δ‖", f"{rec['split']} error barrier", "loss barrier",
                           "perturbed nets' error"), rows, markdown=True)  # fmt: skip
     return (
-        f"# {rec['title']}\n\nd_L = {rec['step_distance']:.6g} "
-        f"(‖m_(L+1)⊙w_τ‖ = {rec['start_norm']:.6g}); mean ± std over seeds\n\n{table}\n"
+        f"# {rec['title']}\n\nd_L = {sig(rec['step_distance'])} "
+        f"(‖m_(L+1)⊙w_τ‖ = {sig(rec['start_norm'])}); mean ± std over seeds\n\n{table}\n"
     )

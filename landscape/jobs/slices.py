@@ -34,7 +34,14 @@ from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, resolve_run, short_label
+from landscape.jobs.targets import (
+    Checkpoint,
+    foreign_ident,
+    resolve,
+    resolve_run,
+    short_label,
+    use_threads,
+)
 from landscape.progress import progress
 from landscape.runs import Run
 from landscape.settings import digest
@@ -168,6 +175,7 @@ def _compute(
     quiet: bool,
 ) -> dict[str, Any]:
     eng = spec.engine
+    use_threads(run, eng.threads)
     datasets = {"test": eval_data(run, "test", eng.eval_samples),
                 "train": eval_data(run, "train", eng.eval_samples)}  # fmt: skip
     engine = dict(bn_policy=eng.bn_policy, bn_data=bn_batches(run, eng), **eng.speed())

@@ -45,6 +45,7 @@ __all__ = [
     "resolve_levels",
     "resolve_run",
     "short_label",
+    "use_threads",
 ]
 
 
@@ -250,14 +251,21 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 def analysis_inputs(run: Run, *, threads: int, split: str, samples: int) -> tuple[nn.Module, Any]:
     """The model skeleton and the fixed data an analysis of ``run``'s levels evaluates on,
-    with the thread rule every analysis uses: ``threads``, else the run's own ``--threads``,
-    else auto (:func:`landscape.devices.configure_threads`)."""
+    with the thread rule of :func:`use_threads`."""
+    model = run.model()
+    use_threads(run, threads, model)
+    return model, run.data.tensors(split, samples)
+
+
+def use_threads(run: Run, threads: int, model: nn.Module | None = None) -> int:
+    """Set torch's CPU threads for work on ``run`` by the rule every analysis uses (the
+    engine group's ``--threads``): ``threads``, else the run's own ``--threads``, else auto
+    (:func:`landscape.devices.configure_threads`); returns the count in force."""
     from landscape.devices import configure_threads
 
-    model = run.model()
-    configure_threads(run.device, sum(p.numel() for p in model.parameters()),
-                      threads or run.config.train.threads)  # fmt: skip
-    return model, run.data.tensors(split, samples)
+    model = run.model() if model is None else model
+    return configure_threads(run.device, sum(p.numel() for p in model.parameters()),
+                             threads or run.config.train.threads)  # fmt: skip
 
 
 def _bare(

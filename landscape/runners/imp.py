@@ -194,15 +194,17 @@ def _level_zero(ctx: RunContext, tau: int) -> None:
     rewind = paths.rewind(ctx.run_dir)
     if rewind.exists() and level_done(ctx.run_dir, 0):
         return
+    trained_now = not level_done(run_dir_of(ctx.cfg.dense(), root=ctx.run_dir.parent), 0)
     dense_dir = shared_dense(ctx, tau)
     if not rewind.exists():
         ctx.copy_file(paths.rewind_snapshot(dense_dir, tau), rewind)
     if not level_done(ctx.run_dir, 0):
         m = copy_level_zero(ctx, dense_dir, rewind_step=tau)
-        ctx.log(
-            f"level  0  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
-            f"(the dense network of {dense_dir})"
-        )
+        if not trained_now:  # a dense network trained just now has printed its level-0 line
+            ctx.log(
+                f"level  0  density {m['density']:.4f}  test error {m['test_error']:.4f}  "
+                f"(the dense network of {dense_dir})"
+            )
 
 
 def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:

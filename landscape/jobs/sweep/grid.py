@@ -27,7 +27,8 @@ _FIELDS = {f.name: f for klass in SECTIONS.values() for f in fields(klass)}
 #: Settings a grid sets through its own keys, not through ``set``.
 _RESERVED = {"method": "method (--method)", "seed": "seeds (--seeds)",
              "data_seed": "seeds (--seeds, which set both seed and data_seed)",
-             "threads": "the sweep's threads (--threads)"}  # fmt: skip
+             "threads": "the sweep's threads (--threads)",
+             "device": "the sweep's device (--device)"}  # fmt: skip
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _GRID_KEYS = ("preset", "method", "seeds", "set")
 

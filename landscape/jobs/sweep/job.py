@@ -97,6 +97,8 @@ def _command(point: Point, spec: SweepSpec, root: Path, threads: int) -> tuple[s
         head += ["torch.distributed.run", "--standalone",
                  f"--nproc-per-node={spec.nproc_per_job}", "-m"]  # fmt: skip
     tail = [f"--threads={threads}"] if threads else []
+    if spec.device != "auto":
+        tail.append(f"--device={spec.device}")
     return (*head, "landscape", "prune", *point.flags(), f"--root={root}", *tail, "--quiet")
 
 
