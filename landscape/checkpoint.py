@@ -10,7 +10,6 @@ writers and JSON readers (:mod:`landscape.io`) are re-exported here.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +21,14 @@ from landscape.errors import CheckpointError
 
 # The torch-free writers and JSON readers live in landscape.io; re-exported for old imports.
 from landscape.io import FILE_MODE as _FILE_MODE
-from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
+from landscape.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    load_json,
+    save_json,
+    temporary_beside,
+)
+from landscape.lifetime import check_parent
 
 __all__ = [
     "atomic_write_bytes",
@@ -41,12 +47,12 @@ def save_state(
     """Save a flat ``{name: tensor}`` mapping atomically as safetensors (tensors copied to CPU)."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)  # never through a symbolic link (landscape.io)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
         os.chmod(tmp, _FILE_MODE)
+        check_parent()  # a worker whose parent (the lock holder) died writes nothing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ __all__ = [
     "DivergenceError",
     "LandscapeError",
     "RegistryError",
+    "SymlinkError",
 ]
 
 
@@ -37,3 +38,8 @@ class DivergenceError(LandscapeError):
 
 class DataError(LandscapeError, ValueError):
     """Data passed to an analysis is not a tensor pair or an iterable of pairs, or is empty."""
+
+
+class SymlinkError(LandscapeError):
+    """An entry the toolkit would write through is a symbolic link (or a hard link, or not a
+    regular file): writing would change a file outside the run directory."""

@@ -13,6 +13,7 @@ import argparse
 import errno
 import importlib
 import inspect
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -69,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from landscape.cli._common import consent
 
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a rank of torchrun: it ends with its agent
+        from landscape.lifetime import die_with_parent
+
+        die_with_parent()
     consent(args)
     try:
         return int(args._run(args) or 0)

@@ -137,7 +137,6 @@ class Writer:
     def arrays(self, arrays: Mapping[str, Any]) -> None:
         if not self.writes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         atomic_write_bytes(self.folder / "result.npz", buf.getvalue())
@@ -149,19 +148,16 @@ class Writer:
         fig, _ = draw()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=150)
-        self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.folder / name, buf.getvalue())
 
     def text(self, name: str, text: str) -> None:
         if not self.writes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / name, text)
 
     def finish(self, record: Mapping[str, Any]) -> Result:
         """Write the marker ``result.json`` (the last file) and return the :class:`Result`."""
         if self.writes:
-            self.folder.mkdir(parents=True, exist_ok=True)
             save_json(self.folder / "result.json", dict(record))
         return Result(dict(record), self.folder)
 
