@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,7 +23,14 @@ from landscape.errors import CheckpointError
 
 # The torch-free writers and JSON readers live in landscape.io; re-exported for old imports.
 from landscape.io import FILE_MODE as _FILE_MODE
-from landscape.io import atomic_write_bytes, atomic_write_text, load_json, save_json
+from landscape.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    load_json,
+    save_json,
+    temporary_beside,
+)
+from landscape.lifetime import check_parent
 
 __all__ = [
     "atomic_write_bytes",
@@ -43,8 +49,7 @@ def save_state(
     """Save a flat ``{name: tensor}`` mapping atomically as safetensors (tensors copied to CPU)."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)  # never through a symbolic link (landscape.io)
     os.close(fd)
     try:
         try:
@@ -52,6 +57,7 @@ def save_state(
         except SafetensorError as exc:  # the writer's own error for a full disk, EIO, ...
             raise _os_error(exc, path) from exc
         os.chmod(tmp, _FILE_MODE)
+        check_parent()  # a worker whose parent (the lock holder) died writes nothing
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ __all__ = [
     "LandscapeError",
     "NonFiniteResultError",
     "RegistryError",
+    "SymlinkError",
 ]
 
 
@@ -42,3 +43,8 @@ class DataError(LandscapeError, ValueError):
 
 class NonFiniteResultError(LandscapeError):
     """A computed result holds NaN or infinity: it is not written as finished."""
+
+
+class SymlinkError(LandscapeError):
+    """An entry the toolkit would write through is a symbolic link (or a hard link, or not a
+    regular file): writing would change a file outside the run directory."""

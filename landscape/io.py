@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from landscape import paths
-from landscape.errors import CheckpointError, LandscapeError
+from landscape import lifetime, paths
+from landscape.errors import CheckpointError, LandscapeError, SymlinkError
 
 __all__ = [
     "atomic_write_bytes",
@@ -26,7 +27,10 @@ __all__ = [
     "file_digest",
     "level_metrics",
     "load_json",
+    "make_folder",
+    "open_private",
     "save_json",
+    "temporary_beside",
 ]
 
 
@@ -34,17 +38,95 @@ __all__ = [
 FILE_MODE = 0o644
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and ``os.replace``."""
+def _link_error(entry: Path, root: Path) -> SymlinkError:
+    return SymlinkError(
+        f"{entry} is a symbolic link; below {root} the toolkit writes only its own files and "
+        "folders, never through a link (a run directory from elsewhere could point outside it): "
+        "remove the link, or copy the run without links (cp -rL) and pass the copy"
+    )
+
+
+def make_folder(folder: Path) -> Path:
+    """Create ``folder`` (and its missing parents) without following a symbolic link in the
+    entries the toolkit names itself (:func:`landscape.paths.own_root`); ``folder``.
+
+    Links in the path the user gave (above ``own_root``) are followed as usual.
+
+    Raises:
+        SymlinkError: an entry below ``own_root(folder)`` is a symbolic link.
+        OSError: an entry is a file, or the folder cannot be created.
+    """
+    folder = Path(folder)
+    root = paths.own_root(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    here = root
+    for part in folder.relative_to(root).parts:
+        here = here / part
+        try:
+            os.mkdir(here)  # never follows a link: an existing entry raises FileExistsError
+        except FileExistsError:
+            mode = os.lstat(here).st_mode
+            if stat.S_ISLNK(mode):
+                raise _link_error(here, root) from None
+            if not stat.S_ISDIR(mode):
+                raise NotADirectoryError(20, "Not a directory", str(here)) from None
+    return folder
+
+
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file in ``path``'s folder (made with :func:`make_folder`): ``(fd, name)``.
+
+    The caller writes it and puts it in place with :func:`os.replace`, which replaces a
+    symbolic link at ``path`` itself, never the file it points to.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    lifetime.check_parent()  # a worker whose parent (the lock holder) died writes nothing
+    make_folder(path.parent)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def open_private(path: Path, flags: int) -> int:
+    """Open (creating) a regular file the toolkit owns, never through a link; its descriptor.
+
+    For the files written in place rather than replaced: locks and logs.
+
+    Raises:
+        SymlinkError: ``path`` or a folder the toolkit names above it is a symbolic link, or
+            ``path`` is a hard link to another file or no regular file.
+    """
+    path = Path(path)
+    make_folder(path.parent)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        # O_NONBLOCK: a FIFO planted at ``path`` must not hang the open.
+        fd = os.open(path, flags | os.O_CREAT | nofollow | os.O_NONBLOCK | os.O_CLOEXEC, FILE_MODE)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise _link_error(path, paths.own_root(path.parent)) from None
+        raise exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        raise SymlinkError(
+            f"{path} is {'a hard link to another file' if stat.S_ISREG(info.st_mode) else 'not a regular file'}; "
+            "the toolkit writes only its own files: remove it and run the command again"
+        )
+    os.set_blocking(fd, True)
+    return fd
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and ``os.replace`` (never through a link:
+    :func:`temporary_beside`)."""
+    path = Path(path)
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
+        lifetime.check_parent()
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ import torch
 
 from landscape.distributed import (
     PeerError,
+    barrier,
     env_world_size,
     init_from_env,
     is_primary,
@@ -68,6 +69,13 @@ class _NoTerminal(io.TextIOBase):
         return False
 
 
+def _leave_together() -> None:
+    """A finished command waits for every rank before leaving the group (no rank goes while
+    a peer's collective is in flight); a peer that died already is no error of this rank."""
+    with contextlib.suppress(RuntimeError):
+        barrier()
+
+
 @contextlib.contextmanager
 def session(device: str = "auto") -> Iterator[str]:
     """Run a command under torchrun: join the group, keep ranks other than 0 quiet, leave.
@@ -85,6 +93,7 @@ def session(device: str = "auto") -> Iterator[str]:
     try:
         if is_primary():
             yield name
+            _leave_together()
             return
         try:
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), \
@@ -92,6 +101,7 @@ def session(device: str = "auto") -> Iterator[str]:
                 yield name
         except PeerError:
             raise SystemExit(2) from None
+        _leave_together()
     finally:
         if created:
             shutdown()

@@ -6,6 +6,10 @@ is never stale; the file itself stays and is harmless. The holder writes its PID
 host and command line into the file, so a second process can say who holds it.
 A second writer either fails at once with :class:`LockedError` (the default) or,
 with ``wait=True``, waits for the holder to finish.
+
+The lock file and its folder are opened without following a symbolic link
+(:func:`landscape.io.open_private`): a ``.lock`` planted as a link to another file
+is refused with one line naming it, never written through.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from landscape.errors import LandscapeError
+from landscape.io import open_private
 
 __all__ = ["LockedError", "hold"]
 
@@ -29,9 +34,10 @@ class LockedError(LandscapeError):
     """Another process is writing the same run directory or result folder."""
 
 
-def _holder(path: Path) -> str:
+def _holder(fd: int) -> str:
+    """Who holds the lock, as the holder wrote it (read through our descriptor, not the name)."""
     try:
-        text = path.read_text().strip()
+        text = os.pread(fd, 1000, 0).decode(errors="replace").strip()
     except OSError:
         text = ""
     return text or "another process"
@@ -51,19 +57,18 @@ def hold(folder: str | Path, *, wait: bool = False, what: str = "") -> Iterator[
     import fcntl  # POSIX only; imported here so the module imports everywhere
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_private(path, os.O_RDWR)  # creates the folder; refuses links
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if not wait:
                 raise LockedError(
-                    f"{what or 'folder'} {folder} is being written by {_holder(path)}; wait for it "
+                    f"{what or 'folder'} {folder} is being written by {_holder(fd)}; wait for it "
                     "to finish (or pass --wait), or write elsewhere (--out)"
                 ) from None
-            print(f"waiting for {_holder(path)} to finish writing {folder} ...", file=sys.stderr)
+            print(f"waiting for {_holder(fd)} to finish writing {folder} ...", file=sys.stderr)
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         argv = " ".join(sys.argv)[:300]

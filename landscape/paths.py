@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "levels",
     "mask",
     "metrics",
+    "own_root",
     "particle",
     "particles_dir",
     "result_dir",
@@ -120,3 +122,34 @@ def levels(run_dir: Path) -> list[int]:
         if n is not None and (d / "weights.safetensors").exists() and (d / "metrics.json").exists():
             out.append(n)
     return sorted(out)  # by number: level_100 after level_99
+
+
+# A folder the toolkit names after settings: a run ``<method>_<hash>`` under --root, a result
+# ``<kind>_<digest>`` (ten hex digits) or ``<kind>_<file digest>`` (sixteen).
+_DIGEST_NAME = re.compile(r"[a-z][a-z0-9-]*_[0-9a-f]{10}(?:[0-9a-f]{6})?")
+# Folders the toolkit names inside a run, a result folder or a sweep folder.
+_OWN_NAMES = frozenset({"analysis", "rewind", "particles", "logs", "slurm", "rewind-points_dense"})
+
+
+def _named_by_toolkit(name: str) -> bool:
+    return (
+        name in _OWN_NAMES
+        or level_number(name) is not None
+        or name.endswith("_analysis")  # results about a bare checkpoint: <stem>_analysis/
+        or _DIGEST_NAME.fullmatch(name) is not None
+    )
+
+
+def own_root(folder: Path) -> Path:
+    """The folder the user named above ``folder``: ``folder`` without the trailing entries
+    the toolkit names itself (``level_NN``, ``analysis``, ``<kind>_<digest>``, ...).
+
+    ``runs/imp_0123456789/level_01/analysis/hessian_abcdef0123`` → ``runs``; a run made
+    with ``--out my_run`` → ``my_run``. The toolkit follows symbolic links only above this
+    folder, in the path the user gave (:func:`landscape.io.make_folder`): an entry it names
+    itself is never a link in a run directory that another person prepared.
+    """
+    root = Path(folder)
+    while _named_by_toolkit(root.name) and root.parent != root:
+        root = root.parent
+    return root

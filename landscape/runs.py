@@ -135,7 +135,6 @@ def prepare_run_dir(
         if cfg.prune.levels > existing.prune.levels:
             _record_levels(cfg_path, meta, existing, cfg.prune.levels)
         return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     save_json(cfg_path, {
         "method": cfg.prune.method,
         "hash": cfg.hash(),

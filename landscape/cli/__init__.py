@@ -70,6 +70,25 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``landscape`` command; its exit status (0 done, 2 a one-line error)."""
+    try:
+        status = _command(argv)
+    except SystemExit as exc:
+        _end_rank(exc.code if isinstance(exc.code, int) else 1)
+        raise
+    _end_rank(status)
+    return status
+
+
+def _end_rank(status: int) -> None:
+    """Under torchrun, a rank that joined the process group ends here (distributed.end_rank)."""
+    if "landscape.distributed" in sys.modules:  # imported by every verb that can join one
+        from landscape.distributed import end_rank
+
+        end_rank(status)
+
+
+def _command(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -78,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from landscape.cli._common import consent
 
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a rank of torchrun: it ends with its agent
+        from landscape.lifetime import die_with_parent
+
+        die_with_parent()
     consent(args)
     try:
         return int(args._run(args) or 0)

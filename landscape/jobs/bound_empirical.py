@@ -19,10 +19,8 @@ the retrainings (task ``i`` on rank ``i mod R``, rank 0 saves) and the paths' po
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.instability import runner_start
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident
+from landscape.lifetime import worker_pool
 from landscape.locks import hold
 from landscape.pruning import apply_mask, prune
 from landscape.runs import Run, open_run
@@ -236,8 +235,8 @@ def empirical(
             if todo and distributed.shard_world()[1] > 1:
                 _retrain_on_ranks(ctx, todo)
             elif todo and spec.workers > 1 and len(todo) > 1:
-                spawn = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(min(spec.workers, len(todo)), mp_context=spawn) as pool:
+                # Workers die with this process, which holds the lock they write under.
+                with worker_pool(min(spec.workers, len(todo))) as pool:
                     list(pool.map(retrain_task, todo))
             else:
                 for task in todo:

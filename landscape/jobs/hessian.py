@@ -207,7 +207,6 @@ def _write(
               "engine": measured["settings"], **stamp()}  # fmt: skip
     w = Writer(folder)
     if vectors and w.writes:
-        folder.mkdir(parents=True, exist_ok=True)
         save_state(folder / "eigenvectors.safetensors",
                    {f"{i}/{n}": v for i, vec in enumerate(vectors) for n, v in vec.items()})  # fmt: skip
     if record.get("density") is not None:

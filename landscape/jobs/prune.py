@@ -264,4 +264,6 @@ def _stray_files(run_dir: Path) -> list[Path]:
     folders = [run_dir, run_dir / "rewind"]
     for level in run_dir.glob("level_*"):
         folders += [level, level / "particles"]
-    return [f for d in folders if d.is_dir() for f in d.glob(".*.tmp")]
+    # a linked folder is never entered: its files are not the run's to delete
+    linked = [d for d in folders if d.is_symlink() or d.parent.is_symlink()]
+    return [f for d in folders if d.is_dir() and d not in linked for f in d.glob(".*.tmp")]

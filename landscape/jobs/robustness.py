@@ -31,7 +31,6 @@ path points are split over the ranks.
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +53,7 @@ from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.instability import StartPoint, start_point
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run, use_threads
+from landscape.lifetime import worker_pool
 from landscape.locks import hold
 from landscape.runs import Run, open_run
 from landscape.settings import digest
@@ -279,8 +279,8 @@ def _train_all(run_: Run, level: int, sp: StartPoint, d_l: float, todo: list[Net
         for net in todo:
             _train_net(run_, level, sp, d_l, net, quiet)
         return
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx) as pool:
+    # Workers die with this process, which holds the lock they write under.
+    with worker_pool(min(workers, len(todo))) as pool:
         futures = [pool.submit(_train_in_worker, str(run_.path), str(run_.device), level, d_l,
                                net, torch.get_num_threads()) for net in todo]  # fmt: skip
         for f in concurrent.futures.as_completed(futures):

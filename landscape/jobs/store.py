@@ -140,7 +140,6 @@ class Writer:
     def arrays(self, arrays: Mapping[str, Any]) -> None:
         if not self.writes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()})
         atomic_write_bytes(self.folder / "result.npz", buf.getvalue())
@@ -153,14 +152,12 @@ class Writer:
         fig, _ = draw()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=150)
-        self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.folder / name, buf.getvalue())
         self._written.append(self.folder / name)
 
     def text(self, name: str, text: str) -> None:
         if not self.writes:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.folder / name, text)
         self._written.append(self.folder / name)
 
@@ -179,7 +176,6 @@ class Writer:
                 path.unlink(missing_ok=True)
             raise
         if self.writes:
-            self.folder.mkdir(parents=True, exist_ok=True)
             save_json(self.folder / "result.json", dict(record))
         return Result(dict(record), self.folder)
 

@@ -3,7 +3,8 @@
 A crash in one job cannot take the others down; each job's output is appended to
 ``<sweep dir>/logs/<run name>.log``, and a failed job is reported with the tail of
 that attempt's output. ``gpus = "0,1"`` hands each running job one of those GPUs.
-An interrupt stops the running jobs.
+An interrupt stops the running jobs; a killed sweep takes its jobs with it
+(:mod:`landscape.lifetime`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from landscape.io import open_private
 from landscape.jobs.sweep.job import Job
+from landscape.lifetime import child_command
 from landscape.specs import SweepSpec
 
 __all__ = ["conclude", "log_size", "report", "run_job", "run_local"]
@@ -35,14 +38,15 @@ def _start(
     """Start ``command`` with its output appended to ``log``: (process, open log, offset of
     this attempt's output in the log)."""
     log = Path(log)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(log, "ab")  # noqa: SIM115 (closed by the caller once the process has ended)
+    # never through a link planted in the sweep folder; closed by the caller at the end
+    fh = os.fdopen(open_private(log, os.O_WRONLY | os.O_APPEND), "ab")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     fh.write(f"==== {stamp} on {socket.gethostname()}: {shlex.join(command)}\n".encode())
     fh.flush()
     offset = fh.tell()
     try:
-        proc = subprocess.Popen(list(command), stdout=fh, stderr=subprocess.STDOUT,
+        # The job dies with this process: a killed sweep leaves no run going on (and locked).
+        proc = subprocess.Popen(child_command(command), stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})  # fmt: skip
     except BaseException:
         fh.close()
