@@ -98,7 +98,17 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
     if not rows:
         print("  (no finished level yet)")
         return
-    print(format_table(RUN_HEADERS, [run_cells(r) for r in rows], markdown=markdown))
+    worlds = {r["level"]: int(r.get("world_size", 1)) for r in rows}
+    if any(w != 1 for w in worlds.values()):  # torchrun levels: not a one-process run's numbers
+        headers, cells = (*RUN_HEADERS, "processes"), [(*run_cells(r), worlds[r["level"]]) for r in rows]
+    else:
+        headers, cells = RUN_HEADERS, [run_cells(r) for r in rows]
+    print(format_table(headers, cells, markdown=markdown))
+    from landscape.catalog import world_note
+
+    note = world_note(worlds)
+    if note:
+        print(f"note: {note}")
     total = sum(r["seconds"] for r in rows)
     print(f"{len(rows)} levels, {total:.1f}s of training and evaluation")
     collapsed = [r["level"] for r in rows if r.get("collapsed")]

@@ -20,8 +20,9 @@ def add_run_arguments(
     """``--out``, ``--root``, ``--quiet`` and the settings flags (only ``method``'s, if given)."""
     parser.add_argument(
         "--out", default=None,
-        help="run directory (default: <root>/<method>_<hash>). The IMP methods (imp-wr, imp-lrr, "
-        "imp-ft, imp) share the dense network of dense_<hash> beside it, in its parent folder",
+        help="run directory (default: <root>/<method>_<model>-<data>_s<seed>_<hash>). The IMP methods "
+        "(imp-wr, imp-lrr, imp-ft, imp) share the dense network of dense_..._<hash> beside it, in "
+        "its parent folder",
     )  # fmt: skip
     parser.add_argument(
         "--root", default=None, help="where run directories go (default: $LANDSCAPE_ROOT or ./runs)"

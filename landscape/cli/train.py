@@ -13,7 +13,7 @@ VERB = "train"
 HELP = "train a dense network into a run directory"
 ORDER = 10
 DESCRIPTION = (
-    "Train a dense network (level 0 only) into <root>/dense_<hash>. Re-running the same "
+    "Train a dense network (level 0 only) into <root>/dense_<model>-<data>_s<seed>_<hash>. Re-running the same "
     "command resumes or does nothing. Example: landscape train --data mnist1d --model mlp"
 )
 

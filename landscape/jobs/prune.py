@@ -61,7 +61,7 @@ def prune(
     """Run ``cfg.prune.method`` into its run directory (resuming finished work); the directory.
 
     Args:
-        out: the run directory (default: ``<root>/<method>_<hash>``).
+        out: the run directory (default: :func:`landscape.runs.run_dir_of` under ``root``).
         root: where run directories go (default: ``$LANDSCAPE_ROOT`` or ``./runs``).
         quiet: no progress bars or per-level lines (always so on ranks other than 0).
         wait: when another process is writing the run, wait for it instead of stopping.
