@@ -17,6 +17,7 @@ __all__ = [
     "bare_kwargs",
     "consent",
     "format_table",
+    "log_analyses",
     "plus_minus",
     "print_barrier",
     "print_run",
@@ -36,10 +37,33 @@ def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--log", default="", metavar="KINDS",
+        help="also write the numbers of the run's finished analyses to its experiment log "
+        "(<run>/logs: csv, tensorboard, wandb; comma-separated), step = level",
+    )  # fmt: skip
+    parser.set_defaults(_log_results=True)
+    parser.add_argument(
         "--trust-model", action="store_true",
         help="build a user model factory (package.module:factory) that a run's config.json "
         "names; that imports and runs its code (docs/reliability.md)",
     )  # fmt: skip
+
+
+def log_analyses(args: argparse.Namespace) -> None:
+    """After an analysis verb with ``--log KINDS``: log the finished analyses of every run
+    directory its command line names (a run, a level or a file in a run)."""
+    from landscape import paths
+    from landscape.experiment_log import log_results
+
+    named = []
+    for value in vars(args).values():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v and Path(v).exists():
+                named.append(Path(v).resolve())
+    runs = {next((q for q in (p, *p.parents) if paths.config(q).exists()), None) for p in named}
+    runs.discard(None)
+    for run_dir in sorted(runs):
+        log_results(run_dir, args.log.split(","))
 
 
 def consent(args: argparse.Namespace) -> None:

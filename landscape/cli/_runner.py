@@ -28,13 +28,21 @@ def add_run_arguments(
         "--root", default=None, help="where run directories go (default: $LANDSCAPE_ROOT or ./runs)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-level lines")
+    parser.add_argument(
+        "--log", default="", metavar="KINDS",
+        help="experiment logs in <run>/logs: csv, tensorboard, wandb (offline), comma-separated; "
+        "every step's loss and LR, each evaluation, each level's numbers. Not part of the run's "
+        "name; tensorboard/wandb need pip install 'landscape[tensorboard]' / '[wandb]'",
+    )  # fmt: skip
     add_config_args(parser, skip=skip, method=method)
 
 
 def execute(
-    cfg: RunConfig, out: str | None = None, root: str | None = None, quiet: bool = False
+    cfg: RunConfig, out: str | None = None, root: str | None = None, quiet: bool = False,
+    log: str = "",
 ) -> Path:
-    """Run ``cfg.prune.method`` into its run directory: :func:`landscape.jobs.prune`."""
+    """Run ``cfg.prune.method`` into its run directory: :func:`landscape.jobs.prune`
+    (``log``: the ``--log`` kinds)."""
     from landscape.jobs.prune import prune
 
-    return prune(cfg, out=out, root=root, quiet=quiet)
+    return prune(cfg, out=out, root=root, quiet=quiet, log_to=log)

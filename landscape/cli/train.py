@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).dense()
     from landscape.distributed import env_rank
 
-    run_dir = execute(cfg, args.out, args.root, args.quiet)
+    run_dir = execute(cfg, args.out, args.root, args.quiet, args.log)
     if env_rank() == 0:
         print_run(run_dir)
     return 0
