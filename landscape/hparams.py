@@ -378,8 +378,9 @@ _LABEL_MAX = 40
 
 
 def _name_part(text: str) -> str:
-    """``text`` as a folder-name part: ``package.module:factory`` → ``package.module-factory``,
-    anything but letters, digits, ``.`` and ``-`` replaced, cut to :data:`_LABEL_MAX`."""
+    """``text`` as a folder-name part: anything but letters, digits, ``.`` and ``-`` becomes
+    ``-`` (``my_pkg.nets:make_net`` → ``my-pkg.nets-make-net``; ``_`` separates the parts of
+    a run name), cut to :data:`_LABEL_MAX`."""
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")[:_LABEL_MAX] or "model"
 
 
