@@ -200,4 +200,7 @@ def test_wandb_writes_an_offline_run_without_network(tmp_path, monkeypatch):
         for step in range(1, 4):
             log.log({"train/loss": 1.0 / step}, step, series="level_01")
     runs = list((tmp_path / "logs" / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    assert len(runs) == 1
+    (records,) = runs[0].glob("*.wandb")  # protobuf records: the keys are stored as text
+    data = records.read_bytes()
+    assert b"level_01/train/loss" in data and b"level_01/step" in data
