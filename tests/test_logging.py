@@ -204,3 +204,58 @@ def test_wandb_writes_an_offline_run_without_network(tmp_path, monkeypatch):
     (records,) = runs[0].glob("*.wandb")  # protobuf records: the keys are stored as text
     data = records.read_bytes()
     assert b"level_01/train/loss" in data and b"level_01/step" in data
+
+
+def test_log_to_is_the_same_flag_for_torchrun():
+    # torchrun's parser refuses `--log` (a prefix of its --log-dir); `--log-to` passes through it
+    from landscape.cli import build_parser
+
+    for verb in (["prune", "--method", "imp-wr"], ["train"], ["hessian", "RUN"]):
+        argv = [*verb, "--log-to", "csv"]
+        assert build_parser(argv).parse_args(argv).log == "csv"
+
+
+def _train_logged(rank: int, port: int, results) -> None:
+    """Rank ``rank`` of 2 trains the MLP data-parallel; rank 0 logs (tests._ranks.spawn)."""
+    import torch
+
+    from landscape import distributed
+    from landscape.data import load_data
+    from landscape.models import create_model
+    from landscape.training import train
+    from tests._ranks import torchrun_env
+
+    torchrun_env(rank, 2, port)
+    distributed.init_from_env(torch.device("cpu"))
+    try:
+        rows: list = []
+        data = load_data("synthetic")
+        model = create_model("mlp", data.in_shape, data.num_classes, seed=0)
+        log = (lambda s, t: rows.append((t, s["train/loss"]))) if rank == 0 else None
+        train(model, data, RunConfig().train, 64, stop=60, data_parallel=True,
+              show_progress=False, on_log=log)  # fmt: skip
+        results[rank] = rows
+    finally:
+        distributed.shutdown()
+
+
+def test_under_ddp_rank_0_logs_the_global_batch_loss(monkeypatch):
+    import torch
+
+    from landscape.data import load_data
+    from landscape.models import create_model
+    from landscape.training import train
+    from tests._ranks import free_port, spawn
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    data = load_data("synthetic")
+    model = create_model("mlp", data.in_shape, data.num_classes, seed=0)
+    one: list = []
+    train(model, data, RunConfig().train, 64, stop=60, show_progress=False,
+          on_log=lambda s, t: one.append((t, s["train/loss"])))  # fmt: skip
+    two = spawn(_train_logged, free_port())
+    assert two[1] == [] and [t for t, _ in two[0]] == list(range(1, 61))
+    # the mean over both shares: the one-process loss up to float rounding (not a share's)
+    torch.testing.assert_close(torch.tensor([v for _, v in two[0]]),
+                               torch.tensor([v for _, v in one]), rtol=1e-4, atol=1e-5)  # fmt: skip

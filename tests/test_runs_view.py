@@ -9,6 +9,8 @@ readable names on real runs, including that a run made under the old name
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,13 @@ def test_runs_on_a_folder_without_runs_says_so(tmp_path, capsys):
     assert main(["runs", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert main(["show", str(tmp_path)]) == 2
+
+
+def test_runs_reads_without_torch(folder):
+    root = next(iter(folder.values())).parent
+    code = (f"import sys; from landscape.cli import main; main(['runs', {str(root)!r}]); "
+            "print('torch' in sys.modules)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"

@@ -37,7 +37,7 @@ def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
-        "--log", default="", metavar="KINDS",
+        "--log", "--log-to", dest="log", default="", metavar="KINDS",
         help="also write the numbers of the run's finished analyses to its experiment log "
         "(<run>/logs: csv, tensorboard, wandb; comma-separated), step = level",
     )  # fmt: skip

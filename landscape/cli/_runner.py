@@ -29,10 +29,11 @@ def add_run_arguments(
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-level lines")
     parser.add_argument(
-        "--log", default="", metavar="KINDS",
+        "--log", "--log-to", dest="log", default="", metavar="KINDS",
         help="experiment logs in <run>/logs: csv, tensorboard, wandb (offline), comma-separated; "
         "every step's loss and LR, each evaluation, each level's numbers. Not part of the run's "
-        "name; tensorboard/wandb need pip install 'landscape[tensorboard]' / '[wandb]'",
+        "name; tensorboard/wandb need pip install 'landscape[tensorboard]' / '[wandb]'. Under "
+        "torchrun write --log-to (torchrun reads --log as its own --log-dir)",
     )  # fmt: skip
     add_config_args(parser, skip=skip, method=method)
 

@@ -111,7 +111,7 @@ def train(
         data_parallel: under ``torchrun``, train with DDP over the ranks, each on its
             share of the global batch (module docstring); every rank must call.
         on_log: the experiment log (:mod:`landscape.experiment_log`): gets ``train/loss``
-            (this process's batch, under DDP its share) and ``train/lr`` of every step,
+            (of the global batch, under DDP too) and ``train/lr`` of every step,
             handed over in groups at the loop's existing host syncs (every
             :data:`FINITE_CHECK_EVERY` steps), and ``test/loss``, ``test/error`` and
             ``train/loss_mean`` (the curve's mean since the last point) at each evaluation.
@@ -142,7 +142,10 @@ def train(
     since = 0
     bar = progress(total=stop - start, desc=desc, disable=None if show_progress else True)
     batches = data.train_batches(start, stop, batch_size, data_seed, augment)
-    steps = _StepLog(on_log)
+    # Under DDP rank 0 alone logs, of the global batch: when it does, every rank keeps its
+    # share's losses for the mean (rank 0's choice reaches the others once per call).
+    logging = distributed.broadcast_object(on_log is not None) if parallel else False
+    steps = _StepLog(on_log, reduce=bool(logging))
     for t, (x, y) in zip(range(start, stop), batches):
         lr = lr_at(t)
         for g in opt.param_groups:
@@ -203,18 +206,30 @@ class _StepLog:
     ``losses`` may be a vector (one loss per particle): ``on_log`` is then one callback per
     entry."""
 
-    def __init__(self, on_log: ScalarLog | Sequence[ScalarLog | None] | None) -> None:
+    def __init__(
+        self, on_log: ScalarLog | Sequence[ScalarLog | None] | None, reduce: bool = False
+    ) -> None:
         self.on_log = on_log
+        # Under DDP only rank 0 logs, but every rank holds its share's losses and joins the
+        # mean at each flush (one all-reduce of ≤ FINITE_CHECK_EVERY numbers per flush).
+        self.reduce = reduce
         self.rows: list[tuple[int, float, Tensor]] = []
 
     def add(self, step: int, lr: float, loss: Tensor) -> None:
-        if self.on_log is not None:
+        if self.on_log is not None or self.reduce:
             self.rows.append((step, lr, loss.detach()))
 
     def flush(self) -> None:
+        """Hand the held steps to ``on_log``; every rank of a DDP run calls it at the same steps."""
         if not self.rows:
             return
-        values = torch.stack([r[2].float() for r in self.rows]).tolist()
+        stacked = torch.stack([r[2].float() for r in self.rows])
+        if self.reduce:
+            stacked = distributed.all_reduce_mean(stacked)
+        if self.on_log is None:
+            self.rows.clear()
+            return
+        values = stacked.tolist()
         logs = self.on_log if isinstance(self.on_log, Sequence) else None
         for (step, lr, _), v in zip(self.rows, values):
             if logs is None:
