@@ -81,6 +81,11 @@ def test_csv_holds_every_step_each_evaluation_and_each_level(imp_run):
             prev = s
         for key in ("density", "test_error", "train_error", "test_loss", "train_loss"):
             assert log["levels"][key][level] == pytest.approx(m[key], rel=1e-12)
+    # each level once (level 0: when copied from the dense run this run trained first)
+    with open(imp_run / "logs" / "scalars.csv", newline="") as fh:
+        density = [r["step"] for r in csv.DictReader(fh) if r["series"] == "levels"
+                   and r["tag"] == "density"]  # fmt: skip
+    assert density == ["0", "1"]
 
 
 def test_tensorboard_event_files_hold_the_csv_numbers(imp_run):

@@ -255,8 +255,8 @@ def log_level(ctx: RunContext, level: int, metrics: Mapping[str, Any]) -> None:
     every number of its ``metrics.json`` (density, errors, losses, seconds, and the method's
     own, e.g. SWAMP's ``average_test_error``), and each SWAMP particle's test error as
     ``particle_<n>/test_error``."""
-    if ctx.experiment is None:
-        return
+    if ctx.experiment is None or ctx.experiment.folder.parent != ctx.run_dir:
+        return  # a dense run trained for this run: its level 0 is logged when copied here
     scalars = {k: v for k, v in metrics.items() if k != "level" and isinstance(v, (int, float))
                and not isinstance(v, bool)}  # fmt: skip
     for i, err in enumerate(metrics.get("particle_test_errors") or []):
