@@ -21,6 +21,7 @@ __all__ = [
     "plus_minus",
     "print_barrier",
     "print_run",
+    "print_runs",
     "progress",
     "run_cells",
 ]
@@ -108,6 +109,25 @@ def print_barrier(record: Mapping[str, Any], folder: Path) -> None:
         print("note: with --bn-policy none the interior points use the start's BatchNorm "
               "statistics, which describe none of them (docs/science.md); recompute is the "
               "measure for BatchNorm networks")  # fmt: skip
+
+
+def print_runs(root: Path, as_json: bool = False, markdown: bool = False, check: bool = False) -> int:
+    """The ``landscape runs`` table of the run directories in ``root`` (or their JSON), with a
+    note per run trained on several processes; returns how many runs there are."""
+    import json
+
+    from landscape.catalog import find_runs, runs_table, summarize, world_note
+
+    runs = [summarize(d, check=check) for d in find_runs(root)]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in runs], indent=2))
+    elif runs:
+        print(format_table(*runs_table(runs), markdown=markdown))
+        for r in runs:
+            note = world_note(r.world_sizes)
+            if note:
+                print(f"{r.name}: {note}")
+    return len(runs)
 
 
 def print_run(run_dir: Path, markdown: bool = False) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from landscape.cli._common import format_table
+from landscape.cli._common import print_runs
 
 VERB = "runs"
 HELP = "list the runs in a folder: method, model, data, seed, levels, last error, state, analyses"
@@ -33,20 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from landscape import paths
-    from landscape.catalog import find_runs, runs_table, summarize, world_note
 
     root = args.root or paths.default_root()
-    runs = [summarize(d, check=args.check) for d in find_runs(root)]
-    if args.json:
-        print(json.dumps([r.to_dict() for r in runs], indent=2))
-        return 0
-    if not runs:
+    found = print_runs(root, as_json=args.json, markdown=args.markdown, check=args.check)
+    if not found and not args.json:
         print(f"no run directories in {root} (folders with a config.json)")
-        return 0
-    headers, rows = runs_table(runs)
-    print(format_table(headers, rows, markdown=args.markdown))
-    for r in runs:
-        note = world_note(r.world_sizes)
-        if note:
-            print(f"{r.name}: {note}")
     return 0

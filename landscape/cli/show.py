@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from landscape.cli._common import format_table, print_run
+from landscape.cli._common import print_run, print_runs
 
 VERB = "show"
 HELP = "print a run's table: level, density, train/test error, seconds"
@@ -43,15 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _show_folder(folder: Path, args: argparse.Namespace) -> None:
     """The ``landscape runs`` table of a folder of run directories."""
-    from landscape.catalog import find_runs, runs_table, summarize
-
-    runs = [summarize(d) for d in find_runs(folder)]
-    if not runs:
+    if not print_runs(folder, as_json=args.json, markdown=args.markdown):
         raise ValueError(
             f"{folder} is not a run directory (no config.json) and holds none; pass a run "
             "directory or a folder of them"
         )
-    if args.json:
-        print(json.dumps([r.to_dict() for r in runs], indent=2))
-        return
-    print(format_table(*runs_table(runs), markdown=args.markdown))
