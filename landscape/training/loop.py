@@ -209,6 +209,8 @@ class _StepLog:
     def __init__(
         self, on_log: ScalarLog | Sequence[ScalarLog | None] | None, reduce: bool = False
     ) -> None:
+        if isinstance(on_log, Sequence) and all(log is None for log in on_log):
+            on_log = None  # no particle is logged
         self.on_log = on_log
         # Under DDP only rank 0 logs, but every rank holds its share's losses and joins the
         # mean at each flush (one all-reduce of ≤ FINITE_CHECK_EVERY numbers per flush).
