@@ -151,7 +151,7 @@ class _Wandb:
         self._run = wandb.init(
             dir=str(folder), name=name, config=dict(config or {}),
             mode=os.environ.get("WANDB_MODE", "offline"),  # type: ignore[arg-type]
-            project=os.environ.get("WANDB_PROJECT", "landscape"), reinit="create_new",
+            project=os.environ.get("WANDB_PROJECT", "landscape"),
         )  # fmt: skip
         self._series: set[str] = set()
 
