@@ -377,7 +377,26 @@ class RunConfig:
         return RunConfig(data=self.data, model=self.model, train=self.train, prune=prune_hp)
 
     def run_name(self) -> str:
+        """The run directory's name: ``<method>_<model>-<data>_s<seed>_<hash>``, readable in a
+        listing; only the hash identifies the run (the other parts are for the eye)."""
+        label = _name_part(f"{self.model.model}-{self.data.data}")
+        return f"{self.prune.method}_{label}_s{self.train.seed}_{self.hash()}"
+
+    def legacy_run_name(self) -> str:
+        """The name runs made before readable names got, ``<method>_<hash>``: such a folder
+        is still found and resumed (:func:`landscape.runs.run_dir_of`)."""
         return f"{self.prune.method}_{self.hash()}"
+
+
+#: Longest model/data label in a run name; a user factory's dotted path can be long.
+_LABEL_MAX = 40
+
+
+def _name_part(text: str) -> str:
+    """``text`` as a folder-name part: anything but letters, digits, ``.`` and ``-`` becomes
+    ``-`` (``my_pkg.nets:make_net`` → ``my-pkg.nets-make-net``; ``_`` separates the parts of
+    a run name), cut to :data:`_LABEL_MAX`."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")[:_LABEL_MAX] or "model"
 
 
 _TYPES = {"float": float, "int": int, "bool": bool, "str": str}

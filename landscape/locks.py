@@ -25,7 +25,7 @@ from pathlib import Path
 from landscape.errors import LandscapeError
 from landscape.io import open_private
 
-__all__ = ["LockedError", "hold"]
+__all__ = ["LockedError", "held_by", "hold"]
 
 LOCK_NAME = ".lock"
 
@@ -80,4 +80,28 @@ def hold(folder: str | Path, *, wait: bool = False, what: str = "") -> Iterator[
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def held_by(folder: str | Path) -> str | None:
+    """Who holds ``folder``'s lock now (the line the holder wrote), or ``None`` if no one does.
+
+    Looks without waiting and writes nothing: a shared lock is taken and dropped at once
+    (``landscape runs`` uses it to tell a run being written from an interrupted one).
+    """
+    import fcntl
+
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # no lock file: never written by a runner, so not held
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
         os.close(fd)

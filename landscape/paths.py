@@ -2,7 +2,7 @@
 
 ::
 
-    <root>/<method>_<hash>/
+    <root>/<method>_<model>-<data>_s<seed>_<hash>/   # RunConfig.run_name; old runs: <method>_<hash>
       config.json
       rewind.safetensors            # w_τ (IMP-WR, SWAMP; dense runs keep w_0 here)
       rewind/step_<τ>.safetensors   # dense runs: w_τ for the IMP-WR runs that share them
@@ -37,6 +37,7 @@ __all__ = [
     "rewind",
     "rewind_snapshot",
     "run_analysis_dir",
+    "run_dir",
     "weights",
 ]
 
@@ -44,6 +45,15 @@ __all__ = [
 def default_root() -> Path:
     """Where run directories go unless ``--out``/``--root`` says otherwise (``$LANDSCAPE_ROOT`` or ./runs)."""
     return Path(os.environ.get("LANDSCAPE_ROOT", "runs"))
+
+
+def run_dir(root: Path, name: str, legacy: str) -> Path:
+    """``<root>/<name>``, or ``<root>/<legacy>`` (a run's name before readable names) while only
+    that one holds a run, so runs made earlier are still found and resumed."""
+    root = Path(root)
+    if not (root / name).exists() and config(root / legacy).exists():
+        return root / legacy
+    return root / name
 
 
 def config(run_dir: Path) -> Path:

@@ -61,8 +61,12 @@ def _versions() -> dict[str, str]:
 
 
 def run_dir_of(cfg: RunConfig, out: str | Path | None = None, root: str | Path | None = None) -> Path:
-    """The run directory of ``cfg``: ``out``, or ``<root>/<method>_<hash>``."""
-    return Path(out) if out else Path(root or paths.default_root()) / cfg.run_name()
+    """The run directory of ``cfg``: ``out``, or ``<root>/<method>_<model>-<data>_s<seed>_<hash>``
+    (:meth:`RunConfig.run_name`); a run made before readable names, ``<root>/<method>_<hash>``,
+    is that run's directory while no folder of the new name exists (so it still resumes)."""
+    if out:
+        return Path(out)
+    return paths.run_dir(root or paths.default_root(), cfg.run_name(), cfg.legacy_run_name())
 
 
 _NAME_MAX = 255  # bytes in one path component on common file systems
@@ -104,7 +108,7 @@ def prepare_run_dir(
 ) -> Path:
     """Create (or reopen) the run directory of ``cfg`` and write its ``config.json``.
 
-    The directory is ``out``, or ``<root>/<method>_<hash>``. Reopening needs the same
+    The directory is ``out``, or :func:`run_dir_of` under ``root``. Reopening needs the same
     hash (:meth:`RunConfig.hash`); for the methods whose ``levels`` is not hashed
     (:data:`~landscape.hparams.EXTENDABLE_METHODS`) a larger ``--levels`` extends
     the run and ``config.json`` is rewritten (atomically) with the new count; a

@@ -103,7 +103,16 @@ def _command(argv: Sequence[str] | None = None) -> int:
         die_with_parent()
     consent(args)
     try:
-        return int(args._run(args) or 0)
+        if getattr(args, "log", ""):  # an unknown kind or a missing package fails before any work
+            from landscape.experiment_log import parse_kinds
+
+            parse_kinds(args.log)
+        status = int(args._run(args) or 0)
+        if status == 0 and getattr(args, "_log_results", False) and args.log:
+            from landscape.cli._common import log_analyses
+
+            log_analyses(args)
+        return status
     except (LandscapeError, ValueError) as exc:
         print(f"landscape {args.verb}: error: {exc}", file=sys.stderr)
         return 2

@@ -20,9 +20,11 @@ __all__ = [
     "bare_kwargs",
     "consent",
     "format_table",
+    "log_analyses",
     "plus_minus",
     "print_barrier",
     "print_run",
+    "print_runs",
     "progress",
     "run_cells",
     "sig",
@@ -40,10 +42,33 @@ def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--log", "--log-to", dest="log", default="", metavar="KINDS",
+        help="also write the numbers of the run's finished analyses to its experiment log "
+        "(<run>/logs: csv, tensorboard, wandb; comma-separated), step = level",
+    )  # fmt: skip
+    parser.set_defaults(_log_results=True)
+    parser.add_argument(
         "--trust-model", action="store_true",
         help="build a user model factory (package.module:factory) that a run's config.json "
         "names; that imports and runs its code (docs/reliability.md)",
     )  # fmt: skip
+
+
+def log_analyses(args: argparse.Namespace) -> None:
+    """After an analysis verb with ``--log KINDS``: log the finished analyses of every run
+    directory its command line names (a run, a level or a file in a run)."""
+    from landscape import paths
+    from landscape.experiment_log import log_results
+
+    named = []
+    for value in vars(args).values():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, str) and v and Path(v).exists():
+                named.append(Path(v).resolve())
+    runs = {next((q for q in (p, *p.parents) if paths.config(q).exists()), None) for p in named}
+    runs.discard(None)
+    for run_dir in sorted(runs):
+        log_results(run_dir, args.log.split(","))
 
 
 def consent(args: argparse.Namespace) -> None:
@@ -90,6 +115,25 @@ def print_barrier(record: Mapping[str, Any], folder: Path) -> None:
               "measure for BatchNorm networks")  # fmt: skip
 
 
+def print_runs(root: Path, as_json: bool = False, markdown: bool = False, check: bool = False) -> int:
+    """The ``landscape runs`` table of the run directories in ``root`` (or their JSON), with a
+    note per run trained on several processes; returns how many runs there are."""
+    import json
+
+    from landscape.catalog import find_runs, runs_table, summarize, world_note
+
+    runs = [summarize(d, check=check) for d in find_runs(root)]
+    if as_json:
+        print(json.dumps([r.to_dict() for r in runs], indent=2))
+    elif runs:
+        print(format_table(*runs_table(runs), markdown=markdown))
+        for r in runs:
+            note = world_note(r.world_sizes)
+            if note:
+                print(f"{r.name}: {note}")
+    return len(runs)
+
+
 def print_run(run_dir: Path, markdown: bool = False) -> None:
     """A run's method, directory and table of levels (``landscape show``)."""
     from landscape import paths
@@ -102,7 +146,17 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
     if not rows:
         print("  (no finished level yet)")
         return
-    print(format_table(RUN_HEADERS, [run_cells(r) for r in rows], markdown=markdown))
+    worlds = {r["level"]: int(r.get("world_size", 1)) for r in rows}
+    if any(w != 1 for w in worlds.values()):  # torchrun levels: not a one-process run's numbers
+        headers, cells = (*RUN_HEADERS, "processes"), [(*run_cells(r), worlds[r["level"]]) for r in rows]
+    else:
+        headers, cells = RUN_HEADERS, [run_cells(r) for r in rows]
+    print(format_table(headers, cells, markdown=markdown))
+    from landscape.catalog import world_note
+
+    note = world_note(worlds)
+    if note:
+        print(f"note: {note}")
     total = sum(r["seconds"] for r in rows)
     print(f"{len(rows)} levels, {total:.1f}s of training and evaluation")
     collapsed = [r["level"] for r in rows if r.get("collapsed")]

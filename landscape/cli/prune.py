@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     check_method_flags(args, cfg.prune.method)  # e.g. --particles without --method swamp
     from landscape.distributed import env_rank
 
-    run_dir = execute(cfg, args.out, args.root, args.quiet)
+    run_dir = execute(cfg, args.out, args.root, args.quiet, args.log)
     if env_rank() == 0:
         print_run(run_dir)
     return 0

@@ -19,7 +19,7 @@ ORDER = 25
 
 DESCRIPTION = """\
 Run a grid of `landscape prune` runs, one job (a subprocess, or a SLURM task) per run,
-into the run directories `landscape prune` would use (<root>/<method>_<hash>), and
+into the run directories `landscape prune` would use (<root>/<method>_<model>-<data>_s<seed>_<hash>), and
 summarise: per setting, mean ± std across seeds of the final level's test accuracy and
 density and of the dense level's accuracy (<sweep dir>/summary.json and summary.md).
 

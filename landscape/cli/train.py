@@ -13,7 +13,7 @@ VERB = "train"
 HELP = "train a dense network into a run directory"
 ORDER = 10
 DESCRIPTION = (
-    "Train a dense network (level 0 only) into <root>/dense_<hash>. Re-running the same "
+    "Train a dense network (level 0 only) into <root>/dense_<model>-<data>_s<seed>_<hash>. Re-running the same "
     "command resumes or does nothing. Example: landscape train --data mnist1d --model mlp"
 )
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).dense()
     from landscape.distributed import env_rank
 
-    run_dir = execute(cfg, args.out, args.root, args.quiet)
+    run_dir = execute(cfg, args.out, args.root, args.quiet, args.log)
     if env_rank() == 0:
         print_run(run_dir)
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ from landscape import distributed, paths
 from landscape.devices import configure_threads, resolve_device
 from landscape.distributed import env_rank, env_world_size, init_from_env, local_device
 from landscape.errors import LandscapeError
+from landscape.experiment_log import open_log, parse_kinds
 from landscape.hparams import RunConfig, parse_duration
 from landscape.io import load_json, save_json
 from landscape.locks import hold
@@ -62,14 +63,19 @@ def prune(
     quiet: bool = False,
     wait: bool = False,
     log: Callable[[str], object] = _stderr,
+    log_to: Iterable[str] | str = (),
 ) -> Path:
     """Run ``cfg.prune.method`` into its run directory (resuming finished work); the directory.
 
     Args:
-        out: the run directory (default: ``<root>/<method>_<hash>``).
+        out: the run directory (default: :func:`landscape.runs.run_dir_of` under ``root``).
         root: where run directories go (default: ``$LANDSCAPE_ROOT`` or ``./runs``).
         quiet: no progress bars or per-level lines (always so on ranks other than 0).
         wait: when another process is writing the run, wait for it instead of stopping.
+        log_to: experiment logs to write into ``<run>/logs`` (``"csv"``, ``"tensorboard"``,
+            ``"wandb"``; :mod:`landscape.experiment_log`): every training step's loss and
+            learning rate, each evaluation, each level's numbers. Not a setting of the run
+            (not in its hash); rank 0 alone writes them.
 
     Raises:
         LockedError: another process is writing this run directory (and not ``wait``).
@@ -77,6 +83,7 @@ def prune(
         CheckpointError: a finished level's files were damaged after they were written.
     """
     runner = METHODS.get(cfg.prune.method)
+    kinds = parse_kinds(log_to)  # an unknown kind or a missing package: before any write
     world = env_world_size()
     device = local_device(resolve_device(cfg.train.device))
     run_dir = run_dir_of(cfg, out, root)
@@ -104,6 +111,8 @@ def prune(
                     check_level_files(run_dir, level)
 
             primary_first(open_run_dir)
+            if env_rank() == 0:
+                ctx.experiment = open_log(run_dir, kinds, run_dir.name, cfg.to_dict())
             say(f"{cfg.prune.method}: {run_dir}  (device {device}"
                 + (f", {world} data-parallel ranks)" if parallel else ")"))  # fmt: skip
             if device.type == "cpu":
@@ -114,6 +123,8 @@ def prune(
             distributed.barrier()
             say(f"finished in {time.perf_counter() - t0:.1f}s")
     finally:
+        if ctx.experiment is not None:
+            ctx.experiment.close()
         if joined:
             distributed.shutdown()
     return run_dir

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from landscape.runners.common import RunContext, level_done, write_level
+from landscape.runners.common import RunContext, level_done, level_series, write_level
 from landscape.runners.retrain import PhasePlan, run_phases
 from landscape.training import lr_schedule
 from landscape.training.retrain_schedules import epoch_split, phase_fraction
@@ -49,7 +49,8 @@ def run_bimp(ctx: RunContext) -> None:
         model = ctx.model()
         mask = ctx.prepare_mask(0, model, None)
         result = ctx.train(
-            model, start=0, stop=dense_steps, mask=None, desc="dense (linear decay)", lr_at=schedule
+            model, start=0, stop=dense_steps, mask=None, desc="dense (linear decay)", lr_at=schedule,
+            log_as=level_series(0),
         )
         m = write_level(
             ctx, 0, model, mask, result, started=started,

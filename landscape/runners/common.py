@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from landscape import distributed, paths
 from landscape.checkpoint import atomic_write_bytes, load_json, save_json, save_state
 from landscape.errors import CheckpointError
+from landscape.experiment_log import ExperimentLog, ScalarLog
 from landscape.functional import state_of
 from landscape.hparams import RunConfig, parse_duration
 from landscape.io import file_digest
@@ -35,6 +36,8 @@ __all__ = [
     "check_level_files",
     "level_digests",
     "level_done",
+    "level_series",
+    "log_level",
     "primary_first",
     "write_level",
 ]
@@ -70,11 +73,18 @@ class RunContext(Run):
         show_progress: bool = True,
         log: Any = print,
         data_parallel: bool = False,
+        experiment: ExperimentLog | None = None,
     ) -> None:
         super().__init__(path=Path(run_dir), config=cfg, meta={}, device=device, trusted=True)
         self.show_progress = show_progress
         self.log = log
         self.data_parallel = data_parallel
+        #: the ``--log`` writers (rank 0 only), :mod:`landscape.experiment_log`; None: no logging
+        self.experiment = experiment
+
+    def on_log(self, series: str | None) -> ScalarLog | None:
+        """The experiment-log callback of ``series`` (e.g. ``"level_03"``), or ``None``."""
+        return None if self.experiment is None or series is None else self.experiment.series(series)
 
     def written(self, work: Callable[[], _T]) -> _T:
         """``work()`` (a write) on rank 0 of a data-parallel run, the others waiting for it."""
@@ -117,9 +127,12 @@ class RunContext(Run):
         return self.steps(self.cfg.train.eval_every)
 
     def train(
-        self, model: nn.Module, *, start: int, stop: int, mask: Mask | None, desc: str, **kw: Any
+        self, model: nn.Module, *, start: int, stop: int, mask: Mask | None, desc: str,
+        log_as: str | None = None, **kw: Any,
     ) -> TrainResult:
-        """:func:`landscape.training.train` with this run's settings."""
+        """:func:`landscape.training.train` with this run's settings; ``log_as``: the
+        experiment-log series of the steps (:func:`level_series`; ``None``: not logged)."""
+        kw.setdefault("on_log", self.on_log(log_as))
         kw.setdefault("data_seed", self.cfg.data.data_seed)
         kw.setdefault("augment", self.cfg.data.augment)
         kw.setdefault("eval_every", self.eval_every)
@@ -143,6 +156,7 @@ class RunContext(Run):
                 mask=None,
                 desc=f"pretrain to step {rewind_step}",
                 eval_every=0,
+                log_as="rewind",
             )
         state = state_of(model)
         self.save_state(path, state, metadata={"step": str(rewind_step)})
@@ -214,7 +228,27 @@ def write_level(
     ctx.save_state(paths.weights(ctx.run_dir, level), state_of(model))
     metrics["files"] = level_digests(ctx.run_dir, level)
     ctx.save_json(paths.metrics(ctx.run_dir, level), metrics)
+    log_level(ctx, level, metrics)
     return metrics
+
+
+def level_series(level: int) -> str:
+    """The experiment-log series of level ``level``'s training steps: ``level_03``."""
+    return paths.level_dir(Path(), level).name
+
+
+def log_level(ctx: RunContext, level: int, metrics: Mapping[str, Any]) -> None:
+    """Write a finished level's numbers to the experiment log, series ``levels``, step = level:
+    every number of its ``metrics.json`` (density, errors, losses, seconds, and the method's
+    own, e.g. SWAMP's ``average_test_error``), and each SWAMP particle's test error as
+    ``particle_<n>/test_error``."""
+    if ctx.experiment is None or ctx.experiment.folder.parent != ctx.run_dir:
+        return  # a dense run trained for this run: its level 0 is logged when copied here
+    scalars = {k: v for k, v in metrics.items() if k != "level" and isinstance(v, (int, float))
+               and not isinstance(v, bool)}  # fmt: skip
+    for i, err in enumerate(metrics.get("particle_test_errors") or []):
+        scalars[f"particle_{i}/test_error"] = err
+    ctx.experiment.log(scalars, level, series="levels")
 
 
 def _check_pruned_zero(model: nn.Module, mask: Mapping[str, Tensor], level: int) -> None:

@@ -83,6 +83,8 @@ from landscape.runners.common import (
     check_level_files,
     level_digests,
     level_done,
+    level_series,
+    log_level,
     write_level,
 )
 from landscape.runs import open_run, prepare_run_dir, run_dir_of
@@ -178,7 +180,8 @@ def run_imp(ctx: RunContext) -> None:
         else:
             start, stop, lr_at = tau, T, schedule
         desc = f"level {level}/{p.levels}"
-        result = ctx.train(model, start=start, stop=stop, mask=mask, desc=desc, lr_at=lr_at)
+        result = ctx.train(model, start=start, stop=stop, mask=mask, desc=desc, lr_at=lr_at,
+                           log_as=level_series(level))  # fmt: skip
         m = write_level(
             ctx, level, model, mask, result, started=started,
             extra={"start_step": start, "stop_step": stop, "rewind_step": tau, **adaptive},
@@ -234,7 +237,7 @@ def run_dense(ctx: RunContext, snapshots: Iterable[int] = ()) -> None:
     mask = ctx.prepare_mask(0, model, None)  # all ones: the same updates as no mask
     apply_mask(model, mask)
     result = ctx.train(
-        model, start=0, stop=total, mask=mask, desc="level 0/0",
+        model, start=0, stop=total, mask=mask, desc="level 0/0", log_as=level_series(0),
         on_step=_snapshotter(ctx, _missing(ctx, steps)),
     )  # fmt: skip
     m = write_level(
@@ -281,7 +284,9 @@ def dense_context(ctx: RunContext) -> RunContext:
     """The dense run of ``ctx``'s settings, ``<parent of ctx.run_dir>/dense_<hash>``, prepared."""
     cfg = ctx.cfg.dense()
     run_dir = ctx.written(lambda: prepare_run_dir(cfg, root=ctx.run_dir.parent))
-    dense = RunContext(cfg, run_dir, ctx.device, ctx.show_progress, ctx.log, ctx.data_parallel)
+    # The dense training this run waits for is its level 0: logged into this run's log.
+    dense = RunContext(cfg, run_dir, ctx.device, ctx.show_progress, ctx.log, ctx.data_parallel,
+                       experiment=ctx.experiment)  # fmt: skip
     dense.__dict__["data"] = ctx.data  # share the loaded data (cached_property slot)
     return dense
 
@@ -337,4 +342,5 @@ def copy_level_zero(ctx: RunContext, source: Path, **fields: Any) -> dict[str, A
     metrics.update(level=0, method=ctx.cfg.prune.method, shared_from=str(source),
                    files=level_digests(ctx.run_dir, 0), **fields)  # fmt: skip
     ctx.save_json(paths.metrics(ctx.run_dir, 0), metrics)
+    log_level(ctx, 0, metrics)
     return metrics

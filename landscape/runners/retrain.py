@@ -31,7 +31,7 @@ from landscape.errors import ConfigMismatchError
 from landscape.functional import param_names
 from landscape.hparams import RunConfig
 from landscape.pruning import apply_mask, prune
-from landscape.runners.common import RunContext, level_done, write_level
+from landscape.runners.common import RunContext, level_done, level_series, write_level
 from landscape.runners.imp import copy_level_zero, shared_dense
 from landscape.runs import open_run
 from landscape.training import TrainResult, evaluate, lr_schedule
@@ -150,7 +150,7 @@ def run_phases(ctx: RunContext, plan: PhasePlan) -> None:
             # The loop indexes the LR by global step; the schedule counts from the phase start.
             result = ctx.train(
                 model, start=first, stop=first + n_rt, mask=mask,
-                desc=f"phase {j}/{phases} ({plan.schedule})",
+                desc=f"phase {j}/{phases} ({plan.schedule})", log_as=level_series(j),
                 lr_at=lambda t, f=lr_of, t0=first: f(t - t0),
             )  # fmt: skip
         m = write_level(ctx, j, model, mask, result, extra=extra, started=started)

@@ -42,7 +42,7 @@ from landscape.distributed import DistributedError
 from landscape.functional import flatten, param_names, state_of, unflatten
 from landscape.hparams import PruneHparams
 from landscape.pruning import Mask, apply_mask, ones_mask, prune
-from landscape.runners.common import RunContext, level_done, write_level
+from landscape.runners.common import RunContext, level_done, level_series, write_level
 from landscape.training import TrainResult, evaluate, lr_schedule, recompute_bn
 from landscape.training.schedules import Schedule
 from landscape.training.swa import ParticleResult, SwaPlan, bn_batches, make_plan, train_particle
@@ -120,6 +120,7 @@ def run_swamp(ctx: RunContext) -> None:
             ctx = RunContext(
                 ctx.cfg, ctx.run_dir, device, show_progress=ctx.show_progress and primary,
                 log=ctx.log if primary else _quiet,
+                experiment=ctx.experiment if primary else None,
             )  # fmt: skip
             ctx.log(f"swamp: {world} ranks, particle n on rank n mod {world}")
         _run_levels(ctx, mode)
@@ -328,11 +329,13 @@ def _train(
         show_progress=ctx.show_progress,
     )  # fmt: skip
     where = f"{ctx.run_dir}, level {level}"
+    series = level_series(level)
     if mode == "vectorized":
         desc = f"level {level}/{cfg.prune.levels} particles {list(indices)}"
         results = train_particles(
             model, [start] * len(indices), ctx.data, cfg.train, cfg.data.batch_size,
-            data_seeds=seeds, desc=desc, context=f"{where}, particles {list(indices)}", **common,
+            data_seeds=seeds, desc=desc, context=f"{where}, particles {list(indices)}",
+            on_logs=[ctx.on_log(f"{series}/particle_{i}") for i in indices], **common,
         )  # fmt: skip
         for i, r in zip(indices, results):
             finish(i, r)
@@ -342,7 +345,7 @@ def _train(
         desc = f"level {level}/{cfg.prune.levels} particle {i}"
         r = train_particle(
             model, ctx.data, cfg.train, cfg.data.batch_size, data_seed=seed, desc=desc,
-            context=f"{where}, particle {i}", **common,
+            context=f"{where}, particle {i}", on_log=ctx.on_log(f"{series}/particle_{i}"), **common,
         )  # fmt: skip
         finish(i, r)
 

@@ -31,6 +31,7 @@ from landscape import distributed
 from landscape.data import DataSet
 from landscape.distributed import DistributedError
 from landscape.errors import DivergenceError
+from landscape.experiment_log import ScalarLog
 from landscape.hparams import TrainHparams
 from landscape.training.evaluate import evaluate
 from landscape.training.schedules import Schedule, lr_schedule
@@ -90,6 +91,7 @@ def train(
     context: str = "",
     on_step: Callable[[int, nn.Module], None] | None = None,
     data_parallel: bool = False,
+    on_log: ScalarLog | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for global steps ``start .. stop-1`` with masked SGD.
 
@@ -108,6 +110,11 @@ def train(
             re-masking (SWA snapshots hook in here).
         data_parallel: under ``torchrun``, train with DDP over the ranks, each on its
             share of the global batch (module docstring); every rank must call.
+        on_log: the experiment log (:mod:`landscape.experiment_log`): gets ``train/loss``
+            (of the global batch, under DDP too) and ``train/lr`` of every step,
+            handed over in groups at the loop's existing host syncs (every
+            :data:`FINITE_CHECK_EVERY` steps), and ``test/loss``, ``test/error`` and
+            ``train/loss_mean`` (the curve's mean since the last point) at each evaluation.
 
     Returns:
         A :class:`TrainResult`; ``curve`` rows hold ``step``, ``lr``, ``train_loss``
@@ -135,6 +142,10 @@ def train(
     since = 0
     bar = progress(total=stop - start, desc=desc, disable=None if show_progress else True)
     batches = data.train_batches(start, stop, batch_size, data_seed, augment)
+    # Under DDP rank 0 alone logs, of the global batch: when it does, every rank keeps its
+    # share's losses for the mean (rank 0's choice reaches the others once per call).
+    logging = distributed.broadcast_object(on_log is not None) if parallel else False
+    steps = _StepLog(on_log, reduce=bool(logging))
     for t, (x, y) in zip(range(start, stop), batches):
         lr = lr_at(t)
         for g in opt.param_groups:
@@ -159,16 +170,21 @@ def train(
             on_step(done, model)
         loss_sum += loss.detach().float()
         since += 1
+        steps.add(done, lr, loss)
         checked = (done - start) % FINITE_CHECK_EVERY == 0 or done == stop
         if checked or (eval_every and done % eval_every == 0):
             # every rank sees the mean over ranks, so all of them stop together
             mean = distributed.all_reduce_mean(loss_sum.clone()) if parallel else loss_sum
             check_finite(mean, done, context)
+            steps.flush()  # after the finite check: its host sync is already paid
         if eval_every and (done % eval_every == 0 or done == stop):
             point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(mean) / since}
             test = evaluate(model, data, "test", shard=parallel)
             point.update(test_loss=test["loss"], test_error=test["error"])
             result.curve.append(point)
+            if on_log is not None:
+                on_log({"test/loss": test["loss"], "test/error": test["error"],
+                        "train/loss_mean": point["train_loss"]}, done)  # fmt: skip
             loss_sum.zero_()
             since = 0
             bar.set_postfix(test_err=f"{test['error']:.3f}")
@@ -182,6 +198,49 @@ def train(
     result.steps = stop - start
     result.seconds = time.perf_counter() - t0
     return result
+
+
+class _StepLog:
+    """Per-step losses held on the device until the next host sync, then handed to ``on_log``
+    (one ``.tolist()`` per group, so logging adds no synchronisation per step). A row
+    ``losses`` may be a vector (one loss per particle): ``on_log`` is then one callback per
+    entry."""
+
+    def __init__(
+        self, on_log: ScalarLog | Sequence[ScalarLog | None] | None, reduce: bool = False
+    ) -> None:
+        if isinstance(on_log, Sequence) and all(log is None for log in on_log):
+            on_log = None  # no particle is logged
+        self.on_log = on_log
+        # Under DDP only rank 0 logs, but every rank holds its share's losses and joins the
+        # mean at each flush (one all-reduce of ≤ FINITE_CHECK_EVERY numbers per flush).
+        self.reduce = reduce
+        self.rows: list[tuple[int, float, Tensor]] = []
+
+    def add(self, step: int, lr: float, loss: Tensor) -> None:
+        if self.on_log is not None or self.reduce:
+            self.rows.append((step, lr, loss.detach()))
+
+    def flush(self) -> None:
+        """Hand the held steps to ``on_log``; every rank of a DDP run calls it at the same steps."""
+        if not self.rows:
+            return
+        stacked = torch.stack([r[2].float() for r in self.rows])
+        if self.reduce:
+            stacked = distributed.all_reduce_mean(stacked)
+        if self.on_log is None:
+            self.rows.clear()
+            return
+        values = stacked.tolist()
+        logs = self.on_log if isinstance(self.on_log, Sequence) else None
+        for (step, lr, _), v in zip(self.rows, values):
+            if logs is None:
+                self.on_log({"train/loss": v, "train/lr": lr}, step)  # type: ignore[operator]
+                continue
+            for log, vi in zip(logs, v):
+                if log is not None:
+                    log({"train/loss": vi, "train/lr": lr}, step)
+        self.rows.clear()
 
 
 def _share(batch_size: int) -> slice:

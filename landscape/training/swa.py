@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import get_swa_multi_avg_fn
 
 from landscape.data import DataSet
+from landscape.experiment_log import ScalarLog
 from landscape.hparams import TrainHparams
 from landscape.training.loop import train
 from landscape.training.schedules import Schedule
@@ -135,6 +136,7 @@ def train_particle(
     desc: str = "particle",
     show_progress: bool = True,
     context: str = "",
+    on_log: ScalarLog | None = None,
 ) -> ParticleResult:
     """Train one particle with masked SGD and SWA; the sequential reference [SWAMP Alg. 1].
 
@@ -153,6 +155,7 @@ def train_particle(
         mask: prunable-tensor mask (``True`` keeps); ``None`` trains densely.
         eval_every: a curve row every N steps (0: one row at the end).
         context: named in the divergence message.
+        on_log: the particle's experiment log, as in :func:`landscape.training.train`.
 
     Returns:
         A :class:`ParticleResult` whose state is the SWA mean (parameters) plus the last
@@ -175,7 +178,7 @@ def train_particle(
     result = train(
         model, data, hp, batch_size, start=plan.start, stop=plan.stop, mask=mask,
         lr_at=plan.lr(lr_at), data_seed=data_seed, augment=augment, eval_every=eval_every,
-        desc=desc, show_progress=show_progress, context=context, on_step=snapshot,
+        desc=desc, show_progress=show_progress, context=context, on_step=snapshot, on_log=on_log,
     )  # fmt: skip
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     state.update(dict(zip(names, avg)))

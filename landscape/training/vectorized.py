@@ -30,9 +30,16 @@ from torch.func import functional_call, vmap
 from torch.optim.swa_utils import get_swa_multi_avg_fn
 
 from landscape.data import DataSet
+from landscape.experiment_log import ScalarLog
 from landscape.functional import batchnorm_layers
 from landscape.hparams import TrainHparams
-from landscape.training.loop import FINITE_CHECK_EVERY, autocast, check_finite, masked_sgd
+from landscape.training.loop import (
+    FINITE_CHECK_EVERY,
+    _StepLog,
+    autocast,
+    check_finite,
+    masked_sgd,
+)
 from landscape.training.schedules import Schedule
 from landscape.training.swa import ParticleResult, SwaPlan
 
@@ -78,6 +85,7 @@ def train_particles(
     desc: str = "particles",
     show_progress: bool = True,
     context: str = "",
+    on_logs: Sequence[ScalarLog | None] | None = None,
 ) -> list[ParticleResult]:
     """Train ``len(states)`` particles at once with masked SGD and SWA [SWAMP Alg. 1].
 
@@ -87,6 +95,8 @@ def train_particles(
         data, hp, batch_size, plan, lr_at, mask, augment, eval_every, context: as in
             :func:`landscape.training.swa.train_particle`.
         data_seeds: particle ``i`` draws its batches with ``data_seeds[i]``.
+        on_logs: particle ``i``'s experiment log (``train/loss`` and ``train/lr`` of every
+            step, ``train/loss_mean`` at each curve point), as in :func:`landscape.training.train`.
 
     Returns:
         One :class:`ParticleResult` per particle, in order; ``seconds`` is the group's
@@ -128,6 +138,7 @@ def train_particles(
     streams = [
         data.train_batches(plan.start, plan.stop, batch_size, s, augment) for s in data_seeds
     ]
+    steps = _StepLog(on_logs)
     for t, group in zip(range(plan.start, plan.stop), zip(*streams)):
         lr = lr_of(t)
         for g in opt.param_groups:
@@ -152,12 +163,17 @@ def train_particles(
             taken += 1
         loss_sum += losses.detach().float()
         since += 1
+        steps.add(done, lr, losses)
         if (done - plan.start) % FINITE_CHECK_EVERY == 0 or done == plan.stop:
             check_finite(loss_sum, done, context)
+            steps.flush()
         if (eval_every and done % eval_every == 0) or done == plan.stop:
+            steps.flush()
             means = (loss_sum / since).tolist()
             for i in range(n):
                 curves[i].append({"step": done, "lr": lr, "train_loss": means[i]})
+                if on_logs and on_logs[i] is not None:
+                    on_logs[i]({"train/loss_mean": means[i]}, done)
             loss_sum.zero_()
             since = 0
         bar.update(1)

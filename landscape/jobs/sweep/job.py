@@ -119,7 +119,7 @@ def plan(grid: Grid, spec: SweepSpec, root: Path, folder: Path) -> list[Job]:
         lead, cfg = max(group, key=lambda pc: pc[0].levels())
         jobs.append(Job(
             name=name, points=tuple(p for p, _ in group),
-            run_dir=root / name if cfg is not None else None,
+            run_dir=paths.run_dir(root, name, cfg.legacy_run_name()) if cfg is not None else None,
             run_hash=cfg.hash() if cfg is not None else None, levels=lead.levels(),
             command=_command(lead, spec, root, threads), log=folder / "logs" / f"{name}.log",
         ))  # fmt: skip
