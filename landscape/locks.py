@@ -93,14 +93,15 @@ def held_by(folder: str | Path) -> str | None:
 
     path = Path(folder) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # no lock file: never written by a runner, so not held
+        # read-only, but a planted link or FIFO is still not followed or waited on
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:  # no lock file (never written by a runner), or a link: not held
         return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return _holder(path)
+            return _holder(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
