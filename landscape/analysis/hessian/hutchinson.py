@@ -35,7 +35,6 @@ from landscape.specs import TRACE_METHODS
 __all__ = ["TRACE_METHODS", "Estimate", "hutchinson", "hutchpp", "probe_values"]
 
 
-
 @dataclass(frozen=True)
 class Estimate:
     """A Monte Carlo estimate: ``value`` ± ``stderr`` from per-probe ``samples``.
