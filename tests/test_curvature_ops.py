@@ -286,13 +286,13 @@ def test_default_settings_keep_their_folder_names():
 # ------------------------------------------------------------------------ the verb
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    """A three-level run of the MLP on synthetic data, magnitude-pruned by 30% per level."""
-    cfg = RunConfig().replace(data="synthetic", model="mlp", levels=2)
+    """A two-level run of the MLP on synthetic data, level 1 magnitude-pruned by 30%."""
+    cfg = RunConfig().replace(data="synthetic", model="mlp", levels=1)
     out = prepare_run_dir(cfg, out=tmp_path / "run")
     data = load_data("synthetic")
     model = create_model("mlp", data.in_shape, data.num_classes, seed=0)
     mask = ones_mask(model)
-    for level in (0, 1, 2):
+    for level in (0, 1):
         state = {k: v.clone() for k, v in model.state_dict().items()}
         for n, m in mask.items():
             state[n] = state[n] * m
@@ -346,14 +346,14 @@ def test_all_levels_per_layer_overlap_masked(run_dir: Path, capsys):
     np.testing.assert_allclose(m, m.T)
     assert ((m >= -1e-12) & (m <= 1 + 1e-12)).all()
     level_folders = sorted(
-        p.parent for lv in (0, 1, 2)
+        p.parent for lv in (0, 1)
         for p in (paths.level_dir(run_dir, lv) / "analysis").glob("hessian_*/result.json")
     )  # fmt: skip
     again = hessian_overlap(level_folders)
     np.testing.assert_allclose(again["overlap"], m, atol=1e-12)
-    vectors, kept = load_eigenvectors(level_folders[2])
+    vectors, kept = load_eigenvectors(level_folders[1])
     assert len(vectors) == 2 and kept is not None and "5.weight" in kept
-    assert rec["overlap"]["successive"] == pytest.approx([m[0, 1], m[1, 2]])
+    assert rec["overlap"]["successive"] == pytest.approx([m[0, 1]])
     # per-layer trace across levels: Hutch++ recorded
     lv = json.loads((level_folders[0] / "result.json").read_text())
     assert lv["settings"]["trace_method"] == "hutchpp" and lv["trace_probes"] == 6
