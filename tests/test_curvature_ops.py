@@ -369,3 +369,39 @@ def test_curvature_flag_and_bad_input(run_dir: Path, capsys):
     assert "--all-levels" in capsys.readouterr().err
     assert main(["hessian", str(run_dir), "--level", "0", "--params", "nothing", *FAST]) == 2
     assert "matches no parameter" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ under torchrun
+def _sharded_spectrum() -> tuple:
+    net, x, y = _tiny()
+    s = spectrum(net, (x, y), top_k=2, trace_probes=9, trace_method="hutchpp", curvature="ggn",
+                 density=True, density_probes=2, density_steps=6, seed=4)  # fmt: skip
+    return s.eigenvalues, s.trace, s.trace_samples, s.quadrature.nodes, s.hvp_count
+
+
+def _worker(rank: int, world: int, port: int, results) -> None:
+    from landscape import distributed
+    from tests._ranks import torchrun_env
+
+    torchrun_env(rank, world, port)
+    torch.set_num_threads(1)
+    assert distributed.init_from_env(torch.device("cpu"))
+    try:
+        results[rank] = _sharded_spectrum()
+    finally:
+        distributed.shutdown()
+
+
+def test_hutchpp_and_ggn_on_two_ranks_give_the_one_process_numbers(monkeypatch):
+    from tests._ranks import free_port, spawn
+
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    ranks = spawn(_worker, 2, free_port())
+    ref = _sharded_spectrum()
+    for got in ranks.values():
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-10)
+        assert got[1] == pytest.approx(ref[1], rel=1e-12)
+        np.testing.assert_allclose(got[2], ref[2], rtol=1e-12)
+        np.testing.assert_allclose(got[3], ref[3], rtol=1e-10)
+        assert got[4] == ref[4]  # one process's product counts, the Hutch++ trace's included

@@ -197,7 +197,8 @@ def _stages(
     shared = distributed.all_gather_objects(mine) if world > 1 else [mine]
     if top_k and me != 0:
         eig = TopEigen(shared[0][0][0], shared[0][0][1], None, shared[0][0][2], shared[0][0][3])
-    for k in [k for k in ("eigenvalues", "trace", "density") if k in shared[0][3]]:
+    # a stage any rank ran (Hutch++'s trace runs on one rank, not necessarily rank 0)
+    for k in [k for k in ("eigenvalues", "trace", "density") if any(k in p[3] for p in shared)]:
         counts[k] = sum(part[3].get(k, 0) for part in shared)
     # One process's total: every rank's stage products and this rank's others (e.g. the
     # products of the ``auto`` method's choice, which one process makes once).
