@@ -219,12 +219,14 @@ def _write(
     w = Writer(folder)
     if vectors and w.writes:
         folder.mkdir(parents=True, exist_ok=True)
+        save_state(folder / "eigenvectors.safetensors",
+                   {f"{i}/{n}": v for i, vec in enumerate(vectors) for n, v in vec.items()})  # fmt: skip
         # The mask rides along, so that two results can be compared on the weights both
         # keep without their runs (:func:`hessian_overlap`).
         kept = _mask_of(t)
-        save_state(folder / "eigenvectors.safetensors",
-                   {**{f"{i}/{n}": v for i, vec in enumerate(vectors) for n, v in vec.items()},
-                    **{f"mask/{n}": m.to(torch.uint8).cpu() for n, m in (kept or {}).items()}})  # fmt: skip
+        if kept:
+            save_state(folder / "mask.safetensors",
+                       {n: m.to(torch.uint8).cpu() for n, m in kept.items()})  # fmt: skip
     if record.get("density") is not None:
         w.figure("density.png", lambda: plot_density(record))
     if record["groups"]:
@@ -532,14 +534,13 @@ def load_eigenvectors(
             "--eigenvectors (or --overlap) for it"
         )
     vectors: dict[int, dict[str, Tensor]] = {}
-    mask: dict[str, Tensor] = {}
     for key, t in load_state(path).items():
         head, _, name = key.partition("/")
-        if head == "mask":
-            mask[name] = t.bool()
-        else:
-            vectors.setdefault(int(head), {})[name] = t
-    return [vectors[i] for i in sorted(vectors)], mask or None
+        vectors.setdefault(int(head), {})[name] = t
+    mask = None
+    if (folder / "mask.safetensors").exists():
+        mask = {n: m.bool() for n, m in load_state(folder / "mask.safetensors").items()}
+    return [vectors[i] for i in sorted(vectors)], mask
 
 
 def hessian_overlap(results: Sequence[Result | str | Path]) -> dict[str, np.ndarray]:
