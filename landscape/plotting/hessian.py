@@ -124,13 +124,7 @@ def plot_levels(
     axes[1].set_ylabel("Hessian trace (± s.e.)")
     masked = res.get("settings", {}).get("masked", False)
     for ax in axes:
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
-        ax.tick_params(axis="x", which="minor", labelsize=7)
-        ax.set_xlabel("weights remaining (%)")
-        ax.grid(alpha=0.3, which="both")
+        _remaining_axis(ax)
         for r, x_, y_ in zip(rows, remaining, top if ax is axes[0] else trace):
             ax.annotate(str(r["level"]), (x_, y_), fontsize=6, xytext=(2, 2),
                         textcoords="offset points")  # fmt: skip
