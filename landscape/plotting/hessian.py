@@ -190,7 +190,9 @@ def plot_layer_levels(
     for ax in axes:
         _remaining_axis(ax)
         ax.set_yscale("log")
-    axes[0].legend(frameon=False, fontsize=7, ncol=1 + len(names) // 8)
+    by = res.get("settings", {}).get("groups") or "group"
+    axes[0].legend(frameon=False, fontsize=7, ncol=1 + len(names) // 8, title=by,
+                   title_fontsize=7)  # fmt: skip
     title = res.get("title")
     if title:
         masked = res.get("settings", {}).get("masked", False)
