@@ -1,4 +1,5 @@
-"""Bench: time to the Hessian's top-5 eigenvalues, trace and density, ours vs PyHessian.
+"""Bench: time to the Hessian's top-5 eigenvalues, trace and density, ours vs PyHessian,
+hessian-eigenthings 1.0 and curvlinops 3.
 
 Run by hand (never in the test suite); every number in bench/RESULTS.md comes
 from a command of this form:
@@ -6,6 +7,14 @@ from a command of this form:
     python3 bench/bench_hessian.py --case mlp
     python3 bench/bench_hessian.py --case resnet20 --samples 4096 --parts eigen
     python3 bench/bench_hessian.py --case resnet20 --device cuda          # on a GPU
+    PYTHONPATH=$PWD:/tmp/curvbench python3 bench/bench_hessian.py --case mlp --threads 1 \
+        --contestants ours,eigenthings,curvlinops --trace-reference 3000
+
+hessian-eigenthings and curvlinops are optional development installs, not dependencies
+(``pip install hessian-eigenthings curvlinops-for-pytorch``, or ``pip install --target
+/tmp/curvbench --no-deps`` them with backpack-for-pytorch, einconv, einops, opt-einsum and
+linear_operator to leave the environment alone); a contestant that does not import is
+skipped with the reason printed.
 
 Cases: ``mlp`` — the MNIST-1D MLP (40-100-100-10) trained with the mlp-mnist1d
 preset's optimiser for 36 epochs, on its 4000 training samples; ``resnet20`` —
@@ -20,17 +29,30 @@ Contestants, all over the same samples, model in eval mode:
 - ``pyhessian-batch``: the same with one big batch (``data=(x, y)``); it holds the
   whole gradient graph, so it is skipped where that does not fit (``--batch-max``);
 - ``ours``: ``landscape.hessian.spectrum`` (Lanczos with ``tol=1e-3``, Hutchinson,
-  SLQ), ``method="auto"``, plus each HVP method forced, for the record.
+  SLQ), ``method="auto"``, plus each HVP method forced, for the record;
+- ``eigenthings``: hessian-eigenthings 1.0 (``HessianOperator`` over the whole set as one
+  batch, its fastest set-up here): ``lanczos(k=5)`` with its default 10 steps (``2k``) and
+  with 20 and 30; ``hutchinson`` and ``hutch_plus_plus`` with the same products;
+  ``spectral_density(num_runs=1, lanczos_steps=100)``;
+- ``curvlinops``: curvlinops 3 (``HessianLinearOperator`` over the whole set as one
+  batch): SciPy's ``eigsh(k=5, which="LA")`` on ``to_scipy()`` with ``tol=1e-3`` (ARPACK's
+  relative residual, our tolerance) and ``tol=0`` (its default, machine precision);
+  ``hutchinson_trace`` and ``hutchpp_trace`` with the same products;
+  ``lanczos_approximate_spectrum(ncv=100)`` (Papyan 2020, as its docs show).
 
 Accuracy: the top-5 from each contestant against a reference (our Lanczos with a
 residual bound of 1e-7 in float64 on the MLP, 1e-5 in float32 on ResNet-20), as the
 largest relative error.
-Speed claims are ratios against PyHessian's DataLoader path measured in the same run.
+The trace has no exact value at this size; ``--trace-reference N`` measures one with our
+Hutch++ in float64 over ``N`` products and reports each estimate's distance to it.
+Speed claims are ratios against PyHessian's DataLoader path, and against ours (the
+``× ours`` column: how many times longer the contestant took), measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import platform
@@ -43,7 +65,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from landscape.analysis.hessian import HessianOperator, spectrum, top_eigen
+from landscape.analysis.hessian import HessianOperator, hutchpp, spectrum, top_eigen
 from landscape.data import load_data
 from landscape.models import create_model
 
@@ -61,11 +83,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CPU = [0.0]  # the process's CPU seconds of the last _timed call
+
+
 def _timed(fn, device):
+    """``fn()`` and its wall seconds; its process CPU seconds go to ``CPU[0]`` (with one
+    thread, the work itself, whatever else the shared machine runs)."""
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     _sync(device)
+    CPU[0] = time.process_time() - c0
     return out, time.perf_counter() - t0
 
 
@@ -145,6 +173,12 @@ def main() -> None:
                     help="largest sample count for pyhessian-batch (its graph must fit memory)")  # fmt: skip
     ap.add_argument("--skip-methods", action="store_true", help="do not time each HVP method")
     ap.add_argument("--out", default="", help="write the measurements as JSON here")
+    ap.add_argument("--contestants", default="ours,pyhessian",
+                    help="comma-separated: ours, pyhessian, eigenthings, curvlinops")  # fmt: skip
+    ap.add_argument("--trace-reference", type=int, default=0,
+                    help="products of a float64 Hutch++ reference trace (0: none)")  # fmt: skip
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time each new contestant's row this many times, keep the fastest")  # fmt: skip
     ap.add_argument("--reference", default="",
                     help="reuse the reference eigenvalues of an earlier --out JSON (same case, samples)")  # fmt: skip
     args = ap.parse_args()
@@ -152,6 +186,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     parts = set(args.parts.split(","))
+    who = set(args.contestants.split(","))
+    args.trace_ref = None
     model, x, y = build(args.case, args.samples, device)
     n = int(x.shape[0])
     batch = LOADER_BATCH[args.case]
@@ -161,6 +197,8 @@ def main() -> None:
     rows = rec["rows"]
 
     def log(row):
+        if "seconds" in row and "cpu_seconds" not in row:
+            row["cpu_seconds"] = CPU[0]
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -191,13 +229,14 @@ def main() -> None:
             if method == "cached" and n > args.batch_max:
                 log({"part": "eigen", "who": "ours-cached", "skipped": f"graph of {n} samples"})
                 continue
-            res, sec = _timed(
-                lambda m=method: spectrum(model, (x, y), top_k=TOP_K, tol=TOL, method=m), device
+            res, sec = _best(
+                lambda m=method: spectrum(model, (x, y), top_k=TOP_K, tol=TOL, method=m), device,
+                args.repeat,
             )
             log({"part": "eigen", "who": f"ours-{method}", "seconds": sec, "hvps": res.hvp_count["total"],
                  "hvp_method": res.hvp_method, "rel_err": rel_err(res.eigenvalues, ref_vals),
                  "eigenvalues": res.eigenvalues.tolist()})  # fmt: skip
-        for mode in ("loader", "batch"):
+        for mode in ("loader", "batch") if "pyhessian" in who else ():
             if mode == "batch" and n > args.batch_max:
                 log({"part": "eigen", "who": "pyhessian-batch", "skipped": f"graph of {n} samples"})
                 continue
@@ -211,14 +250,32 @@ def main() -> None:
             _clear_grads(model)
             log({"part": "eigen", "who": f"pyhessian-{mode}", "seconds": sec, "hvps": HVPS[0],
                  "rel_err": rel_err(vals, ref_vals), "eigenvalues": list(map(float, vals))})  # fmt: skip
+        args.ref_vals = ref_vals
+        for name in ("eigenthings", "curvlinops"):
+            if name in who:
+                CONTESTANTS[name](model, x, y, device, "eigen", log, args)
 
     if "trace" in parts:
-        op_res, sec = _timed(
-            lambda: spectrum(model, (x, y), top_k=0, trace_probes=args.probes), device
-        )
-        log({"part": "trace", "who": "ours-auto", "seconds": sec, "hvps": op_res.hvp_count["total"],
-             "trace": op_res.trace, "stderr": op_res.trace_stderr, "hvp_method": op_res.hvp_method})  # fmt: skip
-        for mode in ("loader", "batch"):
+        if args.trace_reference:
+            ref_model = _double(model)
+            op = HessianOperator(ref_model, (x.double(), y))
+            est, sec = _timed(lambda: hutchpp(op, op.dim, args.trace_reference, seed=12345,
+                                              dtype=torch.float64, device=device), device)  # fmt: skip
+            args.trace_ref = (est.value, est.stderr)
+            log({"part": "trace-reference", "trace": est.value, "stderr": est.stderr,
+                 "seconds": sec, "hvps": args.trace_reference})  # fmt: skip
+        for tm in ("hutchinson", "hutchpp"):
+            op_res, sec = _best(lambda tm=tm: spectrum(model, (x, y), top_k=0, trace_method=tm,
+                                                       trace_probes=_products(tm, args)),
+                                device, args.repeat)  # fmt: skip
+            log({"part": "trace", "who": "ours-auto" if tm == "hutchinson" else "ours-hutchpp",
+                 "seconds": sec, "hvps": op_res.hvp_count["total"], "trace": op_res.trace,
+                 "stderr": op_res.trace_stderr, "hvp_method": op_res.hvp_method,
+                 **_trace_err(op_res.trace, args)})  # fmt: skip
+        for name in ("eigenthings", "curvlinops"):
+            if name in who:
+                CONTESTANTS[name](model, x, y, device, "trace", log, args)
+        for mode in ("loader", "batch") if "pyhessian" in who else ():
             if mode == "batch" and n > args.batch_max:
                 log({"part": "trace", "who": "pyhessian-batch", "skipped": f"graph of {n} samples"})
                 continue
@@ -234,24 +291,198 @@ def main() -> None:
                  "trace": float(s.mean()), "stderr": float(s.std(ddof=1) / math.sqrt(len(s)))})  # fmt: skip
 
     if "density" in parts:
-        res, sec = _timed(lambda: spectrum(model, (x, y), top_k=0, density=True,
-                                           density_steps=DENSITY_STEPS), device)  # fmt: skip
+        res, sec = _best(lambda: spectrum(model, (x, y), top_k=0, density=True,
+                                          density_steps=DENSITY_STEPS), device, args.repeat)  # fmt: skip
         log({"part": "density", "who": "ours-auto", "seconds": sec, "hvps": res.hvp_count["total"],
              "hvp_method": res.hvp_method})  # fmt: skip
-        torch.manual_seed(0)
-        comp = pyhessian_comp(model, x, y, "loader", batch, device)
-        t0 = time.perf_counter()
-        try:
-            comp.density(iter=DENSITY_STEPS, n_v=1)
-            outcome = "ok"
-        except Exception as exc:  # PyHessian 0.1 calls torch.eig, removed from torch
-            outcome = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
-        _clear_grads(model)
-        log({"part": "density", "who": "pyhessian-loader", "seconds": time.perf_counter() - t0,
-             "hvps": HVPS[0], "outcome": outcome})  # fmt: skip
+        if "pyhessian" in who:
+            _pyhessian_density(model, x, y, batch, device, log)
+        for name in ("eigenthings", "curvlinops"):
+            if name in who:
+                CONTESTANTS[name](model, x, y, device, "density", log, args)
     if args.out:
         Path(args.out).write_text(json.dumps(rec, indent=1) + "\n")
     _table(rec)
+    _table_vs_ours(rec)
+
+
+def _best(fn, device, repeat: int):
+    """The result and the fastest of ``repeat`` timed calls (the machine is shared); the
+    least CPU seconds of them go to ``CPU[0]``."""
+    best, cpu = None, None
+    for _ in range(max(1, repeat)):
+        out, sec = _timed(fn, device)
+        best = sec if best is None else min(best, sec)
+        cpu = CPU[0] if cpu is None else min(cpu, CPU[0])
+    CPU[0] = cpu
+    return out, best
+
+
+def _products(method: str, args) -> int:
+    """The trace's products: ``--probes``, rounded down to a multiple of 3 for Hutch++ (its
+    three equal parts; curvlinops requires it), the same for every contestant."""
+    return args.probes if method == "hutchinson" else 3 * (args.probes // 3)
+
+
+def _trace_err(value: float, args) -> dict:
+    if args.trace_ref is None:
+        return {}
+    ref, ref_se = args.trace_ref
+    return {"abs_err": abs(value - ref), "ref_stderr": ref_se}
+
+
+def _pyhessian_density(model, x, y, batch, device, log) -> None:
+    torch.manual_seed(0)
+    comp = pyhessian_comp(model, x, y, "loader", batch, device)
+    t0 = time.perf_counter()
+    try:
+        comp.density(iter=DENSITY_STEPS, n_v=1)
+        outcome = "ok"
+    except Exception as exc:  # PyHessian 0.1 calls torch.eig, removed from torch
+        outcome = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+    _clear_grads(model)
+    log({"part": "density", "who": "pyhessian-loader", "seconds": time.perf_counter() - t0,
+         "hvps": HVPS[0], "outcome": outcome})  # fmt: skip
+
+
+def _optional(module: str, pip_name: str):
+    """The contestant's module, or ``None`` and why (printed in its row)."""
+    try:
+        return importlib.import_module(module), ""
+    except Exception as exc:  # not installed, or it fails to import with this torch
+        return None, (f"{module} does not import ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:80]}); pip install {pip_name}")  # fmt: skip
+
+
+def eigenthings_rows(model, x, y, device, part: str, log, args) -> None:
+    """hessian-eigenthings 1.0 on the same samples, as one batch (its fastest set-up here)."""
+    he, why = _optional("hessian_eigenthings", "hessian-eigenthings")
+    if he is None:
+        log({"part": part, "who": "eigenthings", "skipped": why})
+        return
+    count = [0]
+
+    def operator():
+        op = he.HessianOperator(model, [(x, y)], he.supervised_loss(nn.functional.cross_entropy))
+        inner = op.matvec
+
+        def counted(v):
+            count[0] += 1
+            return inner(v)
+
+        op.matvec = counted
+        return op
+
+    ver = f"eigenthings {he.__version__}"
+    if part == "eigen":
+        for steps in (10, 20, 30):  # 10 = its default max_iter = 2k
+            count[0] = 0
+            res, sec = _best(lambda s=steps: he.lanczos(operator(), k=TOP_K, max_iter=s, which="LA",
+                                                        seed=0), device, args.repeat)  # fmt: skip
+            vals = res.eigenvalues.double().cpu().numpy()
+            log({"part": "eigen", "who": f"eigenthings-lanczos-{steps}", "seconds": sec,
+                 "hvps": count[0] // max(1, args.repeat), "rel_err": rel_err(vals, args.ref_vals),
+                 "eigenvalues": vals.tolist(), "version": ver})  # fmt: skip
+    elif part == "trace":
+        for method in ("hutchinson", "hutch++"):
+            count[0] = 0
+            res, sec = _best(lambda m=method: he.trace(operator(), num_matvecs=_products(m, args),
+                                                       method=m, seed=0), device, args.repeat)  # fmt: skip
+            log({"part": "trace", "who": f"eigenthings-{method}", "seconds": sec,
+                 "hvps": count[0] // max(1, args.repeat), "trace": float(res.estimate),
+                 "stderr": float(res.stderr), "version": ver, **_trace_err(float(res.estimate), args)})  # fmt: skip
+    else:
+        count[0] = 0
+        _, sec = _best(lambda: he.spectral_density(operator(), num_runs=1, lanczos_steps=DENSITY_STEPS,
+                                                   num_grid_points=1000, seed=0), device, args.repeat)  # fmt: skip
+        log({"part": "density", "who": "eigenthings-slq", "seconds": sec,
+             "hvps": count[0] // max(1, args.repeat), "version": ver})  # fmt: skip
+
+
+def curvlinops_rows(model, x, y, device, part: str, log, args) -> None:
+    """curvlinops 3 on the same samples, as one batch."""
+    cl, why = _optional("curvlinops", "curvlinops-for-pytorch")
+    if cl is None:
+        log({"part": part, "who": "curvlinops", "skipped": why})
+        return
+    from importlib.metadata import version
+
+    ver = f"curvlinops {version('curvlinops-for-pytorch')}"
+    count = [0]
+
+    def operator():
+        params = [p for p in model.parameters() if p.requires_grad]
+        op = cl.HessianLinearOperator(model, nn.CrossEntropyLoss(), params, [(x, y)],
+                                      check_deterministic=False)  # fmt: skip
+        inner = op._matmat
+
+        def counted(m):
+            count[0] += int(m[0].shape[-1])
+            return inner(m)
+
+        op._matmat = counted
+        return op
+
+    if part == "eigen":
+        from scipy.sparse.linalg import eigsh
+
+        for tol in (1e-3, 0.0):
+            count[0] = 0
+            gen = np.random.default_rng(0)
+            v0 = gen.standard_normal(_dim(model))
+
+            def run(tol=tol, v0=v0):
+                return eigsh(operator().to_scipy(np.float32), k=TOP_K, which="LA", tol=tol, v0=v0,
+                             return_eigenvectors=False)  # fmt: skip
+
+            vals, sec = _best(run, device, args.repeat)
+            log({"part": "eigen", "who": f"curvlinops-eigsh-tol{tol:g}", "seconds": sec,
+                 "hvps": count[0] // max(1, args.repeat), "rel_err": rel_err(vals, args.ref_vals),
+                 "eigenvalues": sorted(map(float, vals), reverse=True), "version": ver})  # fmt: skip
+    elif part == "trace":
+        for name, fn in (("hutchinson", cl.hutchinson_trace), ("hutch++", cl.hutchpp_trace)):
+            count[0] = 0
+            torch.manual_seed(0)
+            est, sec = _best(lambda fn=fn, m=name: float(fn(operator(), _products(m, args))), device,
+                             args.repeat)  # fmt: skip
+            log({"part": "trace", "who": f"curvlinops-{name}", "seconds": sec,
+                 "hvps": count[0] // max(1, args.repeat), "trace": est, "stderr": None,
+                 "version": ver, **_trace_err(est, args)})  # fmt: skip
+    else:
+        count[0] = 0
+        torch.manual_seed(0)
+        _, sec = _best(lambda: cl.lanczos_approximate_spectrum(operator(), ncv=DENSITY_STEPS,
+                                                               num_points=1000), device, args.repeat)  # fmt: skip
+        log({"part": "density", "who": "curvlinops-papyan2020", "seconds": sec,
+             "hvps": count[0] // max(1, args.repeat), "version": ver})  # fmt: skip
+
+
+CONTESTANTS = {"eigenthings": eigenthings_rows, "curvlinops": curvlinops_rows}
+
+
+def _table_vs_ours(rec: dict) -> None:
+    """Each row against ours in the same run: ``× ours`` is how many times longer it took."""
+    base = {"eigen": "ours-auto", "trace": "ours-auto", "density": "ours-auto"}
+    secs = {(r["part"], r.get("who")): r for r in rec["rows"] if "seconds" in r}
+    print("\n| part | who | wall s | CPU s | HVPs | rel. err top-5 | trace (abs. err) | × ours (wall) "
+          "| × ours (CPU) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rec["rows"]:
+        if r["part"] not in base or "who" not in r:
+            continue
+        if "skipped" in r:
+            print(f"| {r['part']} | {r['who']} | — | — | — | — | — | — | skipped: {r['skipped']} |")
+            continue
+        ours = secs.get((r["part"], base[r["part"]]))
+        ratio = f"{r['seconds'] / ours['seconds']:.2f}×" if ours else "—"
+        cpu_ratio = f"{r['cpu_seconds'] / ours['cpu_seconds']:.2f}×" if ours else "—"
+        err = f"{r['rel_err']:.1e}" if "rel_err" in r else "—"
+        tr = "—"
+        if r.get("trace") is not None:
+            se = f" ± {r['stderr']:.2g}" if r.get("stderr") is not None else ""
+            tr = f"{r['trace']:.4g}{se}" + (f" ({r['abs_err']:.2g})" if "abs_err" in r else "")
+        print(f"| {r['part']} | {r['who']} | {r['seconds']:.3f} | {r['cpu_seconds']:.3f} | "
+              f"{r.get('hvps', '—')} | {err} | {tr} | {ratio} | {cpu_ratio} |")  # fmt: skip
 
 
 def _dim(model: nn.Module) -> int:
@@ -281,7 +512,8 @@ def _table(rec: dict) -> None:
         err = f"{r['rel_err']:.1e}" if "rel_err" in r else "—"
         note = r.get("outcome") or r.get("hvp_method") or ""
         if "trace" in r:
-            note = f"{r['trace']:.4g} ± {r['stderr']:.2g} " + note
+            se = f" ± {r['stderr']:.2g}" if r.get("stderr") is not None else ""
+            note = f"{r['trace']:.4g}{se} " + note
         print(f"| {r['part']} | {r['who']} | {r['seconds']:.2f} | {r.get('hvps', '—')} | {err} | "
               f"{ratio} | {note} |")  # fmt: skip
 

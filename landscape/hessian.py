@@ -16,18 +16,27 @@ For other uses, the engine's parts are here too: :class:`HessianOperator`
 ``eigsh``, ``cg``...), :func:`top_eigen` (Lanczos), :func:`hutchinson` (trace) and
 :func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
 ``tr[(I + c·H)^{-1}]`` for the flatness bound of docs/science.md).
+``curvature="ggn" | "fisher"`` measures the generalised Gauss-Newton or the empirical
+Fisher instead of the Hessian, :func:`hutchpp` is Hutch++ for the trace, and
+:func:`eigenspace_overlap` compares two networks' top-k eigenspaces.
 """
 
 from landscape.analysis.hessian import (
+    CURVATURES,
     METHODS,
+    TRACE_METHODS,
     Density,
     Estimate,
     HessianOperator,
+    Overlap,
     Quadrature,
     Spectrum,
     TopEigen,
     as_linear_operator,
+    eigenspace_overlap,
     hutchinson,
+    hutchpp,
+    overlap_matrix,
     param_groups,
     quadrature_trace,
     slq,
@@ -38,15 +47,21 @@ from landscape.analysis.hessian import (
 )
 
 __all__ = [
+    "CURVATURES",
     "METHODS",
+    "TRACE_METHODS",
     "Density",
     "Estimate",
     "HessianOperator",
+    "Overlap",
     "Quadrature",
     "Spectrum",
     "TopEigen",
     "as_linear_operator",
+    "eigenspace_overlap",
     "hutchinson",
+    "hutchpp",
+    "overlap_matrix",
     "param_groups",
     "quadrature_trace",
     "slq",

@@ -16,6 +16,7 @@ side so that their flags, defaults and hashed fields read as one table.)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +25,12 @@ from landscape.settings import checked, setting
 
 __all__ = [
     "BN_POLICIES",
+    "CURVATURES",
     "EXECUTORS",
     "HVP_METHODS",
     "MODES",
     "NORMALIZATIONS",
+    "TRACE_METHODS",
     "WHICH",
     "BarrierSpec",
     "BoundSpec",
@@ -48,6 +51,8 @@ MODES = ("auto", "vmap", "loop")
 NORMALIZATIONS = ("filter", "layer", "none")
 WHICH = ("largest", "smallest", "magnitude")
 HVP_METHODS = ("auto", "cached", "double-backward", "forward-over-reverse")
+CURVATURES = ("hessian", "ggn", "fisher")
+TRACE_METHODS = ("hutchinson", "hutchpp")
 SPLITS = ("test", "train")
 
 
@@ -294,6 +299,22 @@ class HessianSpec:
     threads: int = setting(
         0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
     )
+    curvature: str = setting(
+        "hessian", "which curvature matrix: the loss Hessian, the generalised Gauss-Newton "
+        "(Martens 2020) or the empirical Fisher (Kunstner et al. 2019)", choices=CURVATURES,
+    )  # fmt: skip
+    trace_method: str = setting(
+        "hutchinson", "trace estimator, same products: Hutchinson or Hutch++ (Meyer et al. 2021)",
+        choices=TRACE_METHODS,
+    )  # fmt: skip
+    params: str = setting(
+        "", "also the top-k (and trace) of the block of the parameters whose names match this "
+        "regular expression (re.search)", metavar="REGEX",
+    )  # fmt: skip
+    overlap: bool = setting(
+        False, "with several levels: the overlap ‖U_iᵀU_j‖²_F/k of their top-k eigenspaces "
+        "on the weights both keep (saves the eigenvectors)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name in ("top_k", "samples", "chunk_size", "threads"):
@@ -316,10 +337,31 @@ class HessianSpec:
             raise ValueError(f"groups must be '', 'layer' or 'block', got {self.groups!r}")
         if not (self.top_k or self.trace or self.density):
             raise ValueError("nothing to compute: ask for --top-k K, --trace or --density")
+        if self.params:
+            try:
+                re.compile(self.params)
+            except re.error as exc:
+                raise ValueError(
+                    f"--params {self.params!r} is not a regular expression: {exc}"
+                ) from None
+        if self.overlap and not self.top_k:
+            raise ValueError("--overlap compares top-k eigenspaces: give --top-k K ≥ 1")
+        if self.trace and self.trace_method == "hutchpp" and self.probes < 4:
+            raise ValueError(f"--trace-method hutchpp needs --probes ≥ 4, got {self.probes}")
 
     def hashed(self, weights: str) -> dict[str, Any]:
-        """Every setting that changes the numbers, for the weights named ``weights``."""
-        return {
+        """Every setting that changes the numbers, for the weights named ``weights``.
+
+        Settings added after the first release enter only when not at their default, so
+        the folders of default settings keep their names."""
+        extra: dict[str, Any] = {}
+        if self.curvature != "hessian":
+            extra["curvature"] = self.curvature
+        if self.trace and self.trace_method != "hutchinson":
+            extra["trace_method"] = self.trace_method
+        if self.params:
+            extra["params"] = self.params
+        return extra | {
             "kind": "hessian", "weights": weights, "split": self.split, "samples": self.samples,
             "masked": self.masked, "top_k": self.top_k, "tol": self.tol,
             "max_steps": self.max_steps, "which": self.which,
@@ -328,7 +370,9 @@ class HessianSpec:
                         "bins": self.density_bins, "sigma_squared": self.sigma_squared}
             if self.density else None,
             "groups": self.groups or None, "seed": self.seed, "dtype": self.dtype,
-            "eigenvectors": self.eigenvectors, "loss": "cross_entropy", "bn_mode": "eval",
+            # the overlap is computed from the saved eigenvectors: same folder as --eigenvectors
+            "eigenvectors": self.eigenvectors or self.overlap, "loss": "cross_entropy",
+            "bn_mode": "eval",
         }  # fmt: skip
 
 

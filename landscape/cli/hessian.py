@@ -6,7 +6,11 @@ training split (the first --samples, no augmentation, BatchNorm in eval mode),
 optionally per layer and restricted to the kept weights of the level's mask. Each
 level's result goes to level_NN/analysis/hessian_<hash>/ as result.json + result.npz +
 report.md + density.png; with --all-levels a summary across levels adds the top
-eigenvalue and trace against sparsity. Re-running the same command reuses finished levels.
+eigenvalue and trace against sparsity (and, per layer, each layer's), and with --overlap
+the level × level overlap of the top-k eigenspaces. --curvature ggn|fisher measures the
+generalised Gauss-Newton matrix or the empirical Fisher instead of the Hessian, and
+--trace-method hutchpp estimates the trace by Hutch++. Re-running the same command reuses
+finished levels.
 
 TARGET is a run directory, a level_NN folder, any checkpoint file in a run (a SWAMP
 particle too: --masked uses its level's mask), or a bare state dict with --model and
@@ -43,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also the top-k (and trace) of each layer's own Hessian block")  # fmt: skip
     parser.add_argument("--per-block", action="store_true",
                         help="also per top-level block (e.g. a ResNet stage) instead of per layer")  # fmt: skip
+    # --params REGEX (a group of its own) and --overlap come from HessianSpec
     settings.add_arguments(parser, HessianSpec, title="what to compute, on which data, how")
     add_job_arguments(parser, out="output folder (default: the level's analysis/, or beside a "
                       "bare checkpoint)")  # fmt: skip
@@ -62,6 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("choose one of --per-layer and --per-block")
     groups = "layer" if args.per_layer else "block" if args.per_block else ""
     spec = settings.from_args(HessianSpec, args, groups=groups)
+    if spec.overlap and not args.all_levels:
+        raise ValueError("--overlap compares levels: add --all-levels")
     if args.mask and not args.model:
         raise ValueError(
             "--mask is for bare checkpoints (with --model); a run's levels have their masks"

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor, nn
 
 from landscape import distributed, paths
-from landscape.analysis.hessian import Spectrum, param_groups, spectrum
-from landscape.checkpoint import save_state
+from landscape.analysis.hessian import Spectrum, overlap_matrix, param_groups, spectrum
+from landscape.checkpoint import load_state, save_state
+from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import (
@@ -45,7 +48,15 @@ from landscape.settings import digest
 from landscape.specs import HessianSpec
 from landscape.tables import format_table, plus_minus, sig
 
-__all__ = ["hessian", "summary_headers", "summary_rows", "summary_text"]
+__all__ = [
+    "hessian",
+    "hessian_overlap",
+    "load_eigenvectors",
+    "selected_groups",
+    "summary_headers",
+    "summary_rows",
+    "summary_text",
+]
 
 
 def hessian(
@@ -184,7 +195,12 @@ def _measure(
     if remaining is None and not t.bare and t.level is not None:
         remaining = mask_density(t.run.mask(t.level))
     record["weights_remaining"] = remaining
-    return record, arrays, res.eigenvectors if spec.eigenvectors else None
+    return record, arrays, res.eigenvectors if _keeps_vectors(spec) else None
+
+
+def _keeps_vectors(spec: HessianSpec) -> bool:
+    """The overlap across levels is computed from each level's saved eigenvectors."""
+    return spec.eigenvectors or spec.overlap
 
 
 def _write(
@@ -209,6 +225,12 @@ def _write(
     if vectors and w.writes:
         save_state(folder / "eigenvectors.safetensors",
                    {f"{i}/{n}": v for i, vec in enumerate(vectors) for n, v in vec.items()})  # fmt: skip
+        # The mask rides along, so that two results can be compared on the weights both
+        # keep without their runs (:func:`hessian_overlap`).
+        kept = _mask_of(t)
+        if kept:
+            save_state(folder / "mask.safetensors",
+                       {n: m.to(torch.uint8).cpu() for n, m in kept.items()})  # fmt: skip
     if record.get("density") is not None:
         w.figure("density.png", lambda: plot_density(record))
     if record["groups"]:
@@ -216,6 +238,14 @@ def _write(
     w.text("report.md", _level_report(record))
     w.arrays(arrays)
     return w.finish(record)
+
+
+def _mask_of(t: Checkpoint) -> Mapping[str, Tensor] | None:
+    """The checkpoint's mask, or ``None`` where it has none (a bare file without --mask)."""
+    try:
+        return t.mask()
+    except LandscapeError:
+        return None
 
 
 def _label(t: Checkpoint) -> str:
@@ -243,16 +273,17 @@ def _analyse(
         "seed": spec.seed, "tol": spec.tol, "max_steps": spec.max_steps, "which": spec.which,
         "chunk_size": spec.chunk_size or None, "method": spec.hvp,
         "memory_budget": int(spec.memory_gb * 2**30) or None, "progress": bar.update,
+        "curvature": spec.curvature, "trace_method": spec.trace_method,
     }  # fmt: skip
     res = spectrum(
         model, data, top_k=spec.top_k, trace_probes=probes, density=spec.density, mask=mask,
-        eigenvectors=spec.eigenvectors, density_steps=spec.density_steps,
+        eigenvectors=_keeps_vectors(spec), density_steps=spec.density_steps,
         density_probes=spec.density_probes, density_bins=spec.density_bins,
         sigma_squared=spec.sigma_squared, **common,
     )  # fmt: skip
     groups = []
-    if spec.groups:
-        for name, names in param_groups(model, spec.groups).items():
+    if spec.groups or spec.params:
+        for name, names in selected_groups(model, spec.groups, spec.params).items():
             kept = _kept(model, names, mask)
             if kept == 0:  # a layer pruned away entirely has no Hessian block left
                 groups.append({"group": name, "params": names, "num_kept": 0, "eigenvalues": [],
@@ -273,6 +304,26 @@ def _analyse(
     return record, arrays, res
 
 
+def selected_groups(model: nn.Module, by: str, regex: str) -> dict[str, list[str]]:
+    """The parameter groups of ``--per-layer``/``--per-block`` (``by``), then the group of
+    the parameters whose names match ``regex`` (``re.search``), named ``/regex/``.
+
+    Raises:
+        ValueError: ``regex`` matches no trainable parameter (the message lists some).
+    """
+    groups = param_groups(model, by) if by else {}
+    if regex:
+        names = [n for n, p in model.named_parameters() if p.requires_grad]
+        chosen = [n for n in names if re.search(regex, n)]
+        if not chosen:
+            raise ValueError(
+                f"--params {regex!r} matches no parameter; the names are "
+                f"{', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"
+            )
+        groups[f"/{regex}/"] = chosen
+    return groups
+
+
 def _kept(model: nn.Module, names: Sequence[str], mask: Mapping[str, Tensor] | None) -> int:
     params = dict(model.named_parameters())
     return sum(
@@ -280,10 +331,24 @@ def _kept(model: nn.Module, names: Sequence[str], mask: Mapping[str, Tensor] | N
     )
 
 
+_CURVATURE_NAMES = {"hessian": "Hessian", "ggn": "generalised Gauss-Newton matrix",
+                    "fisher": "empirical Fisher"}  # fmt: skip
+_TRACE_NAMES = {"hutchinson": "Hutchinson", "hutchpp": "Hutch++"}
+
+
+def _matrix(settings: Mapping[str, Any]) -> str:
+    """The curvature matrix a result measures, in words (Hessian unless asked otherwise)."""
+    return _CURVATURE_NAMES[settings.get("curvature", "hessian")]
+
+
+def _upper(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _level_report(rec: Mapping[str, Any]) -> str:
     s = rec["settings"]
-    lines = [f"# Hessian spectrum — {rec['title']}", "",
-             f"Training-loss Hessian over {rec['num_samples']} {s['split']} samples (fixed, unaugmented, "
+    lines = [f"# {_upper(_matrix(s))} spectrum — {rec['title']}", "",
+             f"Training-loss {_matrix(s)} over {rec['num_samples']} {s['split']} samples (fixed, unaugmented, "
              f"BatchNorm in eval mode), {s['dtype']}, "
              + ("restricted to the kept weights (m ⊙ H ⊙ m)." if s["masked"] else "all parameters."),
              ""]  # fmt: skip
@@ -300,7 +365,8 @@ def _level_report(rec: Mapping[str, Any]) -> str:
             ("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})")
         )
     if rec["trace"] is not None:
-        rows.append((f"trace ({rec['trace_probes']} probes)",
+        rows.append((f"trace ({_TRACE_NAMES[s.get('trace_method', 'hutchinson')]}, "
+                     f"{rec['trace_probes']} products)",
                      plus_minus(rec["trace"], rec["trace_stderr"])))  # fmt: skip
     hv, sec = rec["hvp_count"], rec["seconds"]
     rows += [(f"{stage}: HVPs / seconds", f"{hv[stage]} / {sec[stage]:.2f}")
@@ -311,7 +377,7 @@ def _level_report(rec: Mapping[str, Any]) -> str:
     if rec.get("density") is not None:
         lines += ["![spectral density](density.png)", ""]
     if rec.get("groups"):
-        lines += [f"## Per {s['groups']}", ""]
+        lines += [f"## Per {s['groups'] or 'group'}", ""]
         lines += [format_table(group_headers(rec), group_rows(rec), markdown=True),
                   "", "![per-group curvature](layers.png)", ""]  # fmt: skip
     lines += ["Settings: `" + json.dumps(s, sort_keys=True) + "`", ""]
@@ -339,7 +405,7 @@ def summary_rows(records: Sequence[Mapping[str, Any]], k: int) -> list[tuple]:
 
 def group_headers(rec: Mapping[str, Any]) -> tuple[str, ...]:
     """The headers of :func:`group_rows`."""
-    return (rec["settings"]["groups"], dimension_header(rec["settings"]["masked"]), "λ_max",
+    return (rec["settings"]["groups"] or "group", dimension_header(rec["settings"]["masked"]), "λ_max",
             "trace ± s.e.")  # fmt: skip
 
 
@@ -369,30 +435,146 @@ def summary_headers(k: int, masked: bool = False) -> tuple[str, ...]:
 
 
 def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) -> Result:
-    from landscape.plotting.hessian import plot_levels
+    from landscape.plotting.hessian import plot_layer_levels, plot_levels, plot_overlap
 
     run = first.run
     records = [r.record for r in results]
     levels = [r["level"] for r in records]
     settings = {**spec.hashed("levels"), "kind": "hessian-levels", "levels": levels}
+    if spec.overlap:
+        settings["overlap"] = True
     folder = paths.analysis_dir(run.path, levels[0], "hessian-levels", digest(settings))
     keep = ("level", "weights_remaining", "num_params", "num_kept", "num_samples", "eigenvalues",
             "eigen_converged", "trace", "trace_stderr", "trace_probes", "hvp_count", "seconds",
             "hvp_method")  # fmt: skip
-    record = {"kind": "hessian-levels", "title": f"{run.path.name}: Hessian across levels",
-              "run": str(run.path), "settings": settings,
-              "levels": [{k: r.get(k) for k in keep} for r in records], **stamp()}  # fmt: skip
+    rows = [{k: r.get(k) for k in keep} for r in records]
+    for row, r in zip(rows, records):
+        if r.get("groups"):
+            row["groups"] = [{k: g.get(k) for k in ("group", "num_kept", "eigenvalues", "trace",
+                                                    "trace_stderr")} for g in r["groups"]]  # fmt: skip
+    record = {"kind": "hessian-levels", "title": f"{run.path.name}: {_matrix(settings)} across levels",
+              "run": str(run.path), "settings": settings, "levels": rows, **stamp()}  # fmt: skip
+    arrays: dict[str, np.ndarray] = {}
+    # rank 0 alone writes, and alone reads the levels' eigenvectors back
+    overlap = spec.overlap and distributed.is_primary()
+    if overlap:
+        over = hessian_overlap(results)
+        arrays = {f"overlap_{k}": v for k, v in over.items()}
+        record["overlap"] = {k: _nan_free(v) for k, v in over.items()}
+        record["overlap"]["successive"] = [
+            _num(over["overlap"][i, i + 1]) for i in range(len(results) - 1)
+        ]
     k, s = spec.top_k, records[0]["settings"]
-    md = [f"# Hessian spectrum across levels — {run.path.name}", "",
-          f"Training-loss Hessian over {records[0]['num_samples']} {s['split']} samples, {s['dtype']}, "
+    trace_name = _TRACE_NAMES[s.get("trace_method", "hutchinson")]
+    md = [f"# {_upper(_matrix(s))} spectrum across levels — {run.path.name}", "",
+          f"Training-loss {_matrix(s)} over {records[0]['num_samples']} {s['split']} samples, {s['dtype']}, "
           + ("kept weights only (m ⊙ H ⊙ m)" if s["masked"] else "all parameters")
           + f"; top-{k} by Lanczos (rel. tol {s['tol']:g})"
-          + (f", trace by Hutchinson ({s['trace_probes']} probes)" if s["trace_probes"] else "") + ".", "",
+          + (f", trace by {trace_name} ({s['trace_probes']} products)" if s["trace_probes"] else "")
+          + ".", "",
           format_table(summary_headers(k, s["masked"]), summary_rows(records, k), markdown=True), "",
-          "![top eigenvalue and trace against sparsity](levels.png)", "",
-          "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
+          "![top eigenvalue and trace against sparsity](levels.png)", ""]  # fmt: skip
+    has_groups = any(r.get("groups") for r in rows)
+    if has_groups:
+        md += [f"## Per {s.get('groups') or 'group'}, against the level", "",
+               format_table(*_group_table(rows, s["masked"]), markdown=True), "",
+               "![per-group top eigenvalue and trace against sparsity](layers.png)", ""]  # fmt: skip
+    if overlap:
+        md += _overlap_md(record)
+    md += ["Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]
     with Writer(folder) as w:
         w.figure("levels.png", lambda: plot_levels(record))
+        if has_groups:
+            w.figure("layers.png", lambda: plot_layer_levels(record))
+        if overlap:
+            w.figure("overlap.png", lambda: plot_overlap(record))
+        if arrays:
+            w.arrays(arrays)
         w.text("report.md", "\n".join(md))
         done = w.finish(record)
     return Result(done.record, done.folder, children=tuple(results))
+
+
+def _num(x: float) -> float | None:
+    return None if not np.isfinite(x) else float(x)
+
+
+def _nan_free(a: np.ndarray) -> list[list[float | None]]:
+    return [[_num(v) for v in row] for row in a]
+
+
+def _group_table(
+    rows: Sequence[Mapping[str, Any]], masked: bool
+) -> tuple[tuple[str, ...], list[tuple]]:
+    """Headers and rows of the per-group table across levels: a row per (level, group)."""
+    out = []
+    for r in rows:
+        remaining = r.get("weights_remaining")
+        for g in r.get("groups") or []:
+            out.append((r["level"], "—" if remaining is None else f"{remaining:.4f}",
+                        g["group"] or "(root)", g["num_kept"],
+                        sig(g["eigenvalues"][0]) if g["eigenvalues"] else "—",
+                        plus_minus(g["trace"], g["trace_stderr"])))  # fmt: skip
+    return ("level", "density", "group", dimension_header(masked), "λ_max", "trace ± s.e."), out
+
+
+def _overlap_md(record: Mapping[str, Any]) -> list[str]:
+    over, rows = record["overlap"], record["levels"]
+    names = [str(r["level"]) for r in rows]
+    cells = [(names[i], *("—" if v is None else f"{v:.3f}" for v in row))
+             for i, row in enumerate(over["overlap"])]  # fmt: skip
+    return ["## Overlap of the top-k eigenspaces", "",
+            "‖Q_iᵀ Q_j‖²_F / k: the mean squared cosine of the principal angles between the "
+            "top-k eigenspaces of levels i and j, on the weights both keep (1: the same "
+            "subspace; two random subspaces give k / kept).", "",
+            format_table(("level", *names), cells, markdown=True), "",
+            "![overlap of the top-k eigenspaces across levels](overlap.png)", ""]  # fmt: skip
+
+
+def load_eigenvectors(
+    result: Result | str | Path,
+) -> tuple[list[dict[str, Tensor]], dict[str, Tensor] | None]:
+    """The eigenvectors a hessian result saved (``--eigenvectors`` or ``--overlap``) and the
+    mask of the weights its network keeps (``None`` where it had none).
+
+    Raises:
+        LandscapeError: the result saved no eigenvectors.
+    """
+    folder = result.folder if isinstance(result, Result) else Path(result)
+    if folder.name == "result.json":
+        folder = folder.parent
+    path = folder / "eigenvectors.safetensors"
+    if not path.exists():
+        raise LandscapeError(
+            f"{folder} has no eigenvectors.safetensors: re-run `landscape hessian` with "
+            "--eigenvectors (or --overlap) for it"
+        )
+    vectors: dict[int, dict[str, Tensor]] = {}
+    for key, t in load_state(path).items():
+        head, _, name = key.partition("/")
+        vectors.setdefault(int(head), {})[name] = t
+    mask = None
+    if (folder / "mask.safetensors").exists():
+        mask = {n: m.bool() for n, m in load_state(folder / "mask.safetensors").items()}
+    return [vectors[i] for i in sorted(vectors)], mask
+
+
+def hessian_overlap(results: Sequence[Result | str | Path]) -> dict[str, np.ndarray]:
+    """The overlap of the top-k eigenspaces of every pair of hessian results (docs/science.md).
+
+    The results may belong to any runs of one architecture (successive levels of a run,
+    or e.g. SWAMP's and IMP-WR's solutions at the same sparsity); each must have saved its
+    eigenvectors. Each pair is compared on the weights both networks keep
+    (:func:`~landscape.analysis.hessian.overlap.eigenspace_overlap`).
+
+    Returns:
+        ``{"overlap", "raw", "chance": n × n arrays}``.
+
+    Example:
+        >>> from landscape.specs import HessianSpec
+        >>> a = hessian("runs/swamp_ab12", HessianSpec(eigenvectors=True), levels=[4])
+        >>> b = hessian("runs/imp-wr_cd34", HessianSpec(eigenvectors=True), levels=[4])
+        >>> hessian_overlap([a, b])["overlap"][0, 1]  # doctest: +SKIP
+    """
+    loaded = [load_eigenvectors(r) for r in results]
+    return overlap_matrix([v for v, _ in loaded], [m for _, m in loaded])

@@ -1,5 +1,6 @@
-"""Hessian spectrum figures (docs/science.md): the density, the per-layer top eigenvalues, and the
-top eigenvalue and trace against sparsity across pruning levels.
+"""Hessian spectrum figures (docs/science.md): the density, the per-layer top eigenvalues, the
+top eigenvalue and trace against sparsity across pruning levels (whole network and per layer),
+and the overlap of the top-k eigenspaces of every pair of levels.
 
 Every function reads a result written by ``landscape hessian`` (a ``result.json``
 path, its folder, or the loaded dict) and draws it; nothing is computed here.
@@ -21,7 +22,14 @@ from matplotlib.ticker import FuncFormatter
 from landscape.plotting._common import axes as _axes
 from landscape.plotting._common import load_result
 
-__all__ = ["load_result", "plot_density", "plot_layers", "plot_levels"]
+__all__ = [
+    "load_result",
+    "plot_density",
+    "plot_layer_levels",
+    "plot_layers",
+    "plot_levels",
+    "plot_overlap",
+]
 
 
 def plot_density(
@@ -116,13 +124,7 @@ def plot_levels(
     axes[1].set_ylabel("Hessian trace (± s.e.)")
     masked = res.get("settings", {}).get("masked", False)
     for ax in axes:
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
-        ax.tick_params(axis="x", which="minor", labelsize=7)
-        ax.set_xlabel("weights remaining (%)")
-        ax.grid(alpha=0.3, which="both")
+        _remaining_axis(ax)
         for r, x_, y_ in zip(rows, remaining, top if ax is axes[0] else trace):
             ax.annotate(str(r["level"]), (x_, y_), fontsize=6, xytext=(2, 2),
                         textcoords="offset points")  # fmt: skip
@@ -130,3 +132,116 @@ def plot_levels(
     if title:
         fig.suptitle(title + (" (kept coordinates)" if masked else ""), fontsize=9)
     return fig, np.asarray(axes)
+
+
+def _remaining_axis(ax: Axes) -> None:
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.set_xlabel("weights remaining (%)")
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_layer_levels(
+    summary: str | Path | Mapping[str, Any], axes: Any = None
+) -> tuple[Figure, np.ndarray]:
+    """Each parameter group's top eigenvalue and trace against the weights remaining.
+
+    Args:
+        summary: a ``hessian-levels`` result of ``landscape hessian RUN --all-levels
+            --per-layer`` (or ``--per-block``, ``--params REGEX``).
+        axes: two axes to draw into (default: a new 1×2 figure; one when no trace).
+
+    Returns:
+        ``(fig, axes)``; one line per group, the same colour in both panels.
+    """
+    res = load_result(summary, ("hessian-levels",))
+    rows = [r for r in res["levels"] if r.get("groups")]
+    if not rows:
+        raise ValueError(
+            "this summary has no per-layer spectra; run `landscape hessian RUN --all-levels "
+            "--per-layer`"
+        )
+    names = list(dict.fromkeys(g["group"] for r in rows for g in r["groups"]))
+    has_trace = any(g.get("trace") is not None for r in rows for g in r["groups"])
+    if axes is None:
+        fig = Figure(figsize=(9.5 if has_trace else 5.5, 3.8), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(1, 2 if has_trace else 1))
+    axes = np.atleast_1d(axes)
+    fig = axes[0].figure
+    remaining = np.array([100 * (r["weights_remaining"] or 1.0) for r in rows])
+    for c, name in enumerate(names):
+        by = [next((g for g in r["groups"] if g["group"] == name), None) for r in rows]
+        top = [g["eigenvalues"][0] if g and g["eigenvalues"] else np.nan for g in by]
+        label = name or "(root)"
+        axes[0].plot(remaining, top, marker="o", ms=3, color=f"C{c % 10}", label=label)
+        if has_trace:
+            tr = [np.nan if not g or g.get("trace") is None else g["trace"] for g in by]
+            err = [0.0 if not g or g.get("trace_stderr") is None else g["trace_stderr"] for g in by]
+            axes[1].errorbar(remaining, tr, yerr=err, marker="o", ms=3, capsize=2,
+                             color=f"C{c % 10}")  # fmt: skip
+    curvature = res.get("settings", {}).get("curvature", "hessian")
+    what = {"hessian": "Hessian", "ggn": "GGN", "fisher": "empirical Fisher"}[curvature]
+    axes[0].set_ylabel(f"top {what} eigenvalue of the block")
+    if has_trace:
+        axes[1].set_ylabel(f"{what} trace of the block (± s.e.)")
+    for ax in axes:
+        _remaining_axis(ax)
+        ax.set_yscale("log")
+    by = res.get("settings", {}).get("groups") or "group"
+    axes[0].legend(frameon=False, fontsize=7, ncol=1 + len(names) // 8, title=by,
+                   title_fontsize=7)  # fmt: skip
+    title = res.get("title")
+    if title:
+        masked = res.get("settings", {}).get("masked", False)
+        fig.suptitle(title + " — per layer" + (" (kept coordinates)" if masked else ""), fontsize=9)
+    return fig, axes
+
+
+def plot_overlap(
+    summary: str | Path | Mapping[str, Any], ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """The level × level overlap of the top-k eigenspaces as a heat map, values written in.
+
+    Args:
+        summary: a ``hessian-levels`` result of ``landscape hessian RUN --all-levels
+            --overlap``.
+
+    Returns:
+        ``(fig, ax)``.
+    """
+    res = load_result(summary, ("hessian-levels",))
+    over = res.get("overlap")
+    if not over:
+        raise ValueError(
+            "this summary has no overlap; run `landscape hessian RUN --all-levels --overlap`"
+        )
+    m = np.array([[np.nan if v is None else v for v in row] for row in over["overlap"]])
+    rows = res["levels"]
+    labels = [
+        f"{r['level']}" + ("" if r.get("weights_remaining") is None
+                           else f" ({100 * r['weights_remaining']:.3g}%)")
+        for r in rows
+    ]  # fmt: skip
+    n = len(labels)
+    fig, ax = _axes(ax, (max(4.2, 0.55 * n + 2.5), max(3.6, 0.5 * n + 1.8)))
+    im = ax.imshow(m, vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), labels, fontsize=7)
+    ax.set_xlabel("level (weights remaining)")
+    ax.set_ylabel("level (weights remaining)")
+    if n <= 16:
+        for i in range(n):
+            for j in range(n):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                            color="white" if m[i, j] < 0.6 else "black")  # fmt: skip
+    k = res.get("settings", {}).get("top_k")
+    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cbar.set_label(f"top-{k} eigenspace overlap ‖Q_iᵀQ_j‖²_F / k")
+    title = res.get("title")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig, ax

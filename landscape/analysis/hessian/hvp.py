@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from landscape.analysis.hessian.gauss_newton import CURVATURES, fisher_product, ggn_product
 from landscape.devices import available_memory
 from landscape.errors import LandscapeError
 from landscape.functional import as_batches, is_tensor_pair
@@ -184,6 +185,10 @@ class HessianOperator:
         memory_budget: bytes the cached graph may take (``"auto"``); default 40% of
             the device's free memory.
         on_product: called after every product (e.g. a progress bar's ``update``).
+        curvature: ``"hessian"`` (default), ``"ggn"`` (generalised Gauss-Newton) or
+            ``"fisher"`` (empirical Fisher): which curvature matrix ``v`` is multiplied
+            by (:mod:`~landscape.analysis.hessian.gauss_newton`); the last two ignore
+            ``method`` and report ``"jvp-vjp"``.
 
     The constructor only checks arguments and splits the data; graphs are built
     on the first product. The operator shares the model's parameter storage: after
@@ -210,7 +215,12 @@ class HessianOperator:
         method: str = "auto",
         memory_budget: int | None = None,
         on_product: Callable[[], object] | None = None,
+        curvature: str = "hessian",
     ) -> None:
+        if curvature not in CURVATURES:
+            raise ValueError(
+                f"unknown curvature {curvature!r}: use one of {', '.join(CURVATURES)}"
+            )
         if method not in METHODS:
             raise ValueError(f"unknown HVP method {method!r}: use one of {', '.join(METHODS)}")
         if chunk_size is not None and chunk_size <= 0:
@@ -250,7 +260,10 @@ class HessianOperator:
         self.num_params = sum(p.numel() for p in self._params.values())
         self.chunks = self._chunks(data, chunk_size)
         self.num_samples = sum(int(x.shape[0]) for x, _ in self.chunks)
-        self.method = method
+        self.curvature = curvature
+        # The GGN and the empirical Fisher have one product path (jvp, then vjp; see
+        # gauss_newton.py): the Hessian's methods do not apply to them.
+        self.method = method if curvature == "hessian" else "jvp-vjp"
         self.memory_budget = memory_budget
         self.choice: dict[str, object] = {}
         self.count = 0
@@ -355,7 +368,9 @@ class HessianOperator:
             self.choose()
         parts = list(self.to_state(vec.to(self.device, self.dtype)).values())
         with _eval_mode(self.model):
-            if self.method == "cached":
+            if self.curvature != "hessian":
+                out = self._sum_chunks(parts, self._gauss_newton)
+            elif self.method == "cached":
                 out = self._cached(parts)
             elif self.method == "double-backward":
                 out = self._sum_chunks(parts, self._double_backward)
@@ -392,6 +407,21 @@ class HessianOperator:
         grad_fn = torch.func.grad(lambda p: self._loss(p, x, y))
         _, hv = torch.func.jvp(grad_fn, (dict(self._params),), (dict(zip(names, parts)),))
         return [hv[n] for n in names]
+
+    def _forward(self, p: dict[str, Tensor], x: Tensor) -> Tensor:
+        return functional_call(self.model, {**self._fixed, **p}, (x,))
+
+    def _gauss_newton(self, parts: list[Tensor], x: Tensor, y: Tensor) -> list[Tensor]:
+        """The chunk's part of ``G v`` or ``F v`` (:mod:`.gauss_newton`)."""
+        names = list(self._params)
+        v = dict(zip(names, parts))
+        if self.curvature == "ggn":
+            out = ggn_product(self._forward, self.loss_fn, dict(self._params), v, x, y,
+                              x.shape[0] / self.num_samples)  # fmt: skip
+        else:
+            out = fisher_product(self._forward, self.loss_fn, dict(self._params), v, x, y,
+                                 self.num_samples)  # fmt: skip
+        return [out[n] for n in names]
 
     def _build_graph(self, counter: _SavedBytes | None = None, limit: int | None = None):
         """Gradient of the whole loss with its graph kept (``create_graph=True``).

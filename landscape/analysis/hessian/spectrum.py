@@ -25,7 +25,8 @@ import numpy as np
 from torch import Tensor, nn
 
 from landscape import distributed
-from landscape.analysis.hessian.hutchinson import Estimate, probe_values
+from landscape.analysis.hessian.gauss_newton import CURVATURES
+from landscape.analysis.hessian.hutchinson import TRACE_METHODS, Estimate, hutchpp, probe_values
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
 from landscape.analysis.hessian.lanczos import WHICH, TopEigen, top_eigen
 from landscape.analysis.hessian.slq import (
@@ -97,7 +98,9 @@ class Spectrum:
             "eigen_converged": self.eigen_converged,
             "trace": None if self.trace is None else float(self.trace),
             "trace_stderr": num(self.trace_stderr),
-            "trace_probes": 0 if self.trace_samples is None else len(self.trace_samples),
+            # products spent on the trace (Hutch++ keeps fewer samples than it spends)
+            "trace_probes": 0 if self.trace_samples is None
+            else int(self.settings.get("trace_probes") or len(self.trace_samples)),
             "density_sigma": num(self.density_sigma),
             "num_params": self.num_params,
             "num_kept": self.num_kept,
@@ -153,6 +156,7 @@ def _stages(
     density_steps: int,
     stage: Callable[[str, Callable[[], Any]], Any],
     counts: dict[str, int],
+    trace_method: str = "hutchinson",
 ) -> tuple[TopEigen | None, Estimate | None, Quadrature | None]:
     """The three stages, split over the ranks under ``torchrun`` (:func:`_plan`), with the
     one-process numbers; on one process rank 0 does all of them, in order.
@@ -174,7 +178,13 @@ def _stages(
             op, op.dim, top_k, tol=tol, max_steps=max_steps, which=which, seed=seed,
             vectors=eigenvectors, **kw))  # fmt: skip
     values: list[float] = []
-    if trace_probes:
+    if trace_probes and trace_method == "hutchpp":
+        # Hutch++'s products depend on each other (the sketch's basis): one rank runs them
+        # all, the one the plan gave the first probe.
+        if trace_owner[0] == me:
+            values = list(stage("trace", lambda: hutchpp(op, op.dim, trace_probes,
+                                                         seed=seed + 1, **kw)).samples)  # fmt: skip
+    elif trace_probes:
         mine = [i for i, r in enumerate(trace_owner) if r == me]
         values = stage("trace", lambda: probe_values(op, op.dim, mine, seed=seed + 1, **kw))
     rows: list[Any] = []
@@ -189,13 +199,16 @@ def _stages(
     shared = distributed.all_gather_objects(mine) if world > 1 else [mine]
     if top_k and me != 0:
         eig = TopEigen(shared[0][0][0], shared[0][0][1], None, shared[0][0][2], shared[0][0][3])
-    for k in [k for k in ("eigenvalues", "trace", "density") if k in shared[0][3]]:
+    # a stage any rank ran (Hutch++'s trace runs on one rank, not necessarily rank 0)
+    for k in [k for k in ("eigenvalues", "trace", "density") if any(k in p[3] for p in shared)]:
         counts[k] = sum(part[3].get(k, 0) for part in shared)
     # One process's total: every rank's stage products and this rank's others (e.g. the
     # products of the ``auto`` method's choice, which one process makes once).
     counts["others"] = sum(counts.values()) - sum(local.values())
     tr = quad = None
-    if trace_probes:
+    if trace_probes and trace_method == "hutchpp":
+        tr = Estimate.from_samples(np.asarray(shared[trace_owner[0]][1]))
+    elif trace_probes:
         tr = Estimate.from_samples(np.asarray(_placed(trace_owner, [p[1] for p in shared])))
     if slq_probes:
         quad = quadrature_of(op.dim, min(density_steps, op.dim),
@@ -236,6 +249,8 @@ def spectrum(
     method: str = "auto",
     memory_budget: int | None = None,
     progress: Callable[[], object] | None = None,
+    curvature: str = "hessian",
+    trace_method: str = "hutchinson",
 ) -> Spectrum:
     """Top-k eigenvalues, trace and spectral density of the training-loss Hessian (docs/science.md).
 
@@ -269,6 +284,12 @@ def spectrum(
             (:class:`~landscape.analysis.hessian.hvp.HessianOperator`); they change
             the speed, not the numbers.
         progress: called after every Hessian-vector product (e.g. ``bar.update``).
+        curvature: the matrix whose spectrum is measured: ``"hessian"``, ``"ggn"``
+            (generalised Gauss-Newton, Martens 2020 §8) or ``"fisher"`` (empirical
+            Fisher, Kunstner et al. 2019); see
+            :mod:`~landscape.analysis.hessian.gauss_newton`.
+        trace_method: ``"hutchinson"`` or ``"hutchpp"`` (Hutch++, Meyer et al. 2021),
+            both spending ``trace_probes`` products.
 
     Returns:
         :class:`Spectrum`.
@@ -287,10 +308,16 @@ def spectrum(
         raise ValueError(f"which must be one of {WHICH}, got {which!r}")
     if tol <= 0:
         raise ValueError(f"tol must be positive, got {tol}")
+    if trace_method not in TRACE_METHODS:
+        raise ValueError(
+            f"unknown trace method {trace_method!r}: use one of {', '.join(TRACE_METHODS)}"
+        )
+    if curvature not in CURVATURES:
+        raise ValueError(f"unknown curvature {curvature!r}: use one of {', '.join(CURVATURES)}")
     t_start = time.perf_counter()
     op = HessianOperator(
         model, data, loss_fn=loss_fn, params=params, mask=mask, chunk_size=chunk_size,
-        method=method, memory_budget=memory_budget, on_product=progress,
+        method=method, memory_budget=memory_budget, on_product=progress, curvature=curvature,
     )  # fmt: skip
     if top_k > op.dim:
         raise ValueError(
@@ -305,7 +332,7 @@ def spectrum(
         "loss": getattr(op.loss_fn, "__name__", type(op.loss_fn).__name__),
         "dtype": str(op.dtype).removeprefix("torch."), "device": str(op.device),
         "chunk_size": chunk_size or int(op.chunks[0][0].shape[0]),
-        "bn_mode": "eval",
+        "bn_mode": "eval", "curvature": curvature, "trace_method": trace_method,
     }  # fmt: skip
     seconds: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -319,7 +346,7 @@ def spectrum(
 
     eig, tr, quad = _stages(
         op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
-        which, eigenvectors, density_steps, stage, counts,
+        which, eigenvectors, density_steps, stage, counts, trace_method,
     )  # fmt: skip
     return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
                    seconds, counts, settings)  # fmt: skip
