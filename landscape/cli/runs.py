@@ -9,6 +9,7 @@ from landscape.cli._common import print_runs
 VERB = "runs"
 HELP = "list the runs in a folder: method, model, data, seed, levels, last error, state, analyses"
 ORDER = 31
+COMPUTES = False  # reads files only: no engine group
 DESCRIPTION = (
     "One line per run directory in ROOT (default: $LANDSCAPE_ROOT or ./runs): method, model, "
     "data, seed, the settings that differ between the listed runs, levels finished of levels "
