@@ -152,7 +152,9 @@ def test_bend_mask_policies():
 def test_curve_lr_follows_garipov_schedule():
     assert curve_lr(0.1, 0.0) == curve_lr(0.1, 0.5) == 0.1
     assert curve_lr(0.1, 0.7) == pytest.approx(0.1 * (1 - 0.99 * 0.5))
-    assert curve_lr(0.1, 0.9) == pytest.approx(0.001) and curve_lr(0.1, 0.95) == pytest.approx(0.001)
+    assert curve_lr(0.1, 0.9) == pytest.approx(0.001) and curve_lr(0.1, 0.95) == pytest.approx(
+        0.001
+    )
 
 
 # --------------------------------------------------------------------------- job and verb

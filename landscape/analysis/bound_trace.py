@@ -47,6 +47,7 @@ from torch import Tensor
 
 from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
+from landscape.analysis.hessian.batched import block_size
 
 __all__ = ["InverseTrace", "inverse_trace", "kept_hessian"]
 
@@ -147,13 +148,19 @@ def _columns(
     dim = op.dim
     # Filled on the operator's device and copied to the CPU once: no host sync per column.
     out = torch.empty(dim, len(columns), dtype=torch.float64, device=op.device)
-    e = torch.zeros(dim, device=op.device, dtype=op.dtype)
-    for k, i in enumerate(columns):
-        e[i] = 1
-        out[:, k] = op(e).detach().to(torch.float64)
-        e[i] = 0
+    columns = list(columns)
+    # Blocks of unit vectors, each one batched pass (landscape.analysis.hessian.batched).
+    if op.method == "auto":
+        op.choose()  # the method decides the block size
+    block = block_size(op)
+    for k in range(0, len(columns), block):
+        idx = torch.as_tensor(columns[k : k + block], device=op.device)
+        e = torch.zeros(len(idx), dim, device=op.device, dtype=op.dtype)
+        e[torch.arange(len(idx), device=op.device), idx] = 1
+        out[:, k : k + len(idx)] = op.matmat(e).detach().to(torch.float64).T
         if progress is not None:
-            progress()
+            for _ in range(len(idx)):
+                progress()
     return out.cpu()
 
 

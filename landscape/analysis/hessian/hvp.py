@@ -199,6 +199,8 @@ class HessianOperator:
         memory_budget: bytes the cached graph may take (``"auto"``); default 40% of
             the device's free memory.
         on_product: called after every product (e.g. a progress bar's ``update``).
+        block_size: vectors per batched pass of :meth:`matmat` (default: chosen by
+            :func:`~landscape.analysis.hessian.batched.block_size`; 1: one at a time).
 
     The constructor only checks arguments and splits the data; graphs are built
     on the first product. The operator shares the model's parameter storage: after
@@ -225,6 +227,7 @@ class HessianOperator:
         method: str = "auto",
         memory_budget: int | None = None,
         on_product: Callable[[], object] | None = None,
+        block_size: int | None = None,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown HVP method {method!r}: use one of {', '.join(METHODS)}")
@@ -270,6 +273,9 @@ class HessianOperator:
         self.choice: dict[str, object] = {}
         self.count = 0
         self.on_product = on_product
+        if block_size is not None and block_size < 1:
+            raise ValueError(f"block_size must be positive, got {block_size}")
+        self.block = block_size
         self._graph: tuple[list[Tensor], list[Tensor]] | None = None
 
     # ---------------------------------------------------------------- set-up
@@ -380,6 +386,14 @@ class HessianOperator:
         if self.on_product is not None:
             self.on_product()
         return self.from_state(out)
+
+    def matmat(self, vecs: Tensor) -> Tensor:
+        """``H_m v`` for every row of ``vecs`` (``[b, dim]``) in batched passes, the same
+        numbers as ``b`` calls of :meth:`matvec` to float rounding
+        (:func:`~landscape.analysis.hessian.batched.hvp_block`)."""
+        from landscape.analysis.hessian.batched import hvp_block
+
+        return hvp_block(self, vecs)
 
     def _loss(self, p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         out = functional_call(self.model, {**self._fixed, **p}, (x,))
