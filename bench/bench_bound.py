@@ -62,15 +62,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     levels = [int(v) for v in args.levels.split(",")]
     root = Path(args.root or tempfile.mkdtemp())
-    cfg = RunConfig().replace(**PRESETS[args.preset]).replace(
-        levels=max(levels), device="cpu", threads=args.threads
+    cfg = (
+        RunConfig()
+        .replace(**PRESETS[args.preset])
+        .replace(levels=max(levels), device="cpu", threads=args.threads)
     )
     run = jobs.prune(cfg, root=root, quiet=True)
     spec = BoundSpec()
     print(f"# {datetime.date.today()}, torch {torch.__version__}, {platform.machine()}, cpu, "
           f"{args.threads} thread(s), {args.preset}, run {run}")  # fmt: skip
-    print("| level | kept D | trace | HVPs | one at a time (s) | batched (s) | speed-up | "
-          "max rel. diff p* | max rel. diff trace | same folder name |")
+    print(
+        "| level | kept D | trace | HVPs | one at a time (s) | batched (s) | speed-up | "
+        "max rel. diff p* | max rel. diff trace | same folder name |"
+    )
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for lv in levels:
         times: dict[str, list[float]] = {"one": [], "batched": []}

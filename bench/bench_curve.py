@@ -84,7 +84,9 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"# {datetime.date.today()}, torch {torch.__version__}, {platform.machine()}, "
           f"{device}, {args.threads} thread(s), median of {args.reps}")  # fmt: skip
-    print("| preset (model) | steps/epoch | training epoch (s) | curve epoch (s) | curve / training |")
+    print(
+        "| preset (model) | steps/epoch | training epoch (s) | curve epoch (s) | curve / training |"
+    )
     print("|---|---:|---:|---:|---:|")
     for preset in args.presets.split(","):
         t, c, spe = bench(preset, args.reps, device)

@@ -56,7 +56,9 @@ def block_size(op: HessianOperator) -> int:
     if kind == "cpu":
         block = 1 if per_vector > _CPU_VECTOR_BYTES else _MAX_BLOCK["cpu"]
     else:
-        block = max(1, min(_MAX_BLOCK["cuda"], _available_memory(op.device) // 4 // max(1, per_vector)))
+        block = max(
+            1, min(_MAX_BLOCK["cuda"], _available_memory(op.device) // 4 // max(1, per_vector))
+        )
     op.block = block
     return block
 
