@@ -8,11 +8,13 @@ column below. Contenders, on the same level of the same run, alternating, in one
 - ``one at a time`` (the path before batching): every product is its own pass over the
   data (``HessianOperator.matvec``), the probes' Lanczos runs one after another;
 - ``batched``: the probes' Lanczos runs advance in lockstep and each step is one batched
-  pass over the data for all of them (``landscape.analysis.hessian.batched``), as the job
-  now does.
+  pass over the data for ``--block`` of them (``landscape.analysis.hessian.batched``; the
+  default on a GPU, opt-in on a CPU with ``HessianOperator(block_size=B)``).
 
 Each contender runs the whole job (``jobs.bound`` with ``--force`` into its own folder),
-so the times include everything a level costs. The two results must agree: the script
+so the times include everything a level costs: wall seconds, and the process's CPU
+seconds, which a machine shared with other jobs inflates far less than wall time. The
+two results must agree: the script
 prints the largest relative difference of p* and of the trace curve, and whether both
 result folders got the same name (the settings hash).
 
@@ -27,6 +29,7 @@ import datetime
 import platform
 import statistics
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +44,11 @@ from landscape.specs import BoundSpec
 
 
 @contextlib.contextmanager
-def one_at_a_time() -> Iterator[None]:
-    """Block size 1 everywhere: the products and Lanczos runs of the path before batching."""
+def blocks_of(size: int) -> Iterator[None]:
+    """Every operator of the job multiplies ``size`` vectors per pass (1: the path before
+    batching: one product per pass, the probes' Lanczos runs one after another)."""
     saved = batched.block_size, bound_trace.block_size
-    batched.block_size = bound_trace.block_size = lambda op: 1
+    batched.block_size = bound_trace.block_size = lambda op: size
     try:
         yield
     finally:
@@ -57,6 +61,7 @@ def main() -> None:
     ap.add_argument("--levels", default="0", help="levels to time, e.g. 0,3")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--block", type=int, default=16, help="vectors per batched pass")
     ap.add_argument("--root", default="", help="where the run goes (default: a temporary folder)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,19 +77,21 @@ def main() -> None:
     print(f"# {datetime.date.today()}, torch {torch.__version__}, {platform.machine()}, cpu, "
           f"{args.threads} thread(s), {args.preset}, run {run}")  # fmt: skip
     print(
-        "| level | kept D | trace | HVPs | one at a time (s) | batched (s) | speed-up | "
-        "max rel. diff p* | max rel. diff trace | same folder name |"
+        "| level | kept D | trace | HVPs | one at a time: wall / CPU s | batched: wall / CPU s | "
+        "speed-up wall / CPU | max rel. diff p* | max rel. diff trace | same folder name |"
     )
     print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for lv in levels:
         times: dict[str, list[float]] = {"one": [], "batched": []}
+        cpu: dict[str, list[float]] = {"one": [], "batched": []}
         recs = {}
         for _ in range(args.reps):
-            for name in ("one", "batched"):
-                ctx = one_at_a_time() if name == "one" else contextlib.nullcontext()
-                with ctx:
+            for name, size in (("one", 1), ("batched", args.block)):
+                with blocks_of(size):
+                    c0 = time.process_time()
                     res = jobs.bound(run, spec, levels=[lv], out=root / f"bench_{name}",
                                      force=True, quiet=True, log=lambda m: None)  # fmt: skip
+                    cpu[name].append(time.process_time() - c0)
                 times[name].append(res["seconds"])
                 recs[name] = res
         a, b = recs["one"].record, recs["batched"].record
@@ -94,9 +101,11 @@ def main() -> None:
         dt = max(float(np.max(np.abs(ra[k] - rb[k]) / np.maximum(np.abs(ra[k]), 1e-12)))
                  for k in ra if k.startswith("rhs"))  # fmt: skip
         t1, t2 = statistics.median(times["one"]), statistics.median(times["batched"])
+        c1, c2 = statistics.median(cpu["one"]), statistics.median(cpu["batched"])
         same = recs["one"].folder.name == recs["batched"].folder.name
-        print(f"| {lv} | {a['num_kept']} | {a['method']} | {a['hvps']} | {t1:.1f} | {t2:.1f} | "
-              f"{t1 / t2:.2f}× | {dp:.1e} | {dt:.1e} | {same} |")  # fmt: skip
+        print(f"| {lv} | {a['num_kept']} | {a['method']} | {a['hvps']} | {t1:.1f} / {c1:.1f} | "
+              f"{t2:.1f} / {c2:.1f} | {t1 / t2:.2f}× / {c1 / c2:.2f}× | {dp:.1e} | {dt:.1e} | "
+              f"{same} |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,11 +12,14 @@ so that each step needs one block product; each process is exactly
 :func:`~landscape.analysis.hessian.lanczos.lanczos` with ``restart=False`` (the
 quadrature's use), the same numbers to float rounding.
 
-Block size: on a CPU, batching pays while one vector's share of a pass is small (the
-MNIST-1D MLP) and loses for large activations (ResNet-20 on CIFAR: a vmapped product
-was 2× slower per vector, docs/performance.md), so :func:`block_size` batches only
-while the per-vector memory of a pass stays under 64 MB on a CPU (under a quarter of the
-free memory, at most 64 vectors, on a GPU).
+Block size (:func:`block_size`): on a CPU one product per pass, as before batching. There
+the product is compute-bound — a batched pass does the same arithmetic per vector, only
+the forward pass and first backward are shared — and on the 2-core CPU batching measured
+no faster for the MNIST-1D MLP (CPU time per product: 34 ms one at a time against 40–50 ms
+in blocks of 16, ``bench/bench_bound.py``, ``bench/RESULTS.md``) and 2× slower for
+ResNet-20 (docs/performance.md). On a GPU, where one small product leaves the device
+mostly idle, blocks of up to 64 vectors run as long as a quarter of the free memory holds
+them (not yet measured: no GPU was lent). ``HessianOperator(..., block_size=B)`` sets it.
 """
 
 from __future__ import annotations
@@ -35,32 +38,28 @@ if TYPE_CHECKING:
 
 __all__ = ["block_size", "hvp_block", "lanczos_lockstep"]
 
-_CPU_VECTOR_BYTES = 64 * 2**20  # above this per-vector footprint a CPU block is slower
-_MAX_BLOCK = {"cpu": 32, "cuda": 64}
+_MAX_CUDA_BLOCK = 64
 
 
 def block_size(op: HessianOperator) -> int:
     """Vectors per batched pass for ``op`` (1: one product at a time; module docstring).
 
-    The per-vector footprint is the size of the tensors one product saves for its
-    backward: the cached graph's measured size when ``op`` chose it, else a measurement
-    of one chunk's gradient graph scaled to all chunks (a pass's tangents and their
-    gradients are about that large).
+    ``op.block`` when set; else 1 on a CPU, and on a GPU as many as fit a quarter of the
+    free memory (at most 64), counting one vector's share as the size of the tensors one
+    product saves for its backward: the cached graph's measured size when ``op`` chose it,
+    else a measurement of one chunk's gradient graph scaled to all chunks.
     """
     if op.block is not None:
         return op.block
+    if op.device.type != "cuda":
+        op.block = 1
+        return 1
     from landscape.analysis.hessian.hvp import _available_memory
 
     per_vector = int(op.choice.get("graph_bytes", 0)) or _measure_graph(op)
-    kind = op.device.type if op.device.type in _MAX_BLOCK else "cpu"
-    if kind == "cpu":
-        block = 1 if per_vector > _CPU_VECTOR_BYTES else _MAX_BLOCK["cpu"]
-    else:
-        block = max(
-            1, min(_MAX_BLOCK["cuda"], _available_memory(op.device) // 4 // max(1, per_vector))
-        )
-    op.block = block
-    return block
+    free = _available_memory(op.device) // 4
+    op.block = max(1, min(_MAX_CUDA_BLOCK, free // max(1, per_vector)))
+    return op.block
 
 
 def _measure_graph(op: HessianOperator) -> int:
