@@ -14,6 +14,7 @@ from landscape.tables import RUN_HEADERS, format_table, plus_minus, run_cells
 __all__ = [
     "add_bare_arguments",
     "add_job_arguments",
+    "add_pair_arguments",
     "bare_kwargs",
     "consent",
     "format_table",
@@ -40,6 +41,16 @@ def add_job_arguments(parser: argparse.ArgumentParser, out: str | None = None) -
         help="build a user model factory (package.module:factory) that a run's config.json "
         "names; that imports and runs its code (docs/reliability.md)",
     )  # fmt: skip
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two targets ``CKPT_A CKPT_B`` of a verb that joins two checkpoints, each with its
+    ``--level-a``/``--level-b`` for a run directory."""
+    for end in ("a", "b"):
+        parser.add_argument(f"ckpt_{end}", metavar=f"CKPT_{end.upper()}",
+                            help="run dir, level_NN dir, or a checkpoint file")  # fmt: skip
+        parser.add_argument(f"--level-{end}", type=int, default=None,
+                            help=f"level of CKPT_{end.upper()} if a run dir")  # fmt: skip
 
 
 def consent(args: argparse.Namespace) -> None:
