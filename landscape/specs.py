@@ -26,8 +26,10 @@ from landscape.settings import checked, setting
 __all__ = [
     "BN_POLICIES",
     "CURVATURES",
+    "CURVE_KINDS",
     "EXECUTORS",
     "HVP_METHODS",
+    "MASK_POLICIES",
     "MODES",
     "NORMALIZATIONS",
     "TRACE_METHODS",
@@ -36,6 +38,7 @@ __all__ = [
     "BoundSpec",
     "ConnectivitySpec",
     "CurvatureSpec",
+    "CurveSpec",
     "DirectionCurvatureSpec",
     "EngineSpec",
     "HessianSpec",
@@ -572,3 +575,52 @@ class SweepSpec:
         if not all(g.isdigit() or g.startswith(("GPU-", "MIG-")) for g in ids):
             raise ValueError(f"--gpus {self.gpus!r}: write device numbers, e.g. 0,1")
         return ids
+
+
+# --------------------------------------------------------------------------------------------
+# Low-loss curves between two checkpoints (Garipov et al. 2018; docs/science.md).
+
+CURVE_KINDS = ("bezier", "polychain")
+MASK_POLICIES = ("union", "intersection")
+
+
+@dataclass(frozen=True)
+class CurveSpec:
+    """A trained low-loss curve between two checkpoints, its ends fixed (Garipov et al.
+    2018, §3), measured against the straight line."""
+
+    kind: str = setting("bezier", "curve family: Bezier curve or polygonal chain",
+                        choices=CURVE_KINDS)  # fmt: skip
+    bends: int = setting(1, "trainable bend points of the curve", metavar="N")
+    epochs: int = setting(20, "training epochs of the bend points over the run's training data",
+                          metavar="E")  # fmt: skip
+    lr: float = setting(
+        0.0, "peak learning rate of the bends (0: the run's --lr); constant for half the "
+        "epochs, then down to 1%% by 90%% (Garipov et al.)",
+    )  # fmt: skip
+    mask_policy: str = setting(
+        "union", "ends with masks: the bends move the weights either end keeps (union) or only "
+        "those both keep (intersection)", choices=MASK_POLICIES,
+    )  # fmt: skip
+    seed: int = setting(0, "seed of the data order and of the t drawn per batch")
+    points: int = setting(21, "evenly spaced t in [0, 1] where curve and line are measured",
+                          metavar="P")  # fmt: skip
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    threads: int = setting(
+        0, "CPU threads for torch (0: the run's, else auto)", hashed=False
+    )
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        if self.kind not in CURVE_KINDS:
+            raise ValueError(f"--kind must be one of {', '.join(CURVE_KINDS)}, got {self.kind!r}")
+        if self.mask_policy not in MASK_POLICIES:
+            raise ValueError(
+                f"--mask-policy must be one of {', '.join(MASK_POLICIES)}, got {self.mask_policy!r}"
+            )
+        if self.bends < 1 or self.epochs < 0 or self.threads < 0:
+            raise ValueError("--bends must be ≥ 1, --epochs and --threads ≥ 0")
+        if not (self.lr >= 0 and self.lr < float("inf")):
+            raise ValueError(f"--lr must be 0 (the run's) or positive, got {self.lr}")
+        _check_points(self.points)
+        _check_split(self.split)

@@ -89,6 +89,10 @@ def test_exact_path_is_the_sum_over_the_dense_eigenvalues_and_slq_is_within_one_
     lam = torch.linalg.eigvalsh(ref).numpy()
     op = HessianOperator(model, data, params=list(mask), mask=mask)
     assert torch.allclose(kept_hessian(op), ref, rtol=0, atol=1e-12)
+    # the columns in batched blocks of unit vectors (the default on a GPU), the same matrix
+    blocks = HessianOperator(model, data, params=list(mask), mask=mask, block_size=7)
+    assert torch.allclose(kept_hessian(blocks), ref, rtol=0, atol=1e-12)
+    assert blocks.count == op.dim
     exact = inverse_trace(op, exact_below=op.dim)
     assert exact.method == "exact" and exact.hvps == op.dim
     for c in (0.0, 0.3, 7.0, 250.0):

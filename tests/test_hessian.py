@@ -400,3 +400,55 @@ def test_cuda_matches_cpu():
     np.testing.assert_allclose(gpu.eigenvalues, cpu.eigenvalues, rtol=1e-8)
     np.testing.assert_allclose(gpu.trace_samples, cpu.trace_samples, rtol=1e-8)
     np.testing.assert_allclose(gpu.density, cpu.density, rtol=1e-6, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- batched products
+
+
+@pytest.mark.parametrize("method", ["cached", "double-backward", "forward-over-reverse"])
+@pytest.mark.parametrize("net", [_mlp, _bn_net])
+def test_block_products_equal_single_products(method, net):
+    """``matmat`` (one batched pass for a block of vectors) is ``matvec`` row by row."""
+    model = net()
+    x, y = _data(model)
+    mask = _mask(model)
+    op = HessianOperator(model, (x, y), mask=mask, method=method, chunk_size=20, block_size=4)
+    vecs = torch.randn(7, op.dim, dtype=F64, generator=torch.Generator().manual_seed(3))
+    got = op.matmat(vecs)  # blocks of 4 and 3
+    assert op.count == 7
+    want = torch.stack([op(v) for v in vecs])
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_slq_probes_in_lockstep_equal_probes_one_after_another():
+    """SLQ through an operator with block products runs its probes side by side; the rules
+    are those of one Lanczos run per probe, including a run that breaks down early."""
+    model = _mlp()
+    x, y = _data(model)
+    op = HessianOperator(model, (x, y), block_size=8)
+    lockstep = slq(op, op.dim, probes=5, steps=30, seed=4, dtype=F64)
+    single = slq(lambda v: op(v), op.dim, probes=5, steps=30, seed=4, dtype=F64)
+    np.testing.assert_allclose(lockstep.nodes, single.nodes, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(lockstep.weights, single.weights, rtol=1e-9, atol=1e-12)
+    assert lockstep.matvecs == single.matvecs
+    # A 6-dimensional diagonal operator with 3 distinct eigenvalues: Krylov spaces of
+    # dimension 3, so every run breaks down after 3 of its 6 steps.
+    d = torch.tensor([1.0, 1.0, 2.0, 2.0, 5.0, 5.0], dtype=F64)
+
+    class Diagonal:
+        def __call__(self, v):
+            return d * v
+
+        def matmat(self, vs):
+            return vs * d
+
+        block = 4
+
+    from landscape.analysis.hessian import batched
+
+    assert batched.block_size(Diagonal()) == 4
+    a = slq(Diagonal(), 6, probes=3, steps=6, seed=1, dtype=F64)
+    b = slq(lambda v: d * v, 6, probes=3, steps=6, seed=1, dtype=F64)
+    np.testing.assert_allclose(a.nodes, b.nodes, atol=1e-12)
+    np.testing.assert_allclose(a.weights, b.weights, atol=1e-12)
+    assert a.matvecs == b.matvecs == 9

@@ -13,8 +13,9 @@ The cost crossover: a product costs the same whatever ``D`` (it is a pass over t
 whole network and data), so the exact path costs ``D`` products plus an ``O(D³)``
 eigendecomposition, SLQ ``probes × steps`` products plus ``O(steps² D)``
 re-orthogonalisation. Measured on the MNIST-1D MLP (4000 training samples, 1 thread of
-a shared 2-core CPU, 2026-12-01; batching the columns' products with ``vmap`` or
-``is_grads_batched`` was not faster there): a product takes 11–17 ms, ``eigvalsh`` 0.09 s
+a shared 2-core CPU, 2026-12-01; batching the products with ``vmap`` or
+``is_grads_batched`` was not faster there, measured again 2026-12-07 with
+``bench/bench_bound.py``): a product takes 11–17 ms, ``eigvalsh`` 0.09 s
 at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 and
 21.2 s at 2000, against 14.2–14.8 s for SLQ at 16 × 80. SLQ becomes cheaper near
 ``D ≈ probes × steps = 1280``; the default ``exact_below = 2000`` pays up to ~1.5× SLQ's
@@ -28,6 +29,11 @@ the Gauss quadrature's. ``f(λ) = 1/(1 + cλ)`` has a pole at ``λ = −1/c``, n
 bulk of near-zero eigenvalues when ``c`` is large, so few Lanczos steps misjudge it (on
 the 308-coordinate test network, 20 steps were 5% low at the random ``p*``'s ``c`` and
 40 steps within 0.2%; ``tests/test_bound.py``).
+
+Both paths go through the operator's block products
+(:mod:`landscape.analysis.hessian.batched`): the columns in blocks of unit vectors, SLQ's
+probes in lockstep. On a CPU a block is one vector (the product is compute-bound, and a
+batched pass measured no faster), on a GPU many.
 
 Under ``torchrun`` both are split over the ranks with the one-process numbers: the
 exact path's columns (rank ``r`` computes ``H e_i`` for ``i = r, r + R, …``) and SLQ's
@@ -47,6 +53,7 @@ from torch import Tensor
 
 from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
+from landscape.analysis.hessian.batched import block_size
 from landscape.errors import NonFiniteResultError
 
 __all__ = ["InverseTrace", "inverse_trace", "kept_hessian"]
@@ -148,13 +155,19 @@ def _columns(
     dim = op.dim
     # Filled on the operator's device and copied to the CPU once: no host sync per column.
     out = torch.empty(dim, len(columns), dtype=torch.float64, device=op.device)
-    e = torch.zeros(dim, device=op.device, dtype=op.dtype)
-    for k, i in enumerate(columns):
-        e[i] = 1
-        out[:, k] = op(e).detach().to(torch.float64)
-        e[i] = 0
+    columns = list(columns)
+    # Blocks of unit vectors, each one batched pass (landscape.analysis.hessian.batched).
+    if op.method == "auto":
+        op.choose()  # the method decides the block size
+    block = block_size(op)
+    for k in range(0, len(columns), block):
+        idx = torch.as_tensor(columns[k : k + block], device=op.device)
+        e = torch.zeros(len(idx), dim, device=op.device, dtype=op.dtype)
+        e[torch.arange(len(idx), device=op.device), idx] = 1
+        out[:, k : k + len(idx)] = op.matmat(e).detach().to(torch.float64).T
         if progress is not None:
-            progress()
+            for _ in range(len(idx)):
+                progress()
     return out.cpu()
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "add_bare_arguments",
     "add_engine_arguments",
     "add_job_arguments",
+    "add_pair_arguments",
     "bare_kwargs",
     "consent",
     "format_table",
@@ -69,6 +70,16 @@ def log_analyses(args: argparse.Namespace) -> None:
     runs.discard(None)
     for run_dir in sorted(runs):
         log_results(run_dir, args.log.split(","))
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two targets ``CKPT_A CKPT_B`` of a verb that joins two checkpoints, each with its
+    ``--level-a``/``--level-b`` for a run directory."""
+    for end in ("a", "b"):
+        parser.add_argument(f"ckpt_{end}", metavar=f"CKPT_{end.upper()}",
+                            help="run dir, level_NN dir, or a checkpoint file")  # fmt: skip
+        parser.add_argument(f"--level-{end}", type=int, default=None,
+                            help=f"level of CKPT_{end.upper()} if a run dir")  # fmt: skip
 
 
 def consent(args: argparse.Namespace) -> None:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_bare_arguments, add_job_arguments, bare_kwargs, print_barrier
+from landscape.cli._common import (
+    add_bare_arguments,
+    add_job_arguments,
+    add_pair_arguments,
+    bare_kwargs,
+    print_barrier,
+)
 from landscape.specs import BarrierSpec
 
 VERB = "barrier"
@@ -22,11 +28,7 @@ ORDER = 51
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for end in ("a", "b"):
-        parser.add_argument(f"ckpt_{end}", metavar=f"CKPT_{end.upper()}",
-                            help="run dir, level_NN dir, or a checkpoint file")  # fmt: skip
-        parser.add_argument(f"--level-{end}", type=int, default=None,
-                            help=f"level of CKPT_{end.upper()} if a run dir")  # fmt: skip
+    add_pair_arguments(parser)
     settings.add_arguments(parser, BarrierSpec)
     add_job_arguments(parser, out="result folder (default: analysis/barrier_<hash>/ in CKPT_A's "
                       "level, or in its run for a file outside the levels)")  # fmt: skip

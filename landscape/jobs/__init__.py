@@ -23,6 +23,7 @@ from landscape.jobs.barrier import barrier
 from landscape.jobs.bound import bound
 from landscape.jobs.connectivity import connectivity
 from landscape.jobs.curvature import curvature
+from landscape.jobs.curve import curve
 from landscape.jobs.demo import demo
 from landscape.jobs.hessian import hessian
 from landscape.jobs.instability import instability
@@ -41,6 +42,7 @@ __all__ = [
     "bound",
     "connectivity",
     "curvature",
+    "curve",
     "demo",
     "hessian",
     "instability",

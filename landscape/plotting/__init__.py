@@ -34,4 +34,5 @@ DRAWERS: dict[str, str] = {
     "bound": "landscape.plotting.bound:plot_bound",
     "bound-levels": "landscape.plotting.bound:plot_bound_levels",
     "bound-empirical": "landscape.plotting.bound:plot_bound_empirical",
+    "curve": "landscape.plotting.curves:plot_curve",
 }

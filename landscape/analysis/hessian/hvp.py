@@ -189,6 +189,8 @@ class HessianOperator:
             ``"fisher"`` (empirical Fisher): which curvature matrix ``v`` is multiplied
             by (:mod:`~landscape.analysis.hessian.gauss_newton`); the last two ignore
             ``method`` and report ``"jvp-vjp"``.
+        block_size: vectors per batched pass of :meth:`matmat` (default: chosen by
+            :func:`~landscape.analysis.hessian.batched.block_size`; 1: one at a time).
 
     The constructor only checks arguments and splits the data; graphs are built
     on the first product. The operator shares the model's parameter storage: after
@@ -216,6 +218,7 @@ class HessianOperator:
         memory_budget: int | None = None,
         on_product: Callable[[], object] | None = None,
         curvature: str = "hessian",
+        block_size: int | None = None,
     ) -> None:
         if curvature not in CURVATURES:
             raise ValueError(
@@ -268,6 +271,9 @@ class HessianOperator:
         self.choice: dict[str, object] = {}
         self.count = 0
         self.on_product = on_product
+        if block_size is not None and block_size < 1:
+            raise ValueError(f"block_size must be positive, got {block_size}")
+        self.block = block_size
         self._graph: tuple[list[Tensor], list[Tensor]] | None = None
 
     # ---------------------------------------------------------------- set-up
@@ -380,6 +386,14 @@ class HessianOperator:
         if self.on_product is not None:
             self.on_product()
         return self.from_state(out)
+
+    def matmat(self, vecs: Tensor) -> Tensor:
+        """``H_m v`` for every row of ``vecs`` (``[b, dim]``) in batched passes, the same
+        numbers as ``b`` calls of :meth:`matvec` to float rounding
+        (:func:`~landscape.analysis.hessian.batched.hvp_block`)."""
+        from landscape.analysis.hessian.batched import hvp_block
+
+        return hvp_block(self, vecs)
 
     def _loss(self, p: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         out = functional_call(self.model, {**self._fixed, **p}, (x,))

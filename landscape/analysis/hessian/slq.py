@@ -109,15 +109,39 @@ def slq_rows(
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     steps = min(steps, dim)
+    check = 1 if device.type == "cpu" else 0
+    starts = [v for _, v in rademacher_share(dim, gen, keep, device, dtype)]
+    group = _lockstep_group(matvec, len(starts), steps, dim, dtype)
+    runs = []
+    if group > 1:  # several probes per block product (landscape.analysis.hessian.batched)
+        from landscape.analysis.hessian.batched import lanczos_lockstep
+
+        for i in range(0, len(starts), group):
+            block = torch.stack(starts[i : i + group])
+            runs += lanczos_lockstep(matvec.matmat, block, steps, check_every=check)
+    else:
+        runs = [lanczos(matvec, v, steps, check_every=check, restart=False, keep_basis=False)
+                for v in starts]  # fmt: skip
     rows = []
-    for _, v in rademacher_share(dim, gen, keep, device, dtype):
-        run = lanczos(
-            matvec, v, steps, check_every=1 if device.type == "cpu" else 0, restart=False,
-            keep_basis=False,
-        )  # fmt: skip
+    for run in runs:
         theta, s = ritz(run)
         rows.append((theta, s[0] ** 2, run.matvecs))
     return rows
+
+
+# The Krylov bases of probes run in lockstep are held together: at most this many bytes.
+_LOCKSTEP_BYTES = 2**30
+
+
+def _lockstep_group(matvec: MatVec, probes: int, steps: int, dim: int, dtype: torch.dtype) -> int:
+    """Probes run in lockstep: the operator's block size (1 for a plain function or an
+    operator that multiplies one vector at a time), capped by the bases' memory."""
+    if probes < 2 or not hasattr(matvec, "matmat"):
+        return 1
+    from landscape.analysis.hessian.batched import block_size
+
+    per_probe = steps * dim * torch.empty((), dtype=dtype).element_size()
+    return max(1, min(probes, block_size(matvec), _LOCKSTEP_BYTES // max(1, per_probe)))
 
 
 def quadrature_of(dim: int, steps: int, rows: Sequence[Rule]) -> Quadrature:
