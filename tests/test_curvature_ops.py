@@ -145,6 +145,15 @@ def test_curvature_operator_equals_dense_reference(curvature: str, masked: bool)
 
 
 @pytest.mark.parametrize("curvature", ["hessian", "ggn", "fisher"])
+def test_block_products_multiply_by_the_chosen_curvature(curvature: str):
+    # matmat's batched passes (the bound's and SLQ's) must not fall back to the Hessian
+    net, x, y = _tiny()
+    op = HessianOperator(net, (x, y), chunk_size=16, curvature=curvature, block_size=4)
+    eye = torch.eye(op.dim, dtype=F64)
+    torch.testing.assert_close(op.matmat(eye).T, _dense(net, x, y, curvature), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("curvature", ["hessian", "ggn", "fisher"])
 def test_every_spectrum_quantity_follows_the_curvature(curvature: str):
     """Top-k, trace (Hutch++ with 3·dim products is exact) and density moments, each
     against the dense float64 matrix."""
