@@ -74,7 +74,8 @@ class PermGroup:
     """Hidden units that one permutation moves together.
 
     Attributes:
-        name: the group's name (the first layer whose output opens it, e.g. ``layers.1``).
+        name: the group's name: the first layer (in graph order) whose output it is, e.g.
+            ``blocks.0.conv1``, or ``conv`` for the stream a ResNet's stem opens.
         size: number of units.
         axes: every tensor axis the permutation acts on.
         nodes: ``(graph node, channel axis)`` of the layer outputs whose channels are these
@@ -203,19 +204,21 @@ class _Builder:
         groups: dict[int, list[Axis]] = {}
         nodes: dict[int, list[tuple[str, int]]] = {}
         order: list[int] = []
+        name: dict[int, str] = {}
         for i in sorted(self.axes):
             r = self.find(i)
             if r == _FIXED:
                 continue
-            if r not in groups:
+            if r not in groups:  # named by its first layer in graph order (a stream: its stem)
                 order.append(r)
+                name[r] = self.opened_by[i]
             groups.setdefault(r, []).extend(self.axes[i])
         for i, names in self.nodes.items():
             r = self.find(i)
             if r in groups:
                 nodes.setdefault(r, []).extend(names)
         return PermutationSpec(tuple(
-            PermGroup(self.opened_by[r], self.size[r], tuple(groups[r]), tuple(nodes.get(r, ())))
+            PermGroup(name[r], self.size[r], tuple(groups[r]), tuple(nodes.get(r, ())))
             for r in order
         ))  # fmt: skip
 
