@@ -128,17 +128,21 @@ fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 styles = {"none": ("k", "o"), "weight": ("C0", "s"), "activation": ("C1", "^")}
 for ax, (fam, d) in zip(axes, out["families"].items()):
     widths = d["widths"]
-    for align, repair in VARIANTS:
+    for k, (align, repair) in enumerate(VARIANTS):
         color, marker = styles[align]
         vals = [d["per_width"][str(w)][label(align, repair)]["error_barrier_mean_sd"] for w in widths]
-        ax.errorbar(widths, [v[0] for v in vals], yerr=[v[1] for v in vals], color=color,
-                    marker=marker, ls="-" if repair else "--", ms=4, capsize=2,
-                    label=label(align, repair))  # fmt: skip
+        shift = 1.04 ** (k - 2.5)  # side by side at each width (log axis)
+        # hollow markers and dashed lines: without REPAIR; filled and solid: with REPAIR
+        ax.errorbar([w * shift for w in widths], [v[0] for v in vals], yerr=[v[1] for v in vals],
+                    color=color, marker=marker, ls="-" if repair else "--", ms=5, capsize=2,
+                    mfc=color if repair else "white", label=label(align, repair))  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.set_xlabel("width (hidden units)" if fam == "mlp" else "width (first conv's channels)")
-    ax.set_ylabel("test error barrier (mean ± std, 3 pairs)")
-    bn = "no BatchNorm" if fam == "mlp" else "BatchNorm: interpolated / recomputed (REPAIR)"
+    n_pairs = len(d["per_width"][str(widths[0])]["raw"]["pairs"])
+    ax.set_ylabel(f"test error barrier (mean ± std over {n_pairs} seed pairs)")
+    bn = ("no BatchNorm; REPAIR: rescaled units" if fam == "mlp" else
+          "BatchNorm; no REPAIR: statistics interpolated, REPAIR: recomputed")  # fmt: skip
     ax.set_title(f"{fam} on MNIST-1D ({bn})", fontsize=9)
     ax.set_ylim(bottom=0)
 axes[0].legend(frameon=False, fontsize=7)

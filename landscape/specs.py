@@ -132,11 +132,14 @@ def _numbers(flag: str, text: str, ok: Callable[[float], bool], rule: str) -> li
 ALIGN_METHODS = ("none", "weight", "activation")
 
 
-def _check_alignment(align: str, engine: EngineSpec) -> None:
+def _check_alignment(align: str, repair: bool, engine: EngineSpec) -> None:
     if align not in ALIGN_METHODS:
         raise ValueError(f"--align must be one of {', '.join(ALIGN_METHODS)}, got {align!r}")
-    if engine.bn_samples <= 0:
-        raise ValueError(f"--bn-samples must be positive, got {engine.bn_samples}")
+    if (align == "activation" or repair) and engine.bn_samples <= 0:
+        raise ValueError(
+            f"--bn-samples must be positive (activation matching and REPAIR measure on that "
+            f"many training samples), got {engine.bn_samples}"
+        )
 
 
 def alignment_settings(align: str, repair: bool, engine: EngineSpec) -> dict[str, Any]:
@@ -181,7 +184,7 @@ class _PathSpec:
     def __post_init__(self) -> None:
         _check_points(self.points)
         _check_split(self.split)
-        _check_alignment(self.align, self.engine)
+        _check_alignment(self.align, self.repair, self.engine)
 
     def alignment(self) -> dict[str, Any]:
         """The alignment settings that change the numbers: empty at the defaults (no
@@ -566,7 +569,7 @@ class AlignSpec:
             raise ValueError(f"--method must be weight or activation, got {self.method!r}")
         _check_points(self.points)
         _check_split(self.split)
-        _check_alignment(self.method, self.engine)
+        _check_alignment(self.method, self.repair, self.engine)
 
     def alignment(self) -> dict[str, Any]:
         """The alignment settings that change the numbers."""
