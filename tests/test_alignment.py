@@ -403,3 +403,23 @@ def test_connectivity_and_instability_with_alignment(runs):
     inst = jobs.instability(run, InstabilitySpec(level=1, points=3, align="activation",
                                                  engine=eng), quiet=True, log=lambda _: None)  # fmt: skip
     assert inst["align"] == "activation" and "alignment" in inst.record
+
+
+def test_align_takes_bare_state_dicts(runs, tmp_path, capsys):
+    from landscape.checkpoint import save_state
+    from landscape.runs import open_run
+
+    files = []
+    for i, run in enumerate(runs["mlp"]):
+        files.append(tmp_path / f"net{i}.safetensors")
+        save_state(files[-1], open_run(run, "cpu").weights(0))
+    code = main(["align", str(files[0]), str(files[1]), "--model", "mlp-w16", "--data",
+                 "synthetic", "--method", "activation", "--points", "3", "--eval-samples", "100",
+                 "--bn-samples", "128", "--quiet"])  # fmt: skip
+    assert code == 0
+    folder = next((tmp_path / "net0_analysis").glob("align_*"))
+    rec = json.loads((folder / "result.json").read_text())
+    assert rec["method"] == "activation" and rec["mask_iou_before"] is None
+    assert (folder / "aligned.safetensors").exists()
+    assert not (folder / "aligned_mask.safetensors").exists()  # a bare file has no mask
+    assert "mask IoU" not in capsys.readouterr().out
