@@ -150,6 +150,9 @@ def test_a_model_it_cannot_follow_is_refused_naming_the_node():
     grouped = nn.Sequential(nn.Conv1d(4, 8, 3, groups=2), nn.Flatten(), nn.Linear(8 * 8, 2))
     with pytest.raises(PermutationSpecError, match=r"module '0'.*grouped convolution"):
         permutation_spec(grouped, torch.randn(2, 4, 10))
+    lengthwise = nn.Sequential(nn.Conv1d(2, 4, 3), nn.LayerNorm(8), nn.Flatten(), nn.Linear(32, 2))
+    with pytest.raises(PermutationSpecError, match=r"module '1'.*LayerNorm normalises axis 2"):
+        permutation_spec(lengthwise, torch.randn(2, 2, 10))
 
 
 # ------------------------------------------------------------------ matching

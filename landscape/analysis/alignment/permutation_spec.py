@@ -400,12 +400,18 @@ def _module(b: _Builder, node: fx.Node, m: nn.Module, x: _Space, shape: tuple[in
         b.nodes.setdefault(g, []).append((node.name, out_dim))
         return _Space(g, out_dim)
     if isinstance(m, _NORM):
-        if (isinstance(m, nn.LayerNorm) and len(m.normalized_shape) != 1
-                and b.find(x.node) != _FIXED):  # fmt: skip
-            raise PermutationSpecError(f"{where}: LayerNorm over several axes of permuted "
-                                           "channels is not supported")  # fmt: skip
-        if x.block != 1:
-            raise PermutationSpecError(f"{where}: normalises flattened channels")
+        # The normalised axis must be the channel axis: BatchNorm's axis 1, LayerNorm's last.
+        axis = len(shape) - 1 if isinstance(m, nn.LayerNorm) else 1
+        permuted = b.find(x.node) != _FIXED
+        if permuted and isinstance(m, nn.LayerNorm) and len(m.normalized_shape) != 1:
+            raise PermutationSpecError(
+                f"{where}: LayerNorm over several axes of permuted channels is not supported"
+            )
+        if permuted and (x.block != 1 or x.dim % len(shape) != axis):
+            raise PermutationSpecError(
+                f"{where}: {type(m).__name__} normalises axis {axis}, but the permuted channels "
+                f"are {'flattened' if x.block != 1 else f'on axis {x.dim}'}"
+            )
         for n, _ in [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]:
             b.used.add(prefix + n)
             if n != "num_batches_tracked":
