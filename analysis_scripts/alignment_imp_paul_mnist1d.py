@@ -92,14 +92,15 @@ for tau in REWIND_STEPS:
         cfg = base_config(args).replace(seed=seed, data_seed=seed, rewind_step=str(tau),
                                         levels=args.levels)  # fmt: skip
         runs.append(jobs.prune(cfg, root=ROOT, quiet=True))
-    levels = f"0-{args.levels}"
-    recs = {m: jobs.connectivity_across(runs, ConnectivitySpec(levels=levels, points=POINTS,
-                                                               align=m), quiet=True).record
-            for m in METHODS}  # fmt: skip
-    first = recs[METHODS[0]]
+    # one result per level and method, so that a call with more levels reuses the earlier ones
+    levels = list(range(args.levels + 1))
+    recs = {(m, lv): jobs.connectivity_across(runs, ConnectivitySpec(levels=str(lv),
+                                                                     points=POINTS, align=m),
+                                              quiet=True).record
+            for lv in levels for m in METHODS}  # fmt: skip
     per_level = {}
-    for k, lv in enumerate(first["levels"]):
-        raw = first["per_level"][k]
+    for lv in levels:
+        raw = recs[METHODS[0], lv]["per_level"][0]
         d = {"density": raw["density"],
              "test_error": {f"seed{s}": level_metrics(r)[lv]["test_error"]
                             for s, r in zip(seeds, runs)},
@@ -107,7 +108,7 @@ for tau in REWIND_STEPS:
              "loss_barrier_raw": off_diagonal(raw["loss_matrix_raw"]),
              "mask_iou_raw": off_diagonal(raw["mask_iou_raw"])}  # fmt: skip
         for m in METHODS:
-            p = recs[m]["per_level"][k]
+            p = recs[m, lv]["per_level"][0]
             d[f"error_barrier_{m}"] = off_diagonal(p["error_matrix_aligned"])
             d[f"loss_barrier_{m}"] = off_diagonal(p["loss_matrix_aligned"])
             d[f"mask_iou_{m}"] = off_diagonal(p["mask_iou_aligned"])
@@ -119,9 +120,10 @@ for tau in REWIND_STEPS:
         for key in [k2 for k2 in d if k2.startswith(("error_barrier", "mask_iou", "loss_barrier"))]:
             d[f"{key}_mean_sd"] = mean_sd(d[key])
         per_level[str(lv)] = d
-    out["per_tau"][str(tau)] = {"runs": [str(r) for r in runs], "levels": first["levels"],
+    out["per_tau"][str(tau)] = {"runs": [str(r) for r in runs], "levels": levels,
                                 "per_level": per_level,
-                                "seconds": {m: recs[m]["seconds"] for m in METHODS}}  # fmt: skip
+                                "seconds": {f"{m} level {lv}": recs[m, lv]["seconds"]
+                                            for m, lv in recs}}  # fmt: skip
     print(f"tau {tau} done ({time.time() - t0:.0f} s)", flush=True)
 out["seconds"] = time.time() - t0
 save_json(FIGURES / f"{NAME}.json", out)

@@ -44,7 +44,9 @@ from landscape.specs import BarrierSpec, EngineSpec
 PRESET = "mlp-mnist1d"  # the MNIST-1D data; each family trains with its own preset below
 FAMILIES = {"mlp": "mlp-mnist1d", "cnn1d": "cnn1d-mnist1d"}  # model → its training recipe
 WIDTHS = {"mlp": "32,128,512", "cnn1d": "8,16,32"}  # hidden width / first conv's channels
-VARIANTS = [(align, repair) for repair in (False, True) for align in ("none", "weight", "activation")]
+VARIANTS = [
+    (align, repair) for repair in (False, True) for align in ("none", "weight", "activation")
+]
 POINTS = 11
 NAME = "alignment_mnist1d"
 # ---------------------------------------------------------------------------------------
@@ -130,7 +132,9 @@ for ax, (fam, d) in zip(axes, out["families"].items()):
     widths = d["widths"]
     for k, (align, repair) in enumerate(VARIANTS):
         color, marker = styles[align]
-        vals = [d["per_width"][str(w)][label(align, repair)]["error_barrier_mean_sd"] for w in widths]
+        vals = [
+            d["per_width"][str(w)][label(align, repair)]["error_barrier_mean_sd"] for w in widths
+        ]
         shift = 1.04 ** (k - 2.5)  # side by side at each width (log axis)
         # hollow markers and dashed lines: without REPAIR; filled and solid: with REPAIR
         ax.errorbar([w * shift for w in widths], [v[0] for v in vals], yerr=[v[1] for v in vals],
