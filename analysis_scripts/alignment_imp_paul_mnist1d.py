@@ -36,8 +36,9 @@ import matplotlib.pyplot as plt
 import torch
 from script_args import base_config, options
 
-from landscape import jobs
+from landscape import jobs, paths
 from landscape.io import level_metrics, save_json
+from landscape.runs import run_dir_of
 from landscape.specs import ConnectivitySpec
 
 # ----------------------------------------------------------------------------- settings
@@ -91,7 +92,10 @@ for tau in REWIND_STEPS:
     for seed in seeds:
         cfg = base_config(args).replace(seed=seed, data_seed=seed, rewind_step=str(tau),
                                         levels=args.levels)  # fmt: skip
-        runs.append(jobs.prune(cfg, root=ROOT, quiet=True))
+        run = run_dir_of(cfg, root=ROOT)
+        if not set(range(args.levels + 1)) <= set(paths.levels(run)):  # else: read, not locked
+            run = jobs.prune(cfg, root=ROOT, quiet=True)
+        runs.append(run)
     # one result per level and method, so that a call with more levels reuses the earlier ones
     levels = list(range(args.levels + 1))
     recs = {(m, lv): jobs.connectivity_across(runs, ConnectivitySpec(levels=str(lv),
