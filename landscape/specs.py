@@ -24,6 +24,7 @@ from typing import Any
 from landscape.settings import checked, setting
 
 __all__ = [
+    "ALIGN_METHODS",
     "BN_POLICIES",
     "CURVATURES",
     "CURVE_KINDS",
@@ -34,6 +35,7 @@ __all__ = [
     "NORMALIZATIONS",
     "TRACE_METHODS",
     "WHICH",
+    "AlignSpec",
     "BarrierSpec",
     "BoundSpec",
     "ConnectivitySpec",
@@ -47,6 +49,7 @@ __all__ = [
     "RobustnessSpec",
     "SliceSpec",
     "SweepSpec",
+    "alignment_settings",
 ]
 
 BN_POLICIES = ("recompute", "interpolate", "none")
@@ -145,6 +148,35 @@ def _numbers(flag: str, text: str, ok: Callable[[float], bool], rule: str) -> li
     return values
 
 
+ALIGN_METHODS = ("none", "weight", "activation")
+
+
+def _check_alignment(align: str, repair: bool, engine: EngineSpec) -> None:
+    if align not in ALIGN_METHODS:
+        raise ValueError(f"--align must be one of {', '.join(ALIGN_METHODS)}, got {align!r}")
+    if (align == "activation" or repair) and engine.bn_samples <= 0:
+        raise ValueError(
+            f"--bn-samples must be positive (activation matching and REPAIR measure on that "
+            f"many training samples), got {engine.bn_samples}"
+        )
+
+
+def alignment_settings(align: str, repair: bool, engine: EngineSpec) -> dict[str, Any]:
+    """Hashed settings of an alignment and a repair (empty for ``none`` without repair).
+
+    Activation matching and REPAIR measure on the fixed training batches of
+    ``--bn-samples``, so that count is part of their settings whatever the BN policy.
+    """
+    out: dict[str, Any] = {}
+    if align != "none":
+        out["align"] = align
+    if repair:
+        out["repair"] = True
+    if align == "activation" or repair:
+        out["align_samples"] = engine.bn_samples
+    return out
+
+
 def _check_split(split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"--split must be test or train, got {split!r}")
@@ -157,11 +189,27 @@ class _PathSpec:
 
     points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
     split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    align: str = setting(
+        "none", "permute the second network's hidden units onto the first's before measuring: "
+        "weight or activation matching [Ainsworth et al. 2023] (docs/science.md)",
+        choices=ALIGN_METHODS,
+    )  # fmt: skip
+    repair: bool = setting(
+        False, "REPAIR the interior points [Jordan et al. 2023]: BatchNorm networks by "
+        "--bn-policy recompute, others by rescaling each hidden unit to the interpolated "
+        "statistics of the ends",
+    )  # fmt: skip
     engine: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
         _check_points(self.points)
         _check_split(self.split)
+        _check_alignment(self.align, self.repair, self.engine)
+
+    def alignment(self) -> dict[str, Any]:
+        """The alignment settings that change the numbers: empty at the defaults (no
+        alignment, no repair), so results made before these options keep their names."""
+        return alignment_settings(self.align, self.repair, self.engine)
 
 
 @dataclass(frozen=True)
@@ -585,6 +633,7 @@ MASK_POLICIES = ("union", "intersection")
 
 
 @dataclass(frozen=True)
+@checked
 class CurveSpec:
     """A trained low-loss curve between two checkpoints, its ends fixed (Garipov et al.
     2018, §3), measured against the straight line."""
@@ -606,9 +655,6 @@ class CurveSpec:
     points: int = setting(21, "evenly spaced t in [0, 1] where curve and line are measured",
                           metavar="P")  # fmt: skip
     split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
-    threads: int = setting(
-        0, "CPU threads for torch (0: the run's, else auto)", hashed=False
-    )
     engine: EngineSpec = field(default_factory=EngineSpec)
 
     def __post_init__(self) -> None:
@@ -618,9 +664,42 @@ class CurveSpec:
             raise ValueError(
                 f"--mask-policy must be one of {', '.join(MASK_POLICIES)}, got {self.mask_policy!r}"
             )
-        if self.bends < 1 or self.epochs < 0 or self.threads < 0:
-            raise ValueError("--bends must be ≥ 1, --epochs and --threads ≥ 0")
+        if self.bends < 1 or self.epochs < 0:
+            raise ValueError("--bends must be ≥ 1 and --epochs ≥ 0")
         if not (self.lr >= 0 and self.lr < float("inf")):
             raise ValueError(f"--lr must be 0 (the run's) or positive, got {self.lr}")
         _check_points(self.points)
         _check_split(self.split)
+
+
+MATCH_METHODS = ("weight", "activation")
+
+
+@dataclass(frozen=True)
+@checked
+class AlignSpec:
+    """Permute network B's hidden units onto network A's [Ainsworth et al. 2023, §3], and
+    measure the barrier before and after (docs/science.md, permutation alignment)."""
+
+    method: str = setting(
+        "weight", "weight matching (coordinate descent on ‖θ_A − π(θ_B)‖) or activation "
+        "matching (correlation of the units on training data)", choices=MATCH_METHODS,
+    )  # fmt: skip
+    repair: bool = setting(
+        False, "REPAIR the aligned path's interior points [Jordan et al. 2023] (BatchNorm "
+        "networks: --bn-policy recompute)",
+    )  # fmt: skip
+    points: int = setting(11, "evenly spaced points on each path, both ends included", metavar="P")
+    split: str = setting("test", "data the loss and error are measured on", choices=SPLITS)
+    engine: EngineSpec = field(default_factory=EngineSpec)
+
+    def __post_init__(self) -> None:
+        if self.method not in MATCH_METHODS:
+            raise ValueError(f"--method must be weight or activation, got {self.method!r}")
+        _check_points(self.points)
+        _check_split(self.split)
+        _check_alignment(self.method, self.repair, self.engine)
+
+    def alignment(self) -> dict[str, Any]:
+        """The alignment settings that change the numbers."""
+        return alignment_settings(self.method, self.repair, self.engine)

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     print("models (--model):")
     for n in MODELS.names():
         print(f"  {n:16s} {MODELS.help(n)}")
+    print(f"  {'mlp-wN, cnn1d-wN':16s} the MNIST-1D MLP or 1-D CNN at width N, e.g. mlp-w512")
     print(f"  {'wrn-D-K':16s} WideResNet of depth D and width K, e.g. wrn-28-10")
     print(f"  {'tv:NAME':16s} any torchvision classification model, e.g. tv:resnet50")
     print(

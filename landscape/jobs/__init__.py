@@ -19,6 +19,8 @@ it was reused::
 The command line (``landscape <verb>``) is a thin shell over these functions.
 """
 
+from landscape.jobs.across import connectivity_across
+from landscape.jobs.align import align
 from landscape.jobs.barrier import barrier
 from landscape.jobs.bound import bound
 from landscape.jobs.connectivity import connectivity
@@ -38,9 +40,11 @@ from landscape.jobs.targets import Checkpoint, resolve, resolve_run
 __all__ = [
     "Checkpoint",
     "Result",
+    "align",
     "barrier",
     "bound",
     "connectivity",
+    "connectivity_across",
     "curvature",
     "curve",
     "demo",

@@ -16,6 +16,7 @@ from typing import Any
 from landscape.analysis.connectivity import BarrierResult
 from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.errors import LandscapeError
+from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, short_label, use_threads
@@ -28,19 +29,25 @@ Log = Callable[[str], object]
 
 
 def barrier_settings(
-    engine: EngineSpec, split: str, points: int, ident_a: str, ident_b: str
-) -> dict[str, Any]:
-    """Hashed settings of a barrier between two identified checkpoints."""
+    engine: EngineSpec, split: str, points: int, ident_a: str, ident_b: str,
+    alignment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Hashed settings of a barrier between two identified checkpoints (``alignment``:
+    :meth:`BarrierSpec.alignment`, empty without alignment or repair, so those results keep
+    their names)."""
     return {"kind": "barrier", "a": ident_a, "b": ident_b, "points": points, "split": split,
-            **engine.hashed()}  # fmt: skip
+            **engine.hashed(), **(alignment or {})}  # fmt: skip
 
 
 def barrier_record(
-    res: BarrierResult, settings: Mapping[str, Any], run_dir: Path, seconds: float, title: str
-) -> dict[str, Any]:
-    """The JSON record of one barrier result (the format every barrier folder holds)."""
+    res: BarrierResult, settings: Mapping[str, Any], run_dir: Path, seconds: float, title: str,
+    alignment: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON record of one barrier result (the format every barrier folder holds);
+    ``alignment``: how B was aligned and the path repaired (``jobs.aligning``)."""
+    how = dict(alignment) if alignment else {"align": "none", "repair": False, "repair_by": None}
     return {"kind": "barrier", "title": title, "settings": dict(settings), "run": str(run_dir),
-            **res.to_dict(), "seconds": seconds, **stamp()}  # fmt: skip
+            **res.to_dict(), **how, "seconds": seconds, **stamp()}  # fmt: skip
 
 
 def write_barrier(folder: Path, record: Mapping[str, Any], res: BarrierResult) -> Result:
@@ -90,21 +97,37 @@ def barrier(
     if cb.run.config.data.data != ca.run.config.data.data:
         log(f"note: CKPT_B was trained on {cb.run.config.data.data}; measuring on "
             f"CKPT_A's {ca.run.config.data.data}")  # fmt: skip
-    settings = barrier_settings(eng, spec.split, spec.points, ca.ident, ident_b)
+    settings = barrier_settings(eng, spec.split, spec.points, ca.ident, ident_b, spec.alignment())
     folder = Path(out) if out else ca.result_dir("barrier", digest(settings))
+    run = ca.run
+    model = run.model()
+    check_repair(model, eng, spec.repair)  # before anything is written
     with claim(folder, settings, force=force, wait=wait, log=log) as done:
         if done is not None:
             return done
-        run = ca.run
-        model = run.model()
         use_threads(run, eng.threads, model)
         t0 = time.perf_counter()
-        res = barrier_curve(
-            model, ca.state, {k: v.to(run.device) for k, v in cb.state.items()},
-            eval_data(run, spec.split, eng.eval_samples), spec.points, eng.bn_policy,
-            bn_batches(run, eng), **eng.speed(),
-        )  # fmt: skip
+        state_b = {k: v.to(run.device) for k, v in cb.state.items()}
+        how = alignment_record(spec.align, spec.repair, model)
+        if spec.align == "none" and not spec.repair:
+            res = barrier_curve(
+                model, ca.state, state_b, eval_data(run, spec.split, eng.eval_samples),
+                spec.points, eng.bn_policy, bn_batches(run, eng), **eng.speed(),
+            )  # fmt: skip
+        else:
+            if spec.align != "none":
+                aligned = align_states(run, model, ca.state, state_b, spec.align, eng.bn_samples)
+                state_b = aligned.state
+                how["alignment"] = aligned.summary()
+            res = path_barrier(run, model, ca.state, state_b, points=spec.points,
+                               split=spec.split, engine=eng, repair=spec.repair)  # fmt: skip
         b_label = cb.label if cb.bare else short_label(ident_b)
-        title = f"{run.path.name}: {ca.label} → {b_label}"
-        record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title)
+        title = f"{run.path.name}: {ca.label} → {b_label}" + _suffix(spec.align, spec.repair)
+        record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title, how)
         return write_barrier(folder, record, res)
+
+
+def _suffix(align: str, repair: bool) -> str:
+    """How a title says the path was aligned and repaired."""
+    parts = ([f"{align} matching"] if align != "none" else []) + (["REPAIR"] if repair else [])
+    return f" ({', '.join(parts)})" if parts else ""

@@ -47,7 +47,7 @@ from landscape.errors import LandscapeError
 from landscape.jobs.barrier import Log, pair
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, short_label
+from landscape.jobs.targets import Checkpoint, short_label, use_threads
 from landscape.runs import Run
 from landscape.settings import digest
 from landscape.specs import CurveSpec
@@ -251,12 +251,9 @@ def curve(
     with claim(folder, settings, force=force, wait=wait, log=log) as done:
         if done is not None:
             return done
-        from landscape.devices import configure_threads
-
         t0 = time.perf_counter()
         model = run.model()
-        configure_threads(run.device, sum(p.numel() for p in model.parameters()),
-                          spec.threads or run.config.train.threads)  # fmt: skip
+        use_threads(run, spec.engine.threads, model)
         state_a = dict(ca.state)
         state_b = {k: v.to(run.device) for k, v in cb.state.items()}
         mask = None if mask is None else {k: v.to(run.device) for k, v in mask.items()}

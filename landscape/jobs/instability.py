@@ -38,6 +38,7 @@ from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.hparams import parse_duration
 from landscape.io import file_digest
+from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
 from landscape.jobs.barrier import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
@@ -165,8 +166,11 @@ def _test(
 
     eng, level = spec.engine, spec.level
     train_settings, copies_dir = _copies_dir(run_, level, seeds, sp, extra)
-    settings = {**train_settings, "points": spec.points, "split": spec.split, **eng.hashed()}
+    settings = {**train_settings, "points": spec.points, "split": spec.split, **eng.hashed(),
+                **spec.alignment()}  # fmt: skip
     folder = paths.analysis_dir(run_.path, level, "instability", digest(settings))
+    model = run_.model()
+    check_repair(model, eng, spec.repair)  # before anything is written
     with claim(folder, settings, force=how.force, wait=how.wait, log=how.log) as done:
         if done is not None:
             return done
@@ -182,17 +186,27 @@ def _test(
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         data = eval_data(run_, spec.split, eng.eval_samples)
-        res = barrier_curve(
-            run_.model(), copies[0], copies[1], data, spec.points, eng.bn_policy,
-            bn_batches(run_, eng), **eng.speed(),
-        )  # fmt: skip
+        how_aligned = alignment_record(spec.align, spec.repair, model)
+        if spec.align == "none" and not spec.repair:
+            res = barrier_curve(
+                model, copies[0], copies[1], data, spec.points, eng.bn_policy,
+                bn_batches(run_, eng), **eng.speed(),
+            )  # fmt: skip
+        else:  # copy 1 permuted onto copy 0 (the same function), then the path (repaired)
+            second = copies[1]
+            if spec.align != "none":
+                aligned = align_states(run_, model, copies[0], second, spec.align, eng.bn_samples)
+                second = aligned.state
+                how_aligned = {**how_aligned, "alignment": aligned.summary()}
+            res = path_barrier(run_, model, copies[0], second, points=spec.points,
+                               split=spec.split, engine=eng, repair=spec.repair)  # fmt: skip
         # Each copy as trained (its own BN statistics), on the same samples as the path.
         own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
                               **eng.speed())  # fmt: skip
         title = f"{run_.path.name}: level {level} from step {sp.start}, seeds {tuple(seeds)}"
         record = {
             "kind": "instability", "title": title, "settings": settings, "run": str(run_.path),
-            **res.to_dict(),
+            **res.to_dict(), **how_aligned,
             "copies": [str(copies_dir / f"copy_{i}.safetensors") for i in range(2)],
             "copy_errors_own_bn": own.errors.tolist(),
             "train_steps": [sp.start, sp.stop], "train_seconds": train_seconds,
@@ -378,7 +392,7 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
     onset = next((t for t, e in zip(steps, errors) if e <= spec.onset), None)
     settings = {"kind": "instability-scan", "level": level, "seeds": list(seeds),
                 "rewind_steps": steps, "points": spec.points, "split": spec.split,
-                **spec.engine.hashed()}  # fmt: skip
+                **spec.engine.hashed(), **spec.alignment()}  # fmt: skip
     record = {
         "kind": "instability-scan", "settings": settings, "run": str(run_.path),
         "title": f"{run_.path.name}: level {level}, stability vs rewind step",
@@ -386,7 +400,8 @@ def _scan(run_: Run, spec: InstabilitySpec, seeds, how: _How) -> Result:
         "error_barriers": errors, "loss_barriers": [r["loss_barrier"] for r in results],
         "copy_errors_own_bn": [r["copy_errors_own_bn"] for r in results],
         "onset_threshold": spec.onset, "onset": onset, "results": [str(r.folder) for r in results],
-        "split": spec.split, "bn_policy": spec.engine.bn_policy, **stamp(),
+        "split": spec.split, "bn_policy": spec.engine.bn_policy, "align": spec.align,
+        "repair": spec.repair, **stamp(),
     }  # fmt: skip
     with Writer(paths.analysis_dir(run_.path, level, "instability-scan", digest(settings))) as w:
         w.arrays({"rewind_steps": steps, "error_barriers": errors})

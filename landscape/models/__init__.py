@@ -1,6 +1,6 @@
 """Model registry: ``create_model(name, in_shape, num_classes)`` (docs/architecture.md, ``models/``).
 
-Names: ``mlp``, ``cnn1d`` (MNIST-1D); ``resnet20/32/56/110`` (CIFAR ResNets);
+Names: ``mlp``, ``cnn1d`` (MNIST-1D), and ``mlp-wN``/``cnn1d-wN`` at width ``N``; ``resnet20/32/56/110`` (CIFAR ResNets);
 ``resnet18`` (CIFAR stem); ``vgg11/16/19`` (with BatchNorm); ``wrn-D-K``
 (WideResNet depth D, width K); ``tv:NAME`` for any torchvision model; and a
 user's own model as ``package.module:factory``.
@@ -53,6 +53,8 @@ for _name, _target, _help in _BUILTIN:
 del _name, _target, _help
 
 _WRN = re.compile(r"^wrn-(\d+)-(\d+)$")
+# The MNIST-1D models at another width (a width sweep, e.g. of permutation alignment).
+_WIDTH = re.compile(r"^(mlp|cnn1d)-w([1-9]\d*)$")
 _SUBMODULES = ("cifar", "mnist1d")
 
 
@@ -82,7 +84,7 @@ def is_user_factory(name: str) -> bool:
 
 
 def model_names() -> list[str]:
-    return [*MODELS.names(), "wrn-D-K", "tv:NAME", "package.module:factory"]
+    return [*MODELS.names(), "mlp-wN", "cnn1d-wN", "wrn-D-K", "tv:NAME", "package.module:factory"]
 
 
 def _user_factory(spec: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
@@ -127,6 +129,11 @@ def _build(name: str, in_shape: tuple[int, ...], num_classes: int) -> nn.Module:
             return torchvision.models.get_model(name[3:], weights=None, num_classes=num_classes)
         except ValueError as exc:
             raise RegistryError(f"unknown torchvision model {name[3:]!r} ({exc})") from exc
+    w = _WIDTH.match(name)
+    if w:
+        from landscape.models import mnist1d
+
+        return getattr(mnist1d, w.group(1))(in_shape, num_classes, width=int(w.group(2)))
     m = _WRN.match(name)
     if m:
         from landscape.models.cifar import wide_resnet

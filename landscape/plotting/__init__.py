@@ -19,6 +19,8 @@ __all__ = ["DRAWERS"]
 DRAWERS: dict[str, str] = {
     "connectivity": "landscape.plotting.connectivity:plot_connectivity",
     "barrier": "landscape.plotting.connectivity:plot_barrier",
+    "align": "landscape.plotting.alignment:plot_alignment",
+    "connectivity-across": "landscape.plotting.alignment:plot_across",
     "instability": "landscape.plotting.connectivity:plot_barrier",
     "instability-scan": "landscape.plotting.connectivity:plot_instability_scan",
     "anchors": "landscape.plotting.slices:plot_slices",
