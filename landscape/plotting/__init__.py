@@ -34,4 +34,6 @@ DRAWERS: dict[str, str] = {
     "bound": "landscape.plotting.bound:plot_bound",
     "bound-levels": "landscape.plotting.bound:plot_bound_levels",
     "bound-empirical": "landscape.plotting.bound:plot_bound_empirical",
+    "sharpness": "landscape.plotting.sharpness:plot_sharpness",
+    "sharpness-levels": "landscape.plotting.sharpness:plot_sharpness_levels",
 }
