@@ -13,7 +13,9 @@ import argparse
 import errno
 import importlib
 import inspect
+import os
 import pkgutil
+import shlex
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -21,7 +23,10 @@ from types import ModuleType
 from landscape import __version__
 from landscape.errors import LandscapeError
 
-__all__ = ["build_parser", "main", "verbs"]
+__all__ = ["COMMAND_VARIABLE", "build_parser", "main", "verbs"]
+
+#: The environment variable through which a verb's results record its command line.
+COMMAND_VARIABLE = "LANDSCAPE_COMMAND"
 
 
 def verbs() -> list[ModuleType]:
@@ -70,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from landscape.cli._common import consent
 
     consent(args)
+    # Results record the command line that made them (landscape.jobs.store.stamp), for the
+    # report's "command that reproduces it"; restored after, for callers of main() in-process.
+    before = os.environ.get(COMMAND_VARIABLE)
+    os.environ[COMMAND_VARIABLE] = shlex.join(["landscape", *argv])
     try:
         return int(args._run(args) or 0)
     except (LandscapeError, ValueError) as exc:
@@ -87,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        if before is None:
+            os.environ.pop(COMMAND_VARIABLE, None)
+        else:
+            os.environ[COMMAND_VARIABLE] = before
 
 
 _OS_ADVICE = {
