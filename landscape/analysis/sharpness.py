@@ -4,8 +4,8 @@ Three measures on the *kept* coordinates of a pruned network (pruned weights sta
 parameters without a mask, biases and BatchNorm, all move), each for several ρ:
 
 - **average-case** ``S_avg(ρ) = E_δ[ℓ(w + δ)] − ℓ(w)`` with ``δ ~ N(0, ρ²/d · I_d)`` on
-  the ``d`` kept coordinates, so ``E‖δ‖² = ρ²`` (the "expected sharpness" of Keskar et al.
-  2017 and Jiang et al. 2020, §4). Draws come in antithetic pairs ``±δ``: the linear term
+  the ``d`` kept coordinates, so ``E‖δ‖² = ρ²`` (the expected sharpness of Keskar et al.
+  2017 and Jiang et al. 2020). Draws come in antithetic pairs ``±δ``: the linear term
   ``∇ℓᵀδ`` cancels in each pair, the expectation is unchanged and its variance falls.
 - **worst-case** ``S_max(ρ) = max_{‖δ‖₂ ≤ ρ} ℓ(w + δ) − ℓ(w)`` (the SAM objective, Foret et
   al. 2021, §2), the maximiser found by projected gradient ascent: the first step is SAM's
@@ -13,7 +13,7 @@ parameters without a mask, biases and BatchNorm, all move), each for several ρ:
   later step ``δ ← Π_ρ(δ + ρ g/‖g‖)`` with ``g`` the gradient at ``w + δ`` and ``Π_ρ`` the
   projection onto the ball; the largest loss of the iterates is returned, so the value is
   a lower bound of the true maximum that tightens with ``steps``.
-- **adaptive** (Kwon et al. 2021, ASAM §3; Andriushchenko et al. 2023, §2): the same two
+- **adaptive** (Kwon et al. 2021, ASAM §3; Andriushchenko et al. 2023): the same two
   measures in the coordinates ``δ = |w| ⊙ ε``, with ``ε`` in the ball (or the Gaussian) of
   radius ρ; ``ρ`` is then dimensionless and the measure is invariant to rescaling the
   weights, e.g. a layer in front of BatchNorm, where plain sharpness is not.
