@@ -177,6 +177,7 @@ def test_verb_all_levels_then_reuse(run_dir, capsys):
         assert rec["radii"] == [0.05, 0.2] and rec["adaptive_radii"] == [0.1]
         assert rec["num_samples"] == 128 and rec["gradient_evaluations"] == 3 * 3
         assert rec["worst"][1] >= rec["worst"][0] >= 0  # a larger ball holds the smaller
+        assert rec["command"] == "landscape " + " ".join(args)  # for `landscape report`
     (summary,) = (paths.level_dir(run_dir, 0) / "analysis").glob("sharpness-levels_*")
     assert (summary / "levels.png").exists()
     srec = json.loads((summary / "result.json").read_text())
@@ -194,6 +195,7 @@ def test_a_particle_or_rewind_point_without_a_mask_moves_every_parameter(run_dir
     spec = SharpnessSpec(radii="0.1", adaptive_radii="", pairs=1, steps=2, samples=64)
     res = sharpness_job(run_dir / "rewind.safetensors", spec, quiet=True, log=lambda _: None)
     assert not res["masked"] and res["adaptive_worst"] == [] and res["level"] is None
+    assert "command" not in res.record  # made through the Python API, not by a verb
     assert res.folder.parent == run_dir / "analysis"
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from landscape.plotting._common import load_result
 
@@ -43,6 +44,8 @@ def plot_sharpness(result: str | Path | Mapping[str, Any]) -> tuple[Figure, list
         if (avg > 0).all() and (worst > 0).all():
             ax.set_xscale("log")
             ax.set_yscale("log")
+        ax.set_xticks(r, [f"{v:g}" for v in r])
+        ax.xaxis.set_minor_formatter(NullFormatter())  # the radii label the axis, nothing else
         unit = "ρ (units of |w|)" if prefix else "ρ (weight units)"
         ax.set_xlabel(unit)
         ax.set_ylabel("training-loss rise")
