@@ -25,6 +25,7 @@ __all__ = [
     "RunRecord",
     "collect",
     "find_runs",
+    "flatten_config",
     "reproduce",
     "scalars",
 ]
@@ -86,10 +87,38 @@ class RunRecord:
     def method(self) -> str:
         return str(self.config.get("method", "?"))
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """``config.json`` flattened: the run settings by their flag names (``lr``, ``seed``,
+        ``model``: the ``hparams`` sections merged), everything else as dotted keys
+        (``versions.torch``, ``seeds.init``)."""
+        return flatten_config(self.config)
+
     def missing(self) -> list[str]:
         """The analyses of :data:`ANALYSES` with no finished result in this run."""
         have = {r.analysis for r in self.results if r.finished}
         return [verb for verb in ANALYSES if verb not in have]
+
+
+def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's ``config.json`` as one level of keys (:attr:`RunRecord.settings`)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            out[prefix] = value
+
+    for key, value in config.items():
+        if key == "hparams" and isinstance(value, Mapping):
+            for section in value.values():  # data, model, train, prune: flag names are unique
+                if isinstance(section, Mapping):
+                    out.update({k: v for k, v in section.items() if not isinstance(v, Mapping)})
+        elif key != "non_default":  # the same settings again
+            walk(key, value)
+    return out
 
 
 def find_runs(targets: Iterable[str | Path]) -> list[Path]:

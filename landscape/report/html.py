@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
 """
 
 _RUN_KEYS = ("method", "model", "data", "seed", "data_seed", "lr", "length", "rewind_step",
-             "prune_fraction", "prune_strategy", "particles")  # fmt: skip
+             "prune_fraction", "prune_strategy", "particles", "versions.torch")  # fmt: skip
 _LEVEL_COLS = (("level", "level"), ("density", "weights remaining"),
                ("train_loss", "train loss"), ("train_error", "train error"),
                ("test_loss", "test loss"), ("test_error", "test error"),
@@ -137,15 +137,16 @@ def _result(res: AnalysisResult, run: RunRecord, base: Path) -> str:
 
 
 def _run(run: RunRecord, base: Path) -> str:
-    cfg = run.config
+    cfg = run.settings
     rows = [[lv.get(k) for k, _ in _LEVEL_COLS] for lv in run.levels]
-    settings = _table(("setting", "value"), [(k, cfg[k]) for k in sorted(cfg)
-                                             if not isinstance(cfg[k], (Mapping, list))])  # fmt: skip
+    settings = _table(("setting", "value"), [(k, cfg[k]) for k in sorted(cfg)], "settings")
+    keys = [k for k in _RUN_KEYS if k != "particles" or run.method == "swamp"]
+    shown = ", ".join(f"{k} {_fmt(cfg[k])}" for k in keys if cfg.get(k) not in (None, ""))
     finished = [r for r in run.results if r.finished]
     missing = run.missing()
     out = [f'<section class="run" id="{_anchor(run)}"><h2>{_e(run.method)} — '
            f"<code>{_e(run.path.name)}</code></h2>",
-           f"<p>Run directory: {_link(run.path, base)}</p>",
+           f"<p>Run directory: {_link(run.path, base)}</p><p>{_e(shown)}</p>",
            f"<details><summary>all {len(cfg)} settings (config.json)</summary>{settings}</details>",
            "<h3>Levels</h3>",
            _table([h for _, h in _LEVEL_COLS], rows, "levels") if rows
@@ -166,7 +167,7 @@ def render(runs: Sequence[RunRecord], out: Path, title: str = "") -> str:
     summary = []
     for run in runs:
         last = run.levels[-1] if run.levels else {}
-        summary.append([f"{run.path.name}", *[run.config.get(k) for k in _RUN_KEYS[:4]],
+        summary.append([f"{run.path.name}", *[run.settings.get(k) for k in _RUN_KEYS[:4]],
                         len(run.levels), last.get("density"), last.get("test_error"),
                         sum(r.finished for r in run.results), ", ".join(run.missing())])  # fmt: skip
     kinds: dict[str, int] = {}
