@@ -11,17 +11,19 @@ every run), ``jobs.sharpness`` (``landscape sharpness RUN --level L``) on the ke
 - the same two in adaptive coordinates δ = |w| ⊙ ε (Kwon et al. 2021; Andriushchenko
   et al. 2023), which do not change when a layer in front of BatchNorm is rescaled,
 
-and ``jobs.hessian`` (top eigenvalue and Hutchinson trace of m ⊙ H ⊙ m) on the same samples,
-so that each worst case can be held against ½ λ_max ρ² and each average against
-ρ² tr/(2d), the second-order predictions. Mean ± sample std over seeds, and each method's
-paired difference from IMP-WR (same seed, same density) with a 95% t-interval.
+and, with ``--hessian``, ``jobs.hessian`` (top eigenvalue and Hutchinson trace of m ⊙ H ⊙ m)
+on the same samples, so that each worst case can be held against ½ λ_max ρ² and each
+average against ρ² tr/(2d), the second-order predictions. Mean ± sample std over seeds, and
+each method's paired difference from IMP-WR (same seed, same density) with a 95% t-interval.
 
 Writes ``figures/sharpness_paul_mnist1d.json`` and ``.png``. Run from the repository root:
 
     python3 analysis_scripts/sharpness_paul_mnist1d.py --root /tmp/sharp_paul
 
-A missing run is trained first (IMP: ≈ 15 s a level, SWAMP ≈ 40 s a level on one free
-core); results go to each level's ``analysis/`` folder and a repeated call reuses them.
+The committed figure: levels 0 and 2 of runs trained to level 2 (the defaults), no
+``--hessian`` — what a shared 2-core machine allowed in one session. A missing run is trained
+first (IMP ≈ 15 s a level, SWAMP ≈ 40 s a level on one free core); results go to each
+level's ``analysis/`` folder and a repeated call reuses them.
 """
 
 import datetime
@@ -59,8 +61,10 @@ NAME = "sharpness_paul_mnist1d"
 
 
 def _extra(p):
-    p.add_argument("--levels", type=int, default=4, help="levels each run is trained to")
-    p.add_argument("--measure", default="0,2,4", help="levels measured (all runs)")
+    p.add_argument("--levels", type=int, default=2, help="levels each run is trained to")
+    p.add_argument("--measure", default="0,2", help="levels measured (all runs)")
+    p.add_argument("--hessian", action="store_true",
+                   help="also λ_max and the trace of m⊙H⊙m at the measured levels")  # fmt: skip
 
 
 args = options(__doc__, PRESET, "sharpness_paul_mnist1d", extra=_extra)
@@ -77,8 +81,10 @@ for seed in seeds:
         runs[f"seed{seed}_{method}"] = str(run)
         metrics = {m["level"]: m for m in level_metrics(run)}
         sharp = jobs.sharpness(run, SPEC, levels=MEASURED, quiet=True, log=lambda *a: None)
-        hess = jobs.hessian(run, HESSIAN, levels=MEASURED, quiet=True, log=lambda *a: None)
-        hrec = {c.record["level"]: c.record for c in hess.children}
+        hrec = {}
+        if args.hessian:
+            hess = jobs.hessian(run, HESSIAN, levels=MEASURED, quiet=True, log=lambda *a: None)
+            hrec = {c.record["level"]: c.record for c in hess.children}
         rows = {}
         for child in sharp.children:
             r = child.record
@@ -86,14 +92,14 @@ for seed in seeds:
             density[lv] = r["weights_remaining"]
             row = {"test_error": metrics[lv]["test_error"], "loss": r["loss"],
                    "num_kept": r["num_kept"], "kept_norm": r["kept_norm"],
-                   "lambda_max": hrec[lv]["eigenvalues"][0], "trace": hrec[lv]["trace"],
                    "seconds": r["seconds"]}  # fmt: skip
             for key, rho, _ in DRAWN:
                 radii = r["adaptive_radii"] if key.startswith("adaptive") else r["radii"]
                 row[key] = r[key][radii.index(rho)]
-            # the second-order predictions at the drawn plain radii
-            row["worst_quadratic"] = 0.5 * row["lambda_max"] * DRAWN[0][1] ** 2
-            row["average_quadratic"] = DRAWN[1][1] ** 2 * row["trace"] / (2 * row["num_kept"])
+            if hrec:  # the second-order predictions at the drawn plain radii
+                row["lambda_max"], row["trace"] = hrec[lv]["eigenvalues"][0], hrec[lv]["trace"]
+                row["worst_quadratic"] = 0.5 * row["lambda_max"] * DRAWN[0][1] ** 2
+                row["average_quadratic"] = DRAWN[1][1] ** 2 * row["trace"] / (2 * row["num_kept"])
             rows[lv] = row
         per_run[method][seed] = rows
         print(f"seed {seed} {method} done ({time.time() - t0:.0f} s)", flush=True)
@@ -111,8 +117,9 @@ def paired(method, key, level):
     return {"values": d, "mean": statistics.mean(d), "ci95": half}
 
 
-KEYS = [k for k, _, _ in DRAWN] + ["lambda_max", "trace", "worst_quadratic",
-                                   "average_quadratic", "test_error", "loss", "kept_norm"]  # fmt: skip
+KEYS = [k for k, _, _ in DRAWN] + ["test_error", "loss", "kept_norm"]
+if args.hessian:
+    KEYS += ["lambda_max", "trace", "worst_quadratic", "average_quadratic"]
 table = []
 for lv in MEASURED:
     row = {"level": lv, "density": density[lv]}
@@ -125,7 +132,8 @@ for lv in MEASURED:
 out = {
     "preset": args.preset, "seeds": seeds, "levels_trained": args.levels, "measured": MEASURED,
     "swamp": SWAMP, "sharpness": SPEC.hashed("each level's weights"),
-    "hessian": HESSIAN.hashed("each level's weights"), "drawn": [list(d) for d in DRAWN],
+    "hessian": HESSIAN.hashed("each level's weights") if args.hessian else None,
+    "drawn": [list(d) for d in DRAWN],
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
     "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/sharp_paul",
     "runs": runs, "table": table,
@@ -135,9 +143,11 @@ out = {
 }  # fmt: skip
 save_json(FIGURES / f"{NAME}.json", out)
 
-fig, axes = plt.subplots(2, 3, figsize=(15, 8))
-panels = [*DRAWN, ("lambda_max", None, "top Hessian eigenvalue λ_max (kept weights)"),
+panels = [*DRAWN, ("kept_norm", None, "‖w‖ on the kept coordinates"),
           ("test_error", None, "test error")]  # fmt: skip
+if args.hessian:
+    panels[4] = ("lambda_max", None, "top Hessian eigenvalue λ_max (kept weights)")
+fig, axes = plt.subplots(2, 3, figsize=(15, 8))
 x = [100 * density[lv] for lv in MEASURED]
 for ax, (key, _, label) in zip(axes.flat, panels):
     for k, method in enumerate(METHODS):
@@ -145,10 +155,10 @@ for ax, (key, _, label) in zip(axes.flat, panels):
         s = [r[method][key]["std"] for r in table]
         ax.errorbar([v * (1 + 0.012 * (k - 1.5)) for v in x], m, yerr=s, color=f"C{k}",
                     marker="o", ms=4, capsize=3, label=LABELS[method])  # fmt: skip
-    if key == "worst":
+    if args.hessian and key == "worst":
         q = [r["imp-wr"]["worst_quadratic"]["mean"] for r in table]
         ax.plot(x, q, color="C0", ls=":", lw=1, label="IMP-WR ½λ_max ρ²")
-    if key == "average":
+    if args.hessian and key == "average":
         q = [r["imp-wr"]["average_quadratic"]["mean"] for r in table]
         ax.plot(x, q, color="C0", ls=":", lw=1, label="IMP-WR ρ² tr/(2d)")
     ax.set_xscale("log")
@@ -156,7 +166,7 @@ for ax, (key, _, label) in zip(axes.flat, panels):
     ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
-    ax.set_ylabel("training-loss rise" if key not in ("lambda_max", "test_error") else label)
+    ax.set_ylabel("training-loss rise" if key in {k for k, _, _ in DRAWN} else label)
     ax.set_title(label, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=7)

@@ -11,7 +11,7 @@ import base64
 import html
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,18 @@ def _anchor(run: RunRecord) -> str:
     return "run-" + "".join(c if c.isalnum() else "-" for c in run.path.name)
 
 
+_RECORD_CHARS = 40_000  # a record is embedded whole up to this size (slice grids can be larger)
+
+
+def _record(rec: Mapping[str, Any]) -> str:
+    text = json.dumps(rec, indent=1, sort_keys=True)
+    if len(text) <= _RECORD_CHARS:
+        return text
+    return (
+        text[:_RECORD_CHARS] + f"\n... ({len(text) - _RECORD_CHARS} more characters in result.json)"
+    )
+
+
 def _result(res: AnalysisResult, run: RunRecord, base: Path) -> str:
     rel = _link(res.folder, base)
     if not res.finished:
@@ -132,6 +144,8 @@ def _result(res: AnalysisResult, run: RunRecord, base: Path) -> str:
              f"<p>Command ({_e(note)}): <code>{_e(cmd)}</code></p>",
              "<details><summary>settings</summary><pre>"
              f"{_e(json.dumps(settings, indent=1, sort_keys=True))}</pre></details>",
+             f"<details><summary>the whole record (result.json)</summary><pre>{_e(_record(rec))}"
+             "</pre></details>",
              "</section>"]  # fmt: skip
     return "".join(parts)
 
