@@ -72,6 +72,8 @@ def _study(root: Path) -> Path:
         "kind": "alignment", "barrier_before": 0.3125, "barrier_after": 0.0078,
         "command": "landscape align runs/imp-wr_aaaa --level 1", "settings": {"k": 1}})  # fmt: skip
     (wr / "level_01" / "analysis" / "sharpness_9999").mkdir(parents=True)  # no result.json
+    (wr / "level_01" / "analysis" / "curvature_0bad").mkdir(parents=True)
+    (wr / "level_01" / "analysis" / "curvature_0bad" / "result.json").write_text('{"kind": ')
     return root
 
 
@@ -86,13 +88,15 @@ def test_page_lists_settings_levels_every_result_unknown_kinds_and_what_is_missi
                  "eigenvalues", "3.25, 1.5", "hvp_count.total", "42",  # known kind's numbers
                  "alignment", "barrier_before", "0.3125",  # a kind the report does not know
                  "landscape align runs/imp-wr_aaaa --level 1", "as run",  # recorded command
-                 "unfinished", "sharpness_9999"):  # fmt: skip
+                 "unfinished", "sharpness_9999", "curvature_0bad"):  # fmt: skip
         assert text in page, text
     rebuilt = f"landscape hessian {study / 'runs' / 'imp-wr_aaaa'} --level 0 --samples 100"
     assert rebuilt in page and "rebuilt from the recorded settings" in page
     # the rebuilt command's flags exist (a typo here would mislead a reader)
     assert "--top-k 2 --dtype float64" in page
     wr = next(r for r in runs if r.path.name == "imp-wr_aaaa")
+    assert [r.folder.name for r in wr.results if not r.finished] == ["curvature_0bad",
+                                                                     "sharpness_9999"]  # fmt: skip
     assert "connectivity" in wr.missing() and "hessian" not in wr.missing()
     assert re.search(r"Missing: connectivity, slice, bound", page)
     assert 'href="../study/runs/imp-wr_aaaa/level_00/analysis/hessian_1234/"' in page

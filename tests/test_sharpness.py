@@ -210,3 +210,12 @@ def test_verb_bad_input_is_one_line(run_dir, capsys, flags, message):
     assert main(["sharpness", str(run_dir), "--quiet", *flags]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_loss_that_turns_nan_inside_the_ball_is_refused_not_written():
+    from landscape.errors import LandscapeError
+
+    w = torch.full((4,), 0.2, dtype=torch.float64)
+    with pytest.raises(LandscapeError, match="smaller radii"):
+        sharpness({"w": w}, lambda p: torch.log(1 - (p["w"] ** 2).sum()), radii=(5.0,),
+                  pairs=2, steps=2)  # fmt: skip
