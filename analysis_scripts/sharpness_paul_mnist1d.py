@@ -20,7 +20,7 @@ Writes ``figures/sharpness_paul_mnist1d.json`` and ``.png``. Run from the reposi
 
     python3 analysis_scripts/sharpness_paul_mnist1d.py --root /tmp/sharp_paul
 
-The committed figure: levels 0 and 2 of runs trained to level 2 (the defaults), no
+The committed figure: levels 0 and 1 of runs trained to level 1 (the defaults), no
 ``--hessian`` — what a shared 2-core machine allowed in one session. A missing run is trained
 first (IMP ≈ 15 s a level, SWAMP ≈ 40 s a level on one free core); results go to each
 level's ``analysis/`` folder and a repeated call reuses them.
@@ -29,6 +29,7 @@ level's ``analysis/`` folder and a repeated call reuses them.
 import datetime
 import statistics
 import time
+from pathlib import Path
 
 import matplotlib
 
@@ -38,7 +39,7 @@ import torch
 from script_args import base_config, options
 
 from landscape import jobs
-from landscape.io import level_metrics, save_json
+from landscape.io import file_digest, level_metrics, save_json
 from landscape.specs import HessianSpec, SharpnessSpec
 
 # ----------------------------------------------------------------------------- settings
@@ -61,8 +62,8 @@ NAME = "sharpness_paul_mnist1d"
 
 
 def _extra(p):
-    p.add_argument("--levels", type=int, default=2, help="levels each run is trained to")
-    p.add_argument("--measure", default="0,2", help="levels measured (all runs)")
+    p.add_argument("--levels", type=int, default=1, help="levels each run is trained to")
+    p.add_argument("--measure", default="0,1", help="levels measured (all runs)")
     p.add_argument("--hessian", action="store_true",
                    help="also λ_max and the trace of m⊙H⊙m at the measured levels")  # fmt: skip
 
@@ -80,13 +81,23 @@ for seed in seeds:
         run = jobs.prune(cfg, root=args.root, quiet=True)
         runs[f"seed{seed}_{method}"] = str(run)
         metrics = {m["level"]: m for m in level_metrics(run)}
-        sharp = jobs.sharpness(run, SPEC, levels=MEASURED, quiet=True, log=lambda *a: None)
+        # IMP-LRR's and IMP-FT's level 0 is IMP-WR's (the shared dense network): measured once
+        shared = method in ("imp-lrr", "imp-ft") and 0 in MEASURED
+        levels = [lv for lv in MEASURED if not (shared and lv == 0)]
+        sharp = jobs.sharpness(run, SPEC, levels=levels, quiet=True, log=lambda *a: None)
         hrec = {}
         if args.hessian:
-            hess = jobs.hessian(run, HESSIAN, levels=MEASURED, quiet=True, log=lambda *a: None)
-            hrec = {c.record["level"]: c.record for c in hess.children}
+            hess = jobs.hessian(run, HESSIAN, levels=levels, quiet=True, log=lambda *a: None)
+            hrec = {c.record["level"]: c.record for c in hess.children or (hess,)}
         rows = {}
-        for child in sharp.children:
+        if shared:
+            wr = Path(runs[f"seed{seed}_imp-wr"])
+            same = file_digest(run / "level_00/weights.safetensors") == file_digest(
+                wr / "level_00/weights.safetensors"
+            )
+            assert same, f"{run} level 0 is not IMP-WR's dense network"
+            rows[0] = per_run["imp-wr"][seed][0]
+        for child in sharp.children or (sharp,):
             r = child.record
             lv = r["level"]
             density[lv] = r["weights_remaining"]

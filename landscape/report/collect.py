@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,10 @@ _VERB_OF = {k: verb for verb, kinds in ANALYSES.items() for k in kinds}
 #: Settings keys that describe a result rather than name a flag.
 _NOT_FLAGS = {"kind", "weights", "loss", "bn_mode", "results", "levels", "masked", "other",
               "a", "b", "next_mask", "endpoints"}  # fmt: skip
+#: Recorded settings whose flags are spelled otherwise (hessian's ``trace_probes``).
+_SPELLED: dict[str, Callable[[Any], list[str]]] = {
+    "trace_probes": lambda v: ["--trace", "--probes", str(v)] if v else [],
+}
 _DEPTH = 4  # how deep a study folder is searched for run directories
 
 
@@ -245,6 +249,9 @@ def reproduce(result: AnalysisResult, run_dir: Path) -> tuple[str, bool]:
     settings = rec.get("settings", {})
     for k, v in settings.items() if isinstance(settings, Mapping) else ():
         if k in _NOT_FLAGS or v is None or isinstance(v, Mapping):
+            continue
+        if k in _SPELLED:
+            parts += _SPELLED[k](v)
             continue
         flag = "--" + k.replace("_", "-")
         if v is True:
