@@ -47,6 +47,7 @@ __all__ = [
     "InstabilitySpec",
     "ReequilibrationSpec",
     "RobustnessSpec",
+    "SharpnessSpec",
     "SliceSpec",
     "SweepSpec",
     "alignment_settings",
@@ -703,3 +704,66 @@ class AlignSpec:
     def alignment(self) -> dict[str, Any]:
         """The alignment settings that change the numbers."""
         return alignment_settings(self.method, self.repair, self.engine)
+
+
+# Sharpness: the loss rise in a ball of radius ρ around a solution (docs/science.md).
+
+
+@dataclass(frozen=True)
+@checked
+class SharpnessSpec:
+    """Average-case, worst-case and adaptive sharpness of the training loss on the kept
+    weights (Foret et al. 2021; Kwon et al. 2021; Andriushchenko et al. 2023)."""
+
+    radii: str = setting(
+        "0.05,0.1,0.2", "ρ of average- and worst-case sharpness (weight units; '' skips them)",
+        metavar="LIST",
+    )  # fmt: skip
+    adaptive_radii: str = setting(
+        "0.5,1,2", "ρ of adaptive sharpness, δ = |w|⊙ε with ‖ε‖ ≤ ρ ('' skips it)",
+        metavar="LIST",
+    )  # fmt: skip
+    pairs: int = setting(8, "antithetic Gaussian pairs ±δ per average-case value")
+    steps: int = setting(10, "projected gradient-ascent iterates per worst-case value")
+    samples: int = setting(4096, "the first N samples of the split (fixed, unaugmented; 0: all)")
+    split: str = setting("train", "whose loss", choices=SPLITS)
+    dtype: str = setting("float32", "precision of the loss evaluations", choices=_DTYPES)
+    seed: int = setting(0, "seed of the Gaussian perturbations")
+    chunk_size: int = setting(1024, "samples per pass (speed and memory only)", hashed=False)
+    device: str = setting("auto", "cpu, cuda, cuda:N or auto (the run's)", hashed=False)
+    threads: int = setting(
+        0, "CPU threads for torch (0: auto, 1 for models under 100k parameters)", hashed=False
+    )
+
+    def __post_init__(self) -> None:
+        plain, adaptive = self.radius_list(), self.adaptive_radius_list()
+        if not plain and not adaptive:
+            raise ValueError("nothing to measure: give --radii or --adaptive-radii")
+        if self.pairs < 1 or self.steps < 1 or self.chunk_size < 1:
+            raise ValueError("--pairs, --steps and --chunk-size must be ≥ 1")
+        if self.samples < 0 or self.threads < 0:
+            raise ValueError("--samples and --threads must be 0 or positive")
+        _check_split(self.split)
+
+    def radius_list(self) -> list[float]:
+        """``radii`` as sorted floats (empty: plain sharpness skipped)."""
+        if not self.radii.strip():
+            return []
+        return _numbers("--radii", self.radii, lambda v: 0 < v < float("inf"), "be positive")
+
+    def adaptive_radius_list(self) -> list[float]:
+        """``adaptive_radii`` as sorted floats (empty: adaptive sharpness skipped)."""
+        if not self.adaptive_radii.strip():
+            return []
+        return _numbers("--adaptive-radii", self.adaptive_radii,
+                        lambda v: 0 < v < float("inf"), "be positive")  # fmt: skip
+
+    def hashed(self, weights: str) -> dict[str, Any]:
+        """Every setting that changes the numbers, for the weights named ``weights``."""
+        return {
+            "kind": "sharpness", "weights": weights, "radii": self.radius_list(),
+            "adaptive_radii": self.adaptive_radius_list(), "pairs": self.pairs,
+            "steps": self.steps, "samples": self.samples, "split": self.split,
+            "dtype": self.dtype, "seed": self.seed, "masked": True, "loss": "cross_entropy",
+            "bn_mode": "eval",
+        }  # fmt: skip

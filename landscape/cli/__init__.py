@@ -22,6 +22,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import shlex
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -30,7 +31,10 @@ from landscape import __version__
 from landscape.cli._parser import LandscapeParser
 from landscape.errors import LandscapeError
 
-__all__ = ["build_parser", "main", "verbs"]
+__all__ = ["COMMAND_VARIABLE", "build_parser", "main", "verbs"]
+
+#: The environment variable through which a verb's results record its command line.
+COMMAND_VARIABLE = "LANDSCAPE_COMMAND"
 
 
 def verbs() -> list[ModuleType]:
@@ -102,6 +106,10 @@ def _command(argv: Sequence[str] | None = None) -> int:
 
         die_with_parent()
     consent(args)
+    # Results record the command line that made them (landscape.jobs.store.stamp), for the
+    # report's "command that reproduces it"; restored after, for callers of main() in-process.
+    before = os.environ.get(COMMAND_VARIABLE)
+    os.environ[COMMAND_VARIABLE] = shlex.join(["landscape", *argv])
     try:
         if getattr(args, "log", ""):  # an unknown kind or a missing package fails before any work
             from landscape.experiment_log import parse_kinds
@@ -134,6 +142,11 @@ def _command(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        if before is None:
+            os.environ.pop(COMMAND_VARIABLE, None)
+        else:
+            os.environ[COMMAND_VARIABLE] = before
 
 
 _OS_ADVICE = {

@@ -44,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
                      1 - levels[0]["test_error"]))  # fmt: skip
     print(f"\nlandscape demo: {len(res.runs)} runs and their analyses in {res.seconds:.0f} s")
     print(format_table(("method", "final density", "final test acc", "dense test acc"), rows))
-    print(f"figures: {res.report.parent / 'figures'}/\nreport:  {res.report}")
+    print(f"figures: {res.report.parent / 'figures'}/\nreport:  {res.report}\npage:    {res.html}")
     return 0

@@ -32,6 +32,7 @@ from landscape.jobs.instability import instability
 from landscape.jobs.prune import prune
 from landscape.jobs.reequilibration import reequilibration
 from landscape.jobs.robustness import robustness
+from landscape.jobs.sharpness import sharpness
 from landscape.jobs.slices import slice  # used as jobs.slice (the builtin stays visible)
 from landscape.jobs.store import Result
 from landscape.jobs.sweep import sweep
@@ -55,6 +56,7 @@ __all__ = [
     "resolve",
     "resolve_run",
     "robustness",
+    "sharpness",
     "slice",
     "sweep",
 ]

@@ -6,7 +6,8 @@ the IMP-WR run: the error along the path through its levels and the barrier matr
 the Hessian spectrum of every level in the kept subspace, and the flatness bound on
 the pruning ratio at level 2 [PAUL §3.3]. Every step is a job of
 ``landscape.jobs`` and resumes: a repeated call only redoes what is missing. Writes
-``report.md`` (linking only files that exist) and ``figures/`` under ``out``.
+``report.md`` (linking only files that exist), ``figures/`` and ``report.html`` (one
+self-contained page of every run and result, :mod:`landscape.report`) under ``out``.
 """
 
 from __future__ import annotations
@@ -41,12 +42,14 @@ METHODS = ("imp-wr", "imp-lrr", "imp-ft")
 
 @dataclass(frozen=True)
 class DemoResult:
-    """Where the demo wrote its report and figures, its runs, and its wall time (s)."""
+    """Where the demo wrote its report and figures, its runs, its wall time (s), and the
+    self-contained HTML page of every run and result (``landscape report``)."""
 
     report: Path
     figures: dict[str, Path]
     runs: dict[str, Path]
     seconds: float
+    html: Path | None = None
 
 
 def demo(
@@ -128,10 +131,15 @@ def demo(
               f"random {_p_star(bd, 'random')}; the run pruned "
               f"{base.prune.prune_fraction:g} a level. Result: `{bd.folder}`.", "",
               "![bound](figures/bound.png)", "",
+              "Every run and analysis result on one page: [report.html](report.html).", "",
               f"Wall time of this command: {seconds:.0f} s.", ""]  # fmt: skip
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines))
-    return DemoResult(report, figures, runs, seconds)
+    from landscape.report import write_report
+
+    page, _ = write_report([out / "runs"], out / "report.html",
+                           title="landscape demo: IMP on MNIST-1D and the landscape of its solutions")  # fmt: skip
+    return DemoResult(report, figures, runs, seconds, page)
 
 
 def _p_star(res, kind: str) -> str:

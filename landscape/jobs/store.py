@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -81,8 +82,13 @@ class Result:
 
 
 def stamp() -> dict[str, str]:
-    """The creation time recorded in every result."""
-    return {"created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    """The creation time recorded in every result, and the command line of the verb that
+    made it (``command``: set by ``landscape.cli.main``; absent through the Python API)."""
+    out = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    command = os.environ.get("LANDSCAPE_COMMAND")
+    if command:
+        out["command"] = command
+    return out
 
 
 def find_result(

@@ -37,4 +37,6 @@ DRAWERS: dict[str, str] = {
     "bound-levels": "landscape.plotting.bound:plot_bound_levels",
     "bound-empirical": "landscape.plotting.bound:plot_bound_empirical",
     "curve": "landscape.plotting.curves:plot_curve",
+    "sharpness": "landscape.plotting.sharpness:plot_sharpness",
+    "sharpness-levels": "landscape.plotting.sharpness:plot_sharpness_levels",
 }
