@@ -15,6 +15,7 @@ VERB = "report"
 HELP = "one self-contained HTML page of runs and every analysis result in them"
 DESCRIPTION = __doc__.split("\n\n", 1)[1]
 ORDER = 35
+COMPUTES = False  # reads result records only: no engine group
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
