@@ -21,7 +21,6 @@ two IMP-WR runs. Runs go to
 repeated call reuses every finished run and analysis.
 """
 
-
 import matplotlib
 
 matplotlib.use("Agg")

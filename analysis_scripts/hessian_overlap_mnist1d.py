@@ -94,7 +94,9 @@ for i, _ in enumerate(args.seeds):
     control.append([hessian_overlap([imp[L], other[L]])["overlap"][0, 1] for L in range(n_levels)])
     if "swamp" in METHODS:
         swamp = summaries["swamp"][i].children
-        cross.append([hessian_overlap([imp[L], swamp[L]])["overlap"][0, 1] for L in range(n_levels)])
+        cross.append(
+            [hessian_overlap([imp[L], swamp[L]])["overlap"][0, 1] for L in range(n_levels)]
+        )
 out["imp-wr_vs_other_seed"] = stack(control)
 if cross:
     out["imp-wr_vs_swamp"] = stack(cross)

@@ -52,7 +52,9 @@ for seed in seeds:
     for tau in REWIND_STEPS:
         run = jobs.prune(base.replace(rewind_step=str(tau)), root=ROOT, quiet=True)
         runs[seed, tau] = level_metrics(run)
-        paths_[seed, tau] = jobs.connectivity(run, ConnectivitySpec(matrix=False), quiet=True).record
+        paths_[seed, tau] = jobs.connectivity(
+            run, ConnectivitySpec(matrix=False), quiet=True
+        ).record
         if tau == 0:
             scans[seed] = jobs.instability(run, InstabilitySpec(level=0, rewind_steps=SCAN),
                                            quiet=True).record  # fmt: skip
@@ -67,7 +69,8 @@ for (seed, tau), rows in runs.items():
     ref = statistics.mean(dense) + eps
     first_fail = next((r["level"] for r in rows if r["test_error"] > ref), None)
     out["runs"][f"seed{seed}_tau{tau}"] = {
-        "density": [r["density"] for r in rows], "test_error": [r["test_error"] for r in rows],
+        "density": [r["density"] for r in rows],
+        "test_error": [r["test_error"] for r in rows],
         "first_level_not_matching": first_fail,
         "successive_barriers": [seg["error_barrier"] for seg in paths_[seed, tau]["segments"]],
     }
@@ -101,7 +104,10 @@ a1.set_ylabel("test error (mean ± std over seeds)")
 a2.set_ylabel("error barrier, level L-1 → L")
 steps = scans[seeds[0]]["rewind_steps"]
 sm = [statistics.mean(c) for c in zip(*(scans[s]["error_barriers"] for s in seeds))]
-ss = [statistics.stdev(c) if len(seeds) > 1 else 0.0 for c in zip(*(scans[s]["error_barriers"] for s in seeds))]
+ss = [
+    statistics.stdev(c) if len(seeds) > 1 else 0.0
+    for c in zip(*(scans[s]["error_barriers"] for s in seeds))
+]
 a3.errorbar([max(t, 1) for t in steps], sm, yerr=ss, marker="o", capsize=2)
 a3.set_xscale("log")
 a3.set_xlabel("rewind step τ (0 drawn at 1)")

@@ -74,7 +74,10 @@ TOP_K = 5
 TOL = 1e-3  # our relative residual bound; PyHessian's tol is on successive iterates
 TRACE_PROBES = 100
 DENSITY_STEPS = 100
-LOADER_BATCH = {"mlp": 100, "resnet20": 128}  # PyHessian's DataLoader batch (measurements on a 2-core CPU)
+LOADER_BATCH = {
+    "mlp": 100,
+    "resnet20": 128,
+}  # PyHessian's DataLoader batch (measurements on a 2-core CPU)
 # ------------------------------------------------------------------------------------
 
 
@@ -230,7 +233,8 @@ def main() -> None:
                 log({"part": "eigen", "who": "ours-cached", "skipped": f"graph of {n} samples"})
                 continue
             res, sec = _best(
-                lambda m=method: spectrum(model, (x, y), top_k=TOP_K, tol=TOL, method=m), device,
+                lambda m=method: spectrum(model, (x, y), top_k=TOP_K, tol=TOL, method=m),
+                device,
                 args.repeat,
             )
             log({"part": "eigen", "who": f"ours-{method}", "seconds": sec, "hvps": res.hvp_count["total"],
@@ -464,8 +468,10 @@ def _table_vs_ours(rec: dict) -> None:
     """Each row against ours in the same run: ``× ours`` is how many times longer it took."""
     base = {"eigen": "ours-auto", "trace": "ours-auto", "density": "ours-auto"}
     secs = {(r["part"], r.get("who")): r for r in rec["rows"] if "seconds" in r}
-    print("\n| part | who | wall s | CPU s | HVPs | rel. err top-5 | trace (abs. err) | × ours (wall) "
-          "| × ours (CPU) |")
+    print(
+        "\n| part | who | wall s | CPU s | HVPs | rel. err top-5 | trace (abs. err) | × ours (wall) "
+        "| × ours (CPU) |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rec["rows"]:
         if r["part"] not in base or "who" not in r:

@@ -130,7 +130,9 @@ def main() -> None:
     args = ap.parse_args()
     unknown = {part for v in args.variants.split(",") if v for part in v.split("+")} - set(VARIANTS)
     if unknown:
-        ap.error(f"unknown --variants {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}")
+        ap.error(
+            f"unknown --variants {', '.join(sorted(unknown))}; choose from {', '.join(VARIANTS)}"
+        )
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.ddp:

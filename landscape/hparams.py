@@ -159,11 +159,13 @@ class TrainHparams:
     # Speed only: the same updates up to float rounding, so not part of a run's name; both
     # are recorded in config.json with the other settings.
     channels_last: bool = _f(
-        False, "channels-last memory layout for image models (faster convolutions on GPUs)",
+        False,
+        "channels-last memory layout for image models (faster convolutions on GPUs)",
         hashed=False,
     )
     compile: bool = _f(
-        False, "torch.compile the training step (minutes of compiling, then faster steps)",
+        False,
+        "torch.compile the training step (minutes of compiling, then faster steps)",
         hashed=False,
     )
 
@@ -203,7 +205,8 @@ class PruneHparams:
         choices=("fixed", "adaptive"), methods=_IMP,
     )  # fmt: skip
     adaptive_factor: float = _f(
-        ADAPTIVE_FACTOR, "--prune-ratio adaptive: the factor c in c·p*(L), 0 < c ≤ 1",
+        ADAPTIVE_FACTOR,
+        "--prune-ratio adaptive: the factor c in c·p*(L), 0 < c ≤ 1",
         methods=_IMP,
     )
     prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
@@ -273,7 +276,9 @@ class PruneHparams:
         if not 0 <= self.swa_start <= 1:
             raise ValueError(f"--swa-start is a fraction in [0, 1], got {self.swa_start}")
         if not (math.isfinite(self.swa_lr) and self.swa_lr >= 0):
-            raise ValueError(f"--swa-lr must be 0 (the schedule's rate) or positive, got {self.swa_lr}")
+            raise ValueError(
+                f"--swa-lr must be 0 (the schedule's rate) or positive, got {self.swa_lr}"
+            )
         _check_duration("rewind_step", self.rewind_step)
         # the runners' own checks of their phases, here so that they fail before any write
         if self.method in ("imp", "bimp"):
@@ -408,7 +413,9 @@ def _coerce(klass: type, key: str, value: Any) -> Any:
     kind = _TYPES.get(str(next(f.type for f in fields(klass) if f.name == key)))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if (kind is not None and not isinstance(value, kind)) or (kind is int and isinstance(value, bool)):
+    if (kind is not None and not isinstance(value, kind)) or (
+        kind is int and isinstance(value, bool)
+    ):
         raise ValueError(
             f"setting {key!r} must be {kind.__name__}, got {value!r} ({type(value).__name__})"
         )

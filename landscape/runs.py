@@ -60,7 +60,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run_dir_of(cfg: RunConfig, out: str | Path | None = None, root: str | Path | None = None) -> Path:
+def run_dir_of(
+    cfg: RunConfig, out: str | Path | None = None, root: str | Path | None = None
+) -> Path:
     """The run directory of ``cfg``: ``out``, or ``<root>/<method>_<model>-<data>_s<seed>_<hash>``
     (:meth:`RunConfig.run_name`); a run made before readable names, ``<root>/<method>_<hash>``,
     is that run's directory while no folder of the new name exists (so it still resumes)."""
@@ -256,7 +258,9 @@ class Run:
                 f"{', '.join(whole[:3])}); it is no checkpoint of this network: restore the file, "
                 "or delete it and re-run its runner"
             )
-        bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+        bad = [
+            k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())
+        ]
         if bad:
             raise CheckpointError(
                 f"{path} holds NaN or infinite values (in {', '.join(bad[:3])}); the network it "
@@ -285,7 +289,9 @@ class Run:
         state = self.load(path)
         if paths.mask(self.path, level).exists():
             mask = self.mask(level)
-            alive = [n for n, m in mask.items() if bool((state[n][~m.to(state[n].device)] != 0).any())]
+            alive = [
+                n for n, m in mask.items() if bool((state[n][~m.to(state[n].device)] != 0).any())
+            ]
             if alive:
                 raise CheckpointError(
                     f"{path} has non-zero weights where {paths.mask(self.path, level)} prunes "

@@ -143,7 +143,9 @@ def _numbers(flag: str, text: str, ok: Callable[[float], bool], rule: str) -> li
     try:
         values = sorted({float(v) for v in text.split(",") if v.strip()})
     except ValueError:
-        raise ValueError(f"{flag} {text!r}: write numbers separated by commas, e.g. 0.2,0.4") from None
+        raise ValueError(
+            f"{flag} {text!r}: write numbers separated by commas, e.g. 0.2,0.4"
+        ) from None
     if not values or not all(ok(v) for v in values):
         raise ValueError(f"{flag} {text!r}: each value must {rule}")
     return values
@@ -290,7 +292,9 @@ class SliceSpec:
         if self.grid < 2:
             raise ValueError(f"--grid needs at least 2 points per axis, got {self.grid}")
         if self.span <= 0:
-            raise ValueError(f"--span must be positive (the grid spans [-span, span]), got {self.span}")
+            raise ValueError(
+                f"--span must be positive (the grid spans [-span, span]), got {self.span}"
+            )
         if self.margin < 0:
             raise ValueError(
                 f"--margin must be 0 or more (the grid's room around the anchors), got {self.margin}"

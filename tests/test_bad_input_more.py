@@ -45,7 +45,11 @@ def _one_line(capsys, *words):
 
 
 def _written(folder):
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) if folder.exists() else []
+    return (
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        if folder.exists()
+        else []
+    )
 
 
 # ------------------------------------------------ every number setting of every spec
@@ -127,7 +131,9 @@ def test_a_seed_past_int64_names_the_flag(tmp_path, capsys):
         (["--method", "bimp", "--budget-epochs", "5"], ["--budget-epochs"]),
     ],
 )
-def test_settings_a_run_cannot_finish_fail_before_anything_is_written(tmp_path, capsys, flags, words):
+def test_settings_a_run_cannot_finish_fail_before_anything_is_written(
+    tmp_path, capsys, flags, words
+):
     """--batch-size 100000 and --rewind-step 999999 left .lock and config.json behind;
     --levels 10000 trained on until two weights remained; --length 1000000000ep was taken."""
     out = tmp_path / "r"
@@ -145,7 +151,9 @@ def test_the_store_never_marks_a_result_holding_nan_finished(tmp_path):
     folder = tmp_path / "hessian_x"
     record = {"kind": "hessian", "run": "RUN", "eigenvalues": [float("nan"), 1.0],
               "settings": {"weights": "level_01/weights.safetensors"}}  # fmt: skip
-    with pytest.raises(NonFiniteResultError, match=r"level_01/weights\.safetensors.*eigenvalues\[0\]"):
+    with pytest.raises(
+        NonFiniteResultError, match=r"level_01/weights\.safetensors.*eigenvalues\[0\]"
+    ):
         Writer(folder).finish(record)
     assert not (folder / "result.json").exists()
     # a value undefined by nature is null, never NaN, and is finished
@@ -246,7 +254,9 @@ def test_a_data_cache_of_the_wrong_width_or_truncated_is_regenerated(tmp_path, m
 _FULL = "Error while serializing: I/O error: No space left on device (os error 28)"
 
 
-def test_a_full_disk_while_saving_a_level_is_one_line_naming_the_file(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_while_saving_a_level_is_one_line_naming_the_file(
+    tmp_path, capsys, monkeypatch
+):
     """safetensors raised its own SafetensorError (no OSError) for a full disk."""
 
     def full(*_, **__):

@@ -150,7 +150,9 @@ def test_block_products_multiply_by_the_chosen_curvature(curvature: str):
     net, x, y = _tiny()
     op = HessianOperator(net, (x, y), chunk_size=16, curvature=curvature, block_size=4)
     eye = torch.eye(op.dim, dtype=F64)
-    torch.testing.assert_close(op.matmat(eye).T, _dense(net, x, y, curvature), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        op.matmat(eye).T, _dense(net, x, y, curvature), rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("curvature", ["hessian", "ggn", "fisher"])
@@ -267,7 +269,9 @@ def test_overlap_of_planted_subspaces():
     assert o.common == 5
     # the same subspace in another basis, and an orthogonal one
     rot = torch.tensor([[0.6, -0.8], [0.8, 0.6]], dtype=F64)
-    assert eigenspace_overlap(a, _vecs(torch.stack([e[0], e[1]], 1) @ rot)).overlap == pytest.approx(1.0)
+    assert eigenspace_overlap(
+        a, _vecs(torch.stack([e[0], e[1]], 1) @ rot)
+    ).overlap == pytest.approx(1.0)
     assert eigenspace_overlap(a, _vecs(torch.stack([e[3], e[4]], 1))).overlap == pytest.approx(0.0)
     m = overlap_matrix([a, b, a])
     np.testing.assert_allclose(np.diag(m["overlap"]), 1.0)

@@ -59,7 +59,10 @@ def _no_torchrun_env(monkeypatch):
 
 
 def _torchrun(out: Path, ranks: int = 2) -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    }
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
         str(ranks), "-m", "landscape", "prune", *FLAGS, "--out", str(out),

@@ -64,7 +64,9 @@ def test_two_concurrent_prunes_into_one_directory(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "landscape", *_prune(run)]
     cmd[cmd.index("1", cmd.index("--levels"))] = "3"
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 60
     while not (run / locks.LOCK_NAME).exists() or "pid" not in (run / locks.LOCK_NAME).read_text():
         assert time.time() < deadline and first.poll() is None
@@ -108,7 +110,9 @@ def test_connectivity_killed_at_every_write_completes_on_rerun(finished, monkeyp
         monkeypatch.setattr(store, "atomic_write_bytes", real)
         res = jobs.connectivity(run, spec, quiet=True, log=lambda _: None)
         assert res.reused == done
-        assert {"result.json", "result.npz", "connectivity.png"} <= {p.name for p in res.folder.iterdir()}
+        assert {"result.json", "result.npz", "connectivity.png"} <= {
+            p.name for p in res.folder.iterdir()
+        }
         for level in (0, 1):
             (pair,) = (run / f"level_{level:02d}" / "analysis").glob("barrier_*")
             assert {"result.json", "result.npz", "barrier.png"} <= {p.name for p in pair.iterdir()}
@@ -250,7 +254,9 @@ def test_bad_settings_fail_before_anything_is_written(tmp_path, capsys, flags, m
 
 
 def test_equal_numbers_make_one_run():
-    assert RunConfig.from_dict({"train": {"lr": 1000}}).hash() == RunConfig().replace(lr=1000.0).hash()
+    assert (
+        RunConfig.from_dict({"train": {"lr": 1000}}).hash() == RunConfig().replace(lr=1000.0).hash()
+    )
 
 
 def test_masks_hold_zeros_and_ones_and_only_shrink(finished, tmp_path):

@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 
-
 def _flat(state: State, names: Sequence[str]) -> Tensor:
     return torch.cat([state[n].detach().reshape(-1).to("cpu", torch.float64) for n in names])
 

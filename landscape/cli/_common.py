@@ -126,7 +126,9 @@ def print_barrier(record: Mapping[str, Any], folder: Path) -> None:
               "measure for BatchNorm networks")  # fmt: skip
 
 
-def print_runs(root: Path, as_json: bool = False, markdown: bool = False, check: bool = False) -> int:
+def print_runs(
+    root: Path, as_json: bool = False, markdown: bool = False, check: bool = False
+) -> int:
     """The ``landscape runs`` table of the run directories in ``root`` (or their JSON), with a
     note per run trained on several processes; returns how many runs there are."""
     import json
@@ -159,7 +161,10 @@ def print_run(run_dir: Path, markdown: bool = False) -> None:
         return
     worlds = {r["level"]: int(r.get("world_size", 1)) for r in rows}
     if any(w != 1 for w in worlds.values()):  # torchrun levels: not a one-process run's numbers
-        headers, cells = (*RUN_HEADERS, "processes"), [(*run_cells(r), worlds[r["level"]]) for r in rows]
+        headers, cells = (
+            (*RUN_HEADERS, "processes"),
+            [(*run_cells(r), worlds[r["level"]]) for r in rows],
+        )
     else:
         headers, cells = RUN_HEADERS, [run_cells(r) for r in rows]
     print(format_table(headers, cells, markdown=markdown))

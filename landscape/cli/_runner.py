@@ -39,7 +39,10 @@ def add_run_arguments(
 
 
 def execute(
-    cfg: RunConfig, out: str | None = None, root: str | None = None, quiet: bool = False,
+    cfg: RunConfig,
+    out: str | None = None,
+    root: str | None = None,
+    quiet: bool = False,
     log: str = "",
 ) -> Path:
     """Run ``cfg.prune.method`` into its run directory: :func:`landscape.jobs.prune`

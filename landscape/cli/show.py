@@ -18,8 +18,10 @@ __all__ = ["print_run"]  # kept here for callers of the old location
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "run_dirs", nargs="+", metavar="RUN_DIR",
-        help="run directories written by a runner; a folder of runs lists them as `landscape runs`"
+        "run_dirs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="run directories written by a runner; a folder of runs lists them as `landscape runs`",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the rows as JSON instead of a table"

@@ -77,7 +77,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class _How:
     force: bool

@@ -73,7 +73,9 @@ def demo(
     if quick:
         settings.update(length="8ep", milestones="4ep,6ep", eval_every="4ep", rewind_step="40")
     base = RunConfig().replace(**settings)
-    runs = {m.upper(): prune(base.replace(method=m), root=out / "runs", quiet=quiet) for m in METHODS}
+    runs = {
+        m.upper(): prune(base.replace(method=m), root=out / "runs", quiet=quiet) for m in METHODS
+    }
     figures: dict[str, Path] = {}
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

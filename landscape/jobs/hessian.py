@@ -354,8 +354,11 @@ def _level_report(rec: Mapping[str, Any]) -> str:
              ""]  # fmt: skip
     rows: list[tuple[str, Any]] = [
         ("parameters", rec["num_params"]),
-        ("operator dimension: " + ("kept parameters, biases included" if s["masked"]
-                                    else "all parameters"), rec["num_kept"]),
+        (
+            "operator dimension: "
+            + ("kept parameters, biases included" if s["masked"] else "all parameters"),
+            rec["num_kept"],
+        ),
     ]
     if rec.get("weights_remaining") is not None:
         rows.append(("density (prunable weights remaining)", f"{rec['weights_remaining']:.4f}"))

@@ -183,7 +183,10 @@ def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
                 f"{flag} {text!r} is {steps[flag]:,} steps ({spe} an epoch at --batch-size "
                 f"{cfg.data.batch_size}); the limit is {MAX_STEPS:,} steps"
             )
-    for flag, epochs in (("--retrain-epochs", p.retrain_epochs), ("--budget-epochs", p.budget_epochs)):
+    for flag, epochs in (
+        ("--retrain-epochs", p.retrain_epochs),
+        ("--budget-epochs", p.budget_epochs),
+    ):
         if p.method in ("imp", "bimp") and epochs * spe > MAX_STEPS:
             raise ValueError(
                 f"{flag} {epochs} is {epochs * spe:,} steps; the limit is {MAX_STEPS:,} steps"

@@ -219,6 +219,7 @@ def _step_fraction(run: Run, level: int) -> float:
     """The share of m_{L+1}'s kept weights that the step after it removes, for the overlap's
     ``k``: measured from m_{L+2} when it exists (right for adaptive ratios too), else the
     run's fixed ``--prune-fraction`` (an adaptive run: its last measured step's share)."""
+
     def kept(lv: int) -> int:
         return sum(int(m.sum()) for m in run.mask(lv).values())
 

@@ -200,8 +200,19 @@ def _non_finite(value: Any, where: str = "") -> list[str]:
 
 
 #: The settings that name what a result was computed from (weights, checkpoints, levels).
-_INPUT_KEYS = ("weights", "a", "b", "center", "anchors", "target", "checkpoint", "level", "levels",
-               "from", "run")
+_INPUT_KEYS = (
+    "weights",
+    "a",
+    "b",
+    "center",
+    "anchors",
+    "target",
+    "checkpoint",
+    "level",
+    "levels",
+    "from",
+    "run",
+)
 
 
 def check_finite(record: Mapping[str, Any], folder: Path | str) -> None:

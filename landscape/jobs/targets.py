@@ -186,7 +186,9 @@ def resolve(
         rel = p.resolve().relative_to(run.path.resolve())
         lv = paths.level_of(rel)
         # a level's own weights are checked against its mask, as when named by level
-        state = run.weights(lv) if lv is not None and rel.as_posix() == level_ident(lv) else run.load(p)
+        state = (
+            run.weights(lv) if lv is not None and rel.as_posix() == level_ident(lv) else run.load(p)
+        )
         return Checkpoint(run, state, lv, rel.as_posix())
     if is_level_dir:
         run = open_run(p.parent, device)

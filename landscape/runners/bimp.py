@@ -49,7 +49,12 @@ def run_bimp(ctx: RunContext) -> None:
         model = ctx.model()
         mask = ctx.prepare_mask(0, model, None)
         result = ctx.train(
-            model, start=0, stop=dense_steps, mask=None, desc="dense (linear decay)", lr_at=schedule,
+            model,
+            start=0,
+            stop=dense_steps,
+            mask=None,
+            desc="dense (linear decay)",
+            lr_at=schedule,
             log_as=level_series(0),
         )
         m = write_level(

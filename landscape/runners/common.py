@@ -127,8 +127,15 @@ class RunContext(Run):
         return self.steps(self.cfg.train.eval_every)
 
     def train(
-        self, model: nn.Module, *, start: int, stop: int, mask: Mask | None, desc: str,
-        log_as: str | None = None, **kw: Any,
+        self,
+        model: nn.Module,
+        *,
+        start: int,
+        stop: int,
+        mask: Mask | None,
+        desc: str,
+        log_as: str | None = None,
+        **kw: Any,
     ) -> TrainResult:
         """:func:`landscape.training.train` with this run's settings; ``log_as``: the
         experiment-log series of the steps (:func:`level_series`; ``None``: not logged)."""

@@ -301,7 +301,9 @@ def shared_dense(ctx: RunContext, rewind_step: int = 0) -> Path:
     with distributed.primary_context(lambda: hold(lock, wait=True, what="dense run")):
         dense = dense_context(ctx)
         if not level_done(dense.run_dir, 0):
-            ctx.log(f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}")
+            ctx.log(
+                f"{ctx.cfg.prune.method}: training the dense network first, into {dense.run_dir}"
+            )
         run_dense(dense, snapshots=(rewind_step,))
     return dense.run_dir
 

@@ -14,7 +14,10 @@ __all__ = ["evaluate"]
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: DataSet, split: str = "test", batch_size: int = 1000,
+    model: nn.Module,
+    data: DataSet,
+    split: str = "test",
+    batch_size: int = 1000,
     shard: bool = False,
 ) -> dict[str, float]:
     """Mean cross-entropy ``loss`` and ``error`` = 1 − accuracy over ``split``; the model's mode is restored.

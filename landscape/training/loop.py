@@ -269,7 +269,9 @@ def _wrap(model: nn.Module, hp: TrainHparams, device: torch.device, parallel: bo
 
         if device.type == "cuda":  # statistics over the global batch, as on one GPU
             net = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if hp.compile:
         net = torch.compile(net)
     return net

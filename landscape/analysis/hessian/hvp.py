@@ -221,9 +221,7 @@ class HessianOperator:
         block_size: int | None = None,
     ) -> None:
         if curvature not in CURVATURES:
-            raise ValueError(
-                f"unknown curvature {curvature!r}: use one of {', '.join(CURVATURES)}"
-            )
+            raise ValueError(f"unknown curvature {curvature!r}: use one of {', '.join(CURVATURES)}")
         if method not in METHODS:
             raise ValueError(f"unknown HVP method {method!r}: use one of {', '.join(METHODS)}")
         if chunk_size is not None and chunk_size <= 0:

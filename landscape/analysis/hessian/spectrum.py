@@ -99,7 +99,8 @@ class Spectrum:
             "trace": None if self.trace is None else float(self.trace),
             "trace_stderr": num(self.trace_stderr),
             # products spent on the trace (Hutch++ keeps fewer samples than it spends)
-            "trace_probes": 0 if self.trace_samples is None
+            "trace_probes": 0
+            if self.trace_samples is None
             else int(self.settings.get("trace_probes") or len(self.trace_samples)),
             "density_sigma": num(self.density_sigma),
             "num_params": self.num_params,
@@ -167,7 +168,9 @@ def _stages(
     (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice).
     """
     if slq_probes and (slq_probes < 1 or density_steps < 1):
-        raise ValueError(f"SLQ needs probes ≥ 1 and steps ≥ 1, got {slq_probes} and {density_steps}")
+        raise ValueError(
+            f"SLQ needs probes ≥ 1 and steps ≥ 1, got {slq_probes} and {density_steps}"
+        )
     me, world = distributed.shard_world()
     trace_owner, slq_owner = _plan(world, top_k > 0, trace_probes, slq_probes,
                                    min(density_steps, op.dim), max_steps)  # fmt: skip

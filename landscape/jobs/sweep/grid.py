@@ -210,7 +210,9 @@ class Grid:
         methods = _parse_methods(self.method)
         object.__setattr__(self, "method", methods)
         object.__setattr__(self, "seeds", _parse_seeds(self.seeds))
-        if self.preset is not None and (not isinstance(self.preset, str) or self.preset not in PRESETS):
+        if self.preset is not None and (
+            not isinstance(self.preset, str) or self.preset not in PRESETS
+        ):
             raise ValueError(f"unknown preset {self.preset!r}; valid: {', '.join(sorted(PRESETS))}")
         object.__setattr__(self, "settings", _parse_settings(self.settings, methods))
 
