@@ -284,7 +284,7 @@ def test_repaired_barrier_keeps_the_ends_and_refuses_batchnorm(trained):
 def test_default_path_specs_keep_their_hashes():
     for spec in (BarrierSpec(), ConnectivitySpec(), InstabilitySpec()):
         assert spec.alignment() == {}
-    from landscape.jobs.barrier import barrier_settings
+    from landscape.jobs.common import barrier_settings
 
     eng = EngineSpec()
     old = {"kind": "barrier", "a": "level_00/weights.safetensors",

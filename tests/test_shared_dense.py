@@ -107,7 +107,7 @@ def test_out_puts_the_dense_run_beside_the_run_directory(tmp_path):
 
 
 def test_instability_reads_the_copied_rewind_point_and_level_0(tmp_path):
-    from landscape.jobs.instability import start_point
+    from landscape.jobs.common import start_point
 
     run_dir = _run(tmp_path, method="imp-wr", rewind_step="1ep")
     run = open_run(run_dir, "cpu")

@@ -35,7 +35,7 @@ from landscape.jobs.aligning import (
     path_barrier,
     run_permutation_spec,
 )
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import parse_levels, resolve_run
 from landscape.progress import progress

@@ -28,7 +28,7 @@ from landscape.jobs.aligning import (
     path_barrier,
     run_permutation_spec,
 )
-from landscape.jobs.barrier import Log, pair
+from landscape.jobs.common import Log, pair
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, short_label
 from landscape.settings import digest

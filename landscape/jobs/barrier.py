@@ -9,71 +9,19 @@ level, e.g. ``rewind.safetensors``), or ``out``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from landscape.analysis.connectivity import BarrierResult
 from landscape.analysis.connectivity import barrier as barrier_curve
-from landscape.errors import LandscapeError
 from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
+from landscape.jobs.common import Log, barrier_record, barrier_settings, pair, write_barrier
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.store import Result, Writer, claim, stamp
-from landscape.jobs.targets import Checkpoint, foreign_ident, resolve, short_label, use_threads
+from landscape.jobs.store import Result, claim
+from landscape.jobs.targets import short_label, use_threads
 from landscape.settings import digest
-from landscape.specs import BarrierSpec, EngineSpec
+from landscape.specs import BarrierSpec
 
-__all__ = ["barrier", "barrier_record", "barrier_settings", "write_barrier"]
-
-Log = Callable[[str], object]
-
-
-def barrier_settings(
-    engine: EngineSpec, split: str, points: int, ident_a: str, ident_b: str,
-    alignment: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Hashed settings of a barrier between two identified checkpoints (``alignment``:
-    :meth:`BarrierSpec.alignment`, empty without alignment or repair, so those results keep
-    their names)."""
-    return {"kind": "barrier", "a": ident_a, "b": ident_b, "points": points, "split": split,
-            **engine.hashed(), **(alignment or {})}  # fmt: skip
-
-
-def barrier_record(
-    res: BarrierResult, settings: Mapping[str, Any], run_dir: Path, seconds: float, title: str,
-    alignment: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """The JSON record of one barrier result (the format every barrier folder holds);
-    ``alignment``: how B was aligned and the path repaired (``jobs.aligning``)."""
-    how = dict(alignment) if alignment else {"align": "none", "repair": False, "repair_by": None}
-    return {"kind": "barrier", "title": title, "settings": dict(settings), "run": str(run_dir),
-            **res.to_dict(), **how, "seconds": seconds, **stamp()}  # fmt: skip
-
-
-def write_barrier(folder: Path, record: Mapping[str, Any], res: BarrierResult) -> Result:
-    """Write one barrier folder: arrays, figure, then ``result.json``."""
-    from landscape.plotting.connectivity import plot_barrier
-
-    w = Writer(folder)
-    w.arrays({"alphas": res.alphas, "losses": res.losses, "errors": res.errors})
-    w.figure("barrier.png", lambda: plot_barrier(record))
-    return w.finish(record)
-
-
-def pair(a: Any, b: Any, device: str) -> tuple[Checkpoint, Checkpoint, str]:
-    """Both ends resolved and checked to be one architecture; ``b``'s name in settings."""
-    ca, cb = resolve(a, device=device), resolve(b, device=device)
-    if ca.bare or cb.run.path.resolve() != ca.run.path.resolve():
-        ident_b = foreign_ident(cb)
-        if cb.run.config.model.model != ca.run.config.model.model:
-            raise LandscapeError(
-                f"CKPT_A is a {ca.run.config.model.model!r} and CKPT_B a "
-                f"{cb.run.config.model.model!r}: a path joins two networks of one architecture; "
-                "pass two checkpoints of the same model"
-            )
-    else:
-        ident_b = cb.ident
-    return ca, cb, ident_b
+__all__ = ["barrier"]
 
 
 def barrier(

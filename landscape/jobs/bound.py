@@ -38,7 +38,6 @@ from landscape.analysis.bound import (
     flatness_bound,
 )
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log
 from landscape.jobs.bound_empirical import (
     EMPIRICAL_HEADERS,
     PATH_POINTS,
@@ -49,6 +48,7 @@ from landscape.jobs.bound_empirical import (
     empirical_rows,
     retrain_task,
 )
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import (
     DTYPES,

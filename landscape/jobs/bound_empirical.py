@@ -35,9 +35,8 @@ from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.io import file_digest
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log, runner_start
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.instability import runner_start
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident
 from landscape.lifetime import worker_pool

@@ -28,7 +28,7 @@ from landscape.jobs.aligning import (
     path_barrier,
     run_permutation_spec,
 )
-from landscape.jobs.barrier import Log, barrier_record, barrier_settings, write_barrier
+from landscape.jobs.common import Log, barrier_record, barrier_settings, write_barrier
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import level_ident, parse_levels, resolve_run, use_threads

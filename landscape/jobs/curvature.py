@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from landscape import paths
 from landscape.analysis.curvature import curvature as curvature_of
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import DTYPES, Checkpoint, analysis_inputs, resolve_levels
 from landscape.progress import progress

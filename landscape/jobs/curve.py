@@ -44,7 +44,7 @@ from landscape.analysis.engine import Points, batchnorm_modules, evaluate_points
 from landscape.checkpoint import load_state, save_state
 from landscape.data.base import step_generator
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log, pair
+from landscape.jobs.common import Log, pair
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, short_label, use_threads

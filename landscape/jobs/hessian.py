@@ -33,7 +33,7 @@ from landscape import distributed, paths
 from landscape.analysis.hessian import Spectrum, overlap_matrix, param_groups, spectrum
 from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import (
     DTYPES,

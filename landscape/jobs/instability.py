@@ -39,7 +39,7 @@ from landscape.functional import state_of
 from landscape.hparams import parse_duration
 from landscape.io import file_digest
 from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log, StartPoint, start_point
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run, use_threads
@@ -50,9 +50,7 @@ from landscape.settings import digest
 from landscape.specs import InstabilitySpec
 from landscape.training import constant, lr_schedule, train
 
-__all__ = ["StartPoint", "instability", "rewind_points", "start_point"]
-
-_METHODS = ("imp-wr", "imp-lrr", "imp-ft", "dense")
+__all__ = ["instability", "rewind_points"]
 
 
 @dataclass(frozen=True)
@@ -63,66 +61,6 @@ class _How:
     wait: bool
     quiet: bool
     log: Log
-
-
-@dataclass(frozen=True)
-class StartPoint:
-    """Where the runner trained a level from.
-
-    Attributes:
-        state: the (masked) starting weights.
-        start, stop: the global step range.
-        constant_lr: IMP-FT trains at the final LR of the original schedule.
-        sources: the files ``state`` comes from (weights, mask); their hash keys the copies.
-    """
-
-    state: dict[str, Tensor]
-    start: int
-    stop: int
-    constant_lr: bool
-    sources: tuple[Path, ...]
-
-
-def start_point(run: Run, level: int) -> StartPoint:
-    """The start the runner trained ``level`` from (module docstring)."""
-    method = run.config.prune.method
-    if method not in _METHODS:
-        raise LandscapeError(
-            f"instability retrains IMP levels ({', '.join(_METHODS)}); {run.path} is a "
-            f"{method!r} run"
-        )
-    if level not in run.levels():
-        raise LandscapeError(f"level {level} is not trained in {run.path} (levels: {run.levels()})")
-    if not paths.rewind(run.path).exists():
-        raise LandscapeError(
-            f"{run.path} has no rewind.safetensors (the starting point); re-run its runner"
-        )
-    state, start, stop, const, source = runner_start(run, level)
-    state = {k: v.clone() for k, v in state.items()}
-    apply_mask(state, run.mask(level))
-    return StartPoint(state, start, stop, const, (source, paths.mask(run.path, level)))
-
-
-def runner_start(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, bool, Path]:
-    """Where an IMP runner trains ``level`` from, before its mask is applied: the
-    weights, the global step range, whether the LR is the schedule's final one (IMP-FT),
-    and the file the weights come from (``landscape.runners.imp``):
-
-    - level 0, and every IMP-WR level: ``w_τ`` over τ..T (τ = 0 but for IMP-WR);
-    - IMP-LRR: ``w^(L−1)`` over 0..T;
-    - IMP-FT: ``w^(L−1)`` over T..2T at the final LR.
-    """
-    cfg = run.config
-    method = cfg.prune.method
-    spe = run.data.steps_per_epoch(cfg.data.batch_size)
-    total = parse_duration(cfg.train.length, spe)
-    if level == 0 or method == "imp-wr":
-        tau = parse_duration(cfg.prune.rewind_step, spe) if method == "imp-wr" else 0
-        return run.rewind(), tau, total, False, paths.rewind(run.path)
-    source = paths.weights(run.path, level - 1)
-    if method == "imp-lrr":
-        return run.weights(level - 1), 0, total, False, source
-    return run.weights(level - 1), total, 2 * total, True, source
 
 
 def instability(

@@ -29,7 +29,7 @@ from landscape import paths
 from landscape.analysis.reequilibration import histogram_edges, level_stats, log10_kept
 from landscape.errors import LandscapeError
 from landscape.io import file_digest
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run, use_threads
 from landscape.runs import Run

@@ -7,7 +7,7 @@ rewind point ``m_{L+1}⊙w_τ`` is perturbed by ``δ``, ``‖δ‖ = r·d_L``, a
 the prunable weights that ``m_{L+1}`` keeps (zero on pruned coordinates and on tensors the
 mask does not cover; :mod:`landscape.analysis.robustness`). The perturbed point and the
 unperturbed one are trained as level ``L+1`` is trained (steps ``τ .. T`` of the run's
-schedule under ``m_{L+1}``: :func:`landscape.jobs.instability.start_point` of level ``L+1``)
+schedule under ``m_{L+1}``: :func:`landscape.jobs.common.start_point` of level ``L+1``)
 with different SGD noise, and the error barrier between the two solutions is recorded:
 its mean ± standard deviation over the seeds against ``r``.
 
@@ -48,9 +48,8 @@ from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.io import file_digest
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log, StartPoint, start_point
 from landscape.jobs.evaluation import bn_batches, eval_data
-from landscape.jobs.instability import StartPoint, start_point
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run, use_threads
 from landscape.lifetime import worker_pool

@@ -25,7 +25,7 @@ from landscape import paths
 from landscape.analysis.sharpness import model_loss_terms
 from landscape.analysis.sharpness import sharpness as sharpness_of
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import DTYPES, Checkpoint, analysis_inputs, resolve_levels
 from landscape.progress import progress

@@ -31,7 +31,7 @@ from landscape.analysis.slice_sets import origin_path_max
 from landscape.analysis.slices import plane_slice, random_slice
 from landscape.devices import available_memory
 from landscape.errors import LandscapeError
-from landscape.jobs.barrier import Log
+from landscape.jobs.common import Log
 from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import (
