@@ -158,3 +158,51 @@ def test_metric_plot_reads_a_run_directory(tmp_path):
         paths.weights(run_dir, level).write_bytes(b"")
     _, ax = plot_metric_vs_sparsity({"imp": run_dir}, metric="test_accuracy")
     assert list(ax.lines[0].get_ydata()) == pytest.approx([0.9, 0.9])
+
+
+# What jobs may import from ``landscape.jobs``: the support modules every job shares. A job
+# importing a sibling job would make one job's change another's (docs/architecture.md).
+_JOB_SUPPORT = {"store", "targets", "evaluation", "common", "aligning", "schedules"}
+# Composites that run other jobs by design: the demo (a study of several jobs), and the
+# bound, whose empirical half lives in its own module.
+_COMPOSITES = {"demo": None, "bound": {"bound_empirical"}, "__init__": None}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_no_job_imports_a_sibling_job():
+    jobs_dir = ROOT / "landscape" / "jobs"
+    offenders = {}
+    for path in sorted(jobs_dir.glob("*.py")):
+        stem = path.stem
+        allowed = _COMPOSITES.get(stem, set())
+        if allowed is None:
+            continue
+        bad = sorted(
+            m for m in _imported_modules(path)
+            if m.startswith("landscape.jobs.")
+            and m.split(".")[2] not in _JOB_SUPPORT | allowed | {stem}
+        )  # fmt: skip
+        if bad:
+            offenders[stem] = bad
+    assert offenders == {}
+
+
+def test_nothing_imports_the_command_line():
+    pkg = ROOT / "landscape"
+    offenders = sorted(
+        str(p.relative_to(ROOT)) for p in pkg.rglob("*.py")
+        if pkg / "cli" not in p.parents and p != pkg / "__main__.py"  # the entry point
+        and any(m == "landscape.cli" or m.startswith("landscape.cli.") for m in _imported_modules(p))
+    )  # fmt: skip
+    assert offenders == []
