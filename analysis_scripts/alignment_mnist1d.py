@@ -20,11 +20,12 @@ Writes ``figures/alignment_mnist1d.json`` and ``.png``. Run from the repository 
     LANDSCAPE_ROOT=/tmp/align_runs python3 analysis_scripts/alignment_mnist1d.py
 
 (runs go to ``$LANDSCAPE_ROOT/alignment_dense_mnist1d``; finished runs and barriers are
-reused).
+reused). ``--replot`` redraws the figure from the JSON, computing nothing.
 """
 
 import datetime
 import itertools
+import json
 import statistics
 import time
 
@@ -55,6 +56,8 @@ NAME = "alignment_mnist1d"
 def extra(p):
     for fam, widths in WIDTHS.items():
         p.add_argument(f"--{fam}-widths", default=widths, help=f"{fam} widths (default {widths})")
+    p.add_argument("--replot", action="store_true",
+                   help="redraw the figure from the JSON, computing nothing")  # fmt: skip
 
 
 def mean_sd(xs):
@@ -77,56 +80,68 @@ if args.preset != PRESET:
                      "no other --preset")  # fmt: skip
 seeds, ROOT, FIGURES = args.seeds, args.root, args.figures
 t0 = time.time()
-out = {
-    "seeds": seeds, "points": POINTS, "split": "test", "families": {},
-    "variants": [label(a, r) for a, r in VARIANTS],
-    "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"LANDSCAPE_ROOT=/tmp/align_runs python3 analysis_scripts/{NAME}.py",
-}  # fmt: skip
-for fam, preset in FAMILIES.items():
-    widths = [int(w) for w in getattr(args, f"{fam}_widths").split(",") if w.strip()]
-    fam_out = out["families"][fam] = {"preset": preset, "widths": widths, "per_width": {}}
-    for width in widths:
-        runs = {}
-        for seed in seeds:
-            cfg = RunConfig().replace(**PRESETS[preset]).replace(
-                device=args.device, threads=args.threads, method="dense", rewind_step="0",
-                model=f"{fam}-w{width}", seed=seed, data_seed=seed,
-            )  # fmt: skip
-            runs[seed] = jobs.prune(cfg, root=ROOT, quiet=True)
-        per = {"test_error": {f"seed{s}": level_metrics(runs[s])[0]["test_error"] for s in seeds},
-               "runs": {f"seed{s}": str(runs[s]) for s in seeds}}  # fmt: skip
-        for align, repair in VARIANTS:
-            # no REPAIR on the BatchNorm CNN: its statistics interpolated with the weights
-            bn = "interpolate" if fam == "cnn1d" and not repair else "recompute"
-            spec = BarrierSpec(points=POINTS, align=align, repair=repair,
-                               engine=EngineSpec(bn_policy=bn))  # fmt: skip
-            recs = [jobs.barrier(runs[i], runs[j], spec, log=lambda _: None).record
-                    for i, j in itertools.combinations(seeds, 2)]  # fmt: skip
-            eb = [r["error_barrier"] for r in recs]
-            lb = [r["loss_barrier"] for r in recs]
-            per[label(align, repair)] = {
-                "pairs": [list(p) for p in itertools.combinations(seeds, 2)],
-                "error_barrier": eb, "loss_barrier": lb,
-                "error_barrier_mean_sd": mean_sd(eb), "loss_barrier_mean_sd": mean_sd(lb),
-                "bn_policy": recs[0]["bn_policy"],
-                "distance_before": [r.get("alignment", {}).get("distance_before") for r in recs],
-                "distance_after": [r.get("alignment", {}).get("distance_after") for r in recs],
-                "errors_along_path_mean": [statistics.mean(v) for v in
-                                           zip(*(r["errors"] for r in recs))],
-            }  # fmt: skip
-        raw = per["raw"]["error_barrier"]
-        for align, repair in VARIANTS[1:]:
-            d = [a - b for a, b in zip(raw, per[label(align, repair)]["error_barrier"])]
-            m, s = mean_sd(d)
-            half = t95(len(d)) * s / len(d) ** 0.5
-            per[label(align, repair)]["raw_minus_this"] = {"mean": m, "ci95": [m - half, m + half]}
-        fam_out["per_width"][str(width)] = per
-        print(f"{fam} width {width} done ({time.time() - t0:.0f} s)", flush=True)
-out["seconds"] = time.time() - t0
-save_json(FIGURES / f"{NAME}.json", out)
 
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+
+def compute() -> dict:
+    """Train (or reuse) the runs, measure every barrier, write the JSON."""
+    out = {
+        "seeds": seeds, "points": POINTS, "split": "test", "families": {},
+        "variants": [label(a, r) for a, r in VARIANTS],
+        "torch": torch.__version__, "date": datetime.date.today().isoformat(),
+        "command": f"LANDSCAPE_ROOT=/tmp/align_runs python3 analysis_scripts/{NAME}.py",
+    }  # fmt: skip
+    for fam, preset in FAMILIES.items():
+        widths = [int(w) for w in getattr(args, f"{fam}_widths").split(",") if w.strip()]
+        fam_out = out["families"][fam] = {"preset": preset, "widths": widths, "per_width": {}}
+        for width in widths:
+            runs = {}
+            for seed in seeds:
+                cfg = RunConfig().replace(**PRESETS[preset]).replace(
+                    device=args.device, threads=args.threads, method="dense", rewind_step="0",
+                    model=f"{fam}-w{width}", seed=seed, data_seed=seed,
+                )  # fmt: skip
+                runs[seed] = jobs.prune(cfg, root=ROOT, quiet=True)
+            per = {"test_error": {f"seed{s}": level_metrics(runs[s])[0]["test_error"] for s in seeds},
+                   "runs": {f"seed{s}": str(runs[s]) for s in seeds}}  # fmt: skip
+            for align, repair in VARIANTS:
+                # no REPAIR on the BatchNorm CNN: its statistics interpolated with the weights
+                bn = "interpolate" if fam == "cnn1d" and not repair else "recompute"
+                spec = BarrierSpec(points=POINTS, align=align, repair=repair,
+                                   engine=EngineSpec(bn_policy=bn))  # fmt: skip
+                recs = [jobs.barrier(runs[i], runs[j], spec, log=lambda _: None).record
+                        for i, j in itertools.combinations(seeds, 2)]  # fmt: skip
+                eb = [r["error_barrier"] for r in recs]
+                lb = [r["loss_barrier"] for r in recs]
+                per[label(align, repair)] = {
+                    "pairs": [list(p) for p in itertools.combinations(seeds, 2)],
+                    "error_barrier": eb, "loss_barrier": lb,
+                    "error_barrier_mean_sd": mean_sd(eb), "loss_barrier_mean_sd": mean_sd(lb),
+                    "bn_policy": recs[0]["bn_policy"],
+                    "distance_before": [r.get("alignment", {}).get("distance_before") for r in recs],
+                    "distance_after": [r.get("alignment", {}).get("distance_after") for r in recs],
+                    "errors_along_path_mean": [statistics.mean(v) for v in
+                                               zip(*(r["errors"] for r in recs))],
+                }  # fmt: skip
+            raw = per["raw"]["error_barrier"]
+            for align, repair in VARIANTS[1:]:
+                d = [a - b for a, b in zip(raw, per[label(align, repair)]["error_barrier"])]
+                m, s = mean_sd(d)
+                half = t95(len(d)) * s / len(d) ** 0.5
+                per[label(align, repair)]["raw_minus_this"] = {
+                    "mean": m,
+                    "ci95": [m - half, m + half],
+                }
+            fam_out["per_width"][str(width)] = per
+            print(f"{fam} width {width} done ({time.time() - t0:.0f} s)", flush=True)
+    out["seconds"] = time.time() - t0
+    save_json(FIGURES / f"{NAME}.json", out)
+    return out
+
+
+out = json.loads((FIGURES / f"{NAME}.json").read_text()) if args.replot else compute()
+seeds = out["seeds"]
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
 styles = {"none": ("k", "o"), "weight": ("C0", "s"), "activation": ("C1", "^")}
 for ax, (fam, d) in zip(axes, out["families"].items()):
     widths = d["widths"]
@@ -144,10 +159,10 @@ for ax, (fam, d) in zip(axes, out["families"].items()):
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.set_xlabel("width (hidden units)" if fam == "mlp" else "width (first conv's channels)")
     n_pairs = len(d["per_width"][str(widths[0])]["raw"]["pairs"])
-    ax.set_ylabel(f"test error barrier (mean ± std over {n_pairs} seed pairs)")
-    bn = ("no BatchNorm; REPAIR: rescaled units" if fam == "mlp" else
-          "BatchNorm; no REPAIR: statistics interpolated, REPAIR: recomputed")  # fmt: skip
-    ax.set_title(f"{fam} on MNIST-1D ({bn})", fontsize=9)
+    ax.set_ylabel(f"test error barrier\n(mean ± std over {n_pairs} seed pairs)")
+    bn = ("no BatchNorm; REPAIR: units rescaled" if fam == "mlp" else
+          "BatchNorm; without REPAIR its statistics interpolated,\nwith REPAIR recomputed")  # fmt: skip
+    ax.set_title(f"{fam} on MNIST-1D\n({bn})", fontsize=9)
     ax.set_ylim(bottom=0)
 axes[0].legend(frameon=False, fontsize=7)
 fig.suptitle(f"Barriers between independently trained networks, {len(seeds)} seeds "
