@@ -418,3 +418,13 @@ def test_hutchpp_and_ggn_on_two_ranks_give_the_one_process_numbers(monkeypatch):
         np.testing.assert_allclose(got[2], ref[2], rtol=1e-12)
         np.testing.assert_allclose(got[3], ref[3], rtol=1e-10)
         assert got[4] == ref[4]  # one process's product counts, the Hutch++ trace's included
+
+
+def test_eigenvectors_with_the_mask_inline_are_read(tmp_path):
+    # results written before mask.safetensors kept the mask as "mask/<name>" keys
+    v = torch.arange(6, dtype=F64).reshape(2, 3)
+    m = torch.tensor([[1, 0, 1], [1, 1, 0]], dtype=torch.uint8)
+    save_state(tmp_path / "eigenvectors.safetensors", {"0/w": v, "1/w": 2 * v, "mask/w": m})
+    vectors, mask = load_eigenvectors(tmp_path)
+    assert [t["w"].tolist() for t in vectors] == [v.tolist(), (2 * v).tolist()]
+    assert mask is not None and torch.equal(mask["w"], m.bool())

@@ -553,10 +553,14 @@ def load_eigenvectors(
             "--eigenvectors (or --overlap) for it"
         )
     vectors: dict[int, dict[str, Tensor]] = {}
+    inline: dict[str, Tensor] = {}  # an early format kept the mask here as "mask/<name>"
     for key, t in load_state(path).items():
         head, _, name = key.partition("/")
-        vectors.setdefault(int(head), {})[name] = t
-    mask = None
+        if head == "mask":
+            inline[name] = t.bool()
+        else:
+            vectors.setdefault(int(head), {})[name] = t
+    mask = inline or None
     if (folder / "mask.safetensors").exists():
         mask = {n: m.bool() for n, m in load_state(folder / "mask.safetensors").items()}
     return [vectors[i] for i in sorted(vectors)], mask
