@@ -294,6 +294,12 @@ def test_damaged_levels_are_found_on_resume(finished, tmp_path, capsys):
 
     with pytest.raises(CheckpointError, match="damaged: it does not match the digest"):
         J.prune(RunConfig.from_dict(cfg), out=run, quiet=True)
+    # an extension (--levels one more) stops there too, before config.json records it
+    before = paths.config(run).read_bytes()
+    longer = RunConfig.from_dict(cfg).replace(levels=RunConfig.from_dict(cfg).prune.levels + 1)
+    with pytest.raises(CheckpointError, match="damaged: it does not match the digest"):
+        J.prune(longer, out=run, quiet=True)
+    assert paths.config(run).read_bytes() == before
 
 
 def test_nan_weights_name_the_file(finished, tmp_path, capsys):

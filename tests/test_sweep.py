@@ -21,7 +21,10 @@ TINY = ["data=synthetic", "model=mlp", "length=1ep", "batch-size=128", "eval-eve
 
 
 def _sets(*extra: str) -> list[str]:
-    return [a for s in (*TINY, *extra) for a in ("--set", s)]
+    """TINY's settings as ``--set`` flags, a setting of ``extra`` replacing TINY's."""
+    given = {e.split("=")[0] for e in extra}
+    base = [t for t in TINY if t.split("=")[0] not in given]
+    return [a for s in (*base, *extra) for a in ("--set", s)]
 
 
 def _files(root: Path) -> dict[str, int]:
@@ -65,21 +68,34 @@ def test_a_local_sweep_of_two_methods_and_two_seeds_writes_the_summary(swept):
 
 
 def test_a_failed_job_is_reported_with_its_log_while_the_others_finish(tmp_path, capsys):
-    argv = ["sweep", "--method", "imp-wr", "--seeds", "0", *_sets("lr=0.1,-1"),
+    # a batch larger than the training set passes the settings' checks and fails in the job
+    argv = ["sweep", "--method", "imp-wr", "--seeds", "0", *_sets("batch-size=128,100000"),
             "--workers", "2", "--root", str(tmp_path)]  # fmt: skip
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "FAILED" in out and "--lr must be a positive number" in out and "1 job(s) failed" in out
+    assert "FAILED" in out and "exceeds the" in out and "1 job(s) failed" in out
     summary = json.loads(next(tmp_path.glob("sweep_*/summary.json")).read_text())
     jobs = {j["status"]: j for j in summary["jobs"]}
     assert set(jobs) == {"done", "failed"} and jobs["failed"]["returncode"] == 2
-    assert "--lr must be a positive number" in Path(jobs["failed"]["log"]).read_text()
-    assert "--lr must be a positive number" in jobs["failed"]["tail"]
+    assert "--batch-size 100000 exceeds the" in Path(jobs["failed"]["log"]).read_text()
+    assert "--batch-size 100000 exceeds the" in jobs["failed"]["tail"]
     done = Path(jobs["done"]["run_dir"])
     assert (done / "level_01" / "metrics.json").exists()
-    rows = {r["settings"]["lr"]: r for r in summary["rows"]}
-    assert rows[0.1]["finished"] == [0] and rows[-1.0]["finished"] == []
+    rows = {r["settings"]["batch_size"]: r for r in summary["rows"]}
+    assert rows[128]["finished"] == [0] and rows[100000]["finished"] == []
     assert "Failed jobs" in next(tmp_path.glob("sweep_*/summary.md")).read_text()
+
+
+@pytest.mark.parametrize("bad", [("--set", "lr=0.1,-1"), ("--set", "lr=nan"),
+                                 ("--seeds", "99999999999999999999")])  # fmt: skip
+def test_a_grid_value_the_runner_refuses_stops_the_sweep_before_anything_is_written(
+    tmp_path, capsys, bad
+):
+    argv = ["sweep", "--method", "imp-wr", *_sets(), *bad, "--root", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sweep" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # no sweep folder, grid.json, logs or run
 
 
 def test_a_killed_sweep_redoes_only_the_missing_work(swept):
@@ -186,12 +202,12 @@ class _FakeExecutor:
 
 def test_slurm_submits_a_job_array_through_submitit(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(AutoExecutor=_FakeExecutor))
-    argv = ["sweep", "--method", "imp-wr", *_sets("lr=-1"), "--root", str(tmp_path),
+    argv = ["sweep", "--method", "imp-wr", *_sets("batch-size=100000"), "--root", str(tmp_path),
             "--executor", "slurm", "--slurm-partition", "gpu", "--slurm-time", "30",
             "--slurm-gpus-per-job", "1", "--workers", "4"]  # fmt: skip
-    assert main(argv) == 1  # the one job exits 2 (--lr -1) on the "node"
+    assert main(argv) == 1  # the one job exits 2 (its batch exceeds the data) on the "node"
     out = capsys.readouterr().out
-    assert "submitted invalid_imp-wr_" in out and "--lr must be a positive number" in out
+    assert "submitted imp-wr_" in out and "--batch-size 100000 exceeds the" in out
     assert _FakeExecutor.params == {
         "name": _FakeExecutor.params["name"], "timeout_min": 30, "nodes": 1, "tasks_per_node": 1,
         "slurm_array_parallelism": 4, "slurm_partition": "gpu", "gpus_per_node": 1,

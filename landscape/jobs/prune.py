@@ -104,11 +104,12 @@ def prune(
             def open_run_dir() -> None:
                 for stray in _stray_files(run_dir):  # a killed writer's leftovers
                     stray.unlink(missing_ok=True)
+                # finished levels checked before config.json records anything (an extension)
+                for level in paths.levels(run_dir):
+                    check_level_files(run_dir, level)
                 prepare_run_dir(cfg, out=run_dir)
                 _check_threads(run_dir, device, threads, log)
                 _check_world(run_dir, world if parallel else 1, log)
-                for level in paths.levels(run_dir):
-                    check_level_files(run_dir, level)
 
             primary_first(open_run_dir)
             if env_rank() == 0:

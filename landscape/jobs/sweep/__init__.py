@@ -24,9 +24,10 @@ The same grid as a TOML file (``landscape sweep grid.toml``)::
 
 A setting that applies to some of the methods only (``particles``: SWAMP's) is used
 for those methods and left out of the others' runs, as ``landscape prune`` would
-refuse it. A value of the wrong type or an unknown setting is an error before
-anything runs; a value the settings refuse (``lr = -1``) makes its job fail, and
-the others go on.
+refuse it. A value of the wrong type, an unknown setting, or a value the settings refuse
+(``lr = -1``) is an error before anything runs or is written; a job that fails while it
+runs (e.g. a batch larger than the training set) is reported with its log, and the others
+go on.
 
 **Jobs.** Each job is a subprocess ``python -m landscape prune ... --quiet`` (a crash
 in one cannot take the others down), its output appended to

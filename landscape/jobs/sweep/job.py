@@ -25,7 +25,6 @@ from landscape.errors import LandscapeError
 from landscape.hparams import RunConfig
 from landscape.io import load_json
 from landscape.jobs.sweep.grid import Grid, Point
-from landscape.settings import digest
 from landscape.specs import SweepSpec
 
 __all__ = ["Job", "job_environment", "plan", "threads_per_job"]
@@ -108,11 +107,16 @@ def plan(grid: Grid, spec: SweepSpec, root: Path, folder: Path) -> list[Job]:
     threads = threads_per_job(spec)
     members: dict[str, list[tuple[Point, RunConfig | None]]] = {}
     for p in grid.points():
+        # Every point's settings are checked before the sweep writes anything (its folder,
+        # grid.json, logs): a value the runner would refuse stops the sweep with one line.
         try:
             cfg: RunConfig | None = p.config()
             name = cfg.run_name()
-        except ValueError:  # the job itself says why (landscape prune exits 2)
-            cfg, name = None, f"invalid_{p.method}_{digest(p.values())}"
+        except ValueError as exc:
+            raise ValueError(
+                f"sweep point {shlex.join(p.flags())}: {exc}; fix that value in the grid "
+                "(--set or the TOML file) — nothing was run or written"
+            ) from None
         members.setdefault(name, []).append((p, cfg))
     jobs = []
     for name, group in members.items():
