@@ -1,55 +1,57 @@
 """The README's demo figure → figures/demo_accuracy_vs_sparsity.{png,json}.
 
-Runs ``landscape demo`` (IMP-WR, IMP-LRR and IMP-FT on the MNIST-1D MLP, 10 levels, seed 0,
-then its analyses; :func:`landscape.jobs.demo.demo`) into ``--out`` and copies its
-accuracy-against-sparsity figure to ``figures/``, with a JSON beside it holding every
-level's numbers and what produced them: the command, the date, and the torch version and
-commit that trained the runs, the thread count and the demo's wall time. The numbers of docs/results.md's demo
-paragraph are read from that JSON. Run from the repository root:
+Trains (or finds) the three runs of ``landscape demo`` — IMP-WR, IMP-LRR and IMP-FT of
+the preset, 10 levels of 20%, seed 0, sharing one dense network — and draws test accuracy
+against sparsity exactly as the demo does (``landscape_demo/figures/accuracy_vs_sparsity.png``),
+with a JSON beside it holding every level's numbers and what produced them: the command,
+the date, and the torch version, commit and creation time recorded by the runs themselves.
+With the default preset (``mlp-mnist1d``) the runs are the demo's: the same settings give
+the same run names, so ``--root landscape_demo/runs`` reuses a finished demo. Run from the
+repository root:
 
-    python3 analysis_scripts/demo_figure.py --out /tmp/landscape_demo
+    python3 analysis_scripts/demo_figure.py --root landscape_demo/runs
 
-A repeated call with the same ``--out`` reuses the finished runs and analyses (the wall
-time it records is then that of the reuse, and says so); a fresh folder reruns the demo.
+docs/results.md's demo paragraph quotes the JSON.
 """
 
-import argparse
 import datetime
 import json
 import os
-import shutil
-from pathlib import Path
+import sys
 
+import matplotlib
+
+matplotlib.use("Agg")
 import torch
+from script_args import base_config, options
 
+from landscape import jobs
 from landscape.io import level_metrics, save_json
-from landscape.jobs.demo import demo
+from landscape.jobs.demo import METHODS
+from landscape.plotting.levels import plot_metric_vs_sparsity
 
-parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
-parser.add_argument("--out", default="/tmp/landscape_demo", help="the demo's folder")
-parser.add_argument("--figures", default="figures", help="where the figure and JSON go")
-args = parser.parse_args()
+LEVELS = 10  # the demo's default: density 1.0 → 0.107
 
-out, figures = Path(args.out), Path(args.figures)
-fresh = not (out / "runs").exists()
-res = demo(out, quiet=True)
-figures.mkdir(parents=True, exist_ok=True)
-shutil.copyfile(res.figures["accuracy"], figures / "demo_accuracy_vs_sparsity.png")
-# What trained the runs (their config.json), not what copied the figure: a reused run may
-# come from an older commit.
+args = options(__doc__, "mlp-mnist1d", "demo", seeds=None)
+base = base_config(args).replace(levels=LEVELS)
+runs = {m.upper(): jobs.prune(base.replace(method=m), root=args.root, quiet=True) for m in METHODS}
+fig, _ = plot_metric_vs_sparsity(runs)
+png = args.figures / "demo_accuracy_vs_sparsity.png"
+fig.savefig(png, dpi=150)
+
+# What trained the runs (their config.json), not what drew the figure: a reused run may
+# come from an older commit or torch.
+made = json.loads((runs["IMP-WR"] / "config.json").read_text())
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-made = json.loads((res.runs["IMP-WR"] / "config.json").read_text())
-save_json(figures / "demo_accuracy_vs_sparsity.json", {
-    "command": f"landscape demo --out {out} (analysis_scripts/demo_figure.py)",
-    "machine": f"{os.cpu_count()} CPU cores, {gpu}, {made['threads']} torch thread(s)",
+save_json(png.with_suffix(".json"), {
+    "command": "python3 analysis_scripts/demo_figure.py " + " ".join(sys.argv[1:]),
     "date": datetime.date.today().isoformat(),
+    "machine": f"{os.cpu_count()} CPU cores, {gpu}, {made['threads']} torch thread(s)",
     "torch": made["versions"]["torch"],
     "commit": made["git_sha"][:7],
     "runs_created": made["created"],
     "seeds": 1,
-    "wall_seconds": round(res.seconds, 1),
-    "wall_seconds_note": "a fresh demo" if fresh else "finished runs and results reused",
     "runs": {label: [{k: v for k, v in row.items() if k != "files"} for row in level_metrics(run)]
-             for label, run in res.runs.items()},
+             for label, run in runs.items()},
 })  # fmt: skip
-print(f"→ {figures / 'demo_accuracy_vs_sparsity.png'} and .json ({res.seconds:.0f} s)")
+print(f"→ {png} and {png.with_suffix('.json')}")
