@@ -1,4 +1,4 @@
-"""``demo(out)``: a whole small study on MNIST-1D, in a few minutes on 2 CPU cores.
+"""``demo(out)``: a whole small study on MNIST-1D (measured times: the README).
 
 IMP-WR, IMP-LRR and IMP-FT on the MNIST-1D MLP (sharing one dense network), then on
 the IMP-WR run: the error along the path through its levels and the barrier matrix
