@@ -151,7 +151,7 @@ def _analyses(run_dir: Path) -> tuple[dict[str, int], int]:
     kinds: dict[str, int] = {}
     unfinished = 0
     for d in folders:
-        if not d.is_dir():
+        if not d.is_dir() or paths.is_storage(d):
             continue
         if not (d / "result.json").exists():
             unfinished += 1

@@ -21,9 +21,11 @@ import re
 from pathlib import Path
 
 __all__ = [
+    "STORAGE_KINDS",
     "analysis_dir",
     "config",
     "default_root",
+    "is_storage",
     "level_dir",
     "level_number",
     "level_of",
@@ -40,6 +42,19 @@ __all__ = [
     "run_dir",
     "weights",
 ]
+
+
+#: Folders under ``analysis/`` that keep trained networks for a job to reuse (instability's
+#: copies, retraced rewind points, robustness's perturbed nets, the bound's one-shot
+#: retrainings), not analysis results: listings of a run's analyses pass them over.
+STORAGE_KINDS = frozenset(
+    {"instability-copies", "rewind-points", "robustness-nets", "bound-retrain"}
+)
+
+
+def is_storage(folder: Path) -> bool:
+    """Whether an ``analysis/`` entry is one of :data:`STORAGE_KINDS` (not a result)."""
+    return Path(folder).name.rsplit("_", 1)[0] in STORAGE_KINDS
 
 
 def default_root() -> Path:

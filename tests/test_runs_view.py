@@ -93,6 +93,9 @@ def folder(tmp_path) -> dict[str, Path]:
     result.mkdir(parents=True)
     save_json(result / "result.json", {"kind": "hessian"})
     paths.analysis_dir(runs["finished"], 0, "bound", "0123456789").mkdir(parents=True)  # unfinished
+    for storage in ("instability-copies", "bound-retrain", "robustness-nets"):  # not analyses
+        paths.analysis_dir(runs["finished"], 1, storage, "0123456789").mkdir(parents=True)
+    paths.run_analysis_dir(runs["finished"], "rewind-points", "dense").mkdir(parents=True)
     (tmp_path / "not-a-run").mkdir()
     return runs
 

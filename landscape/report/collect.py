@@ -178,7 +178,7 @@ def collect(run_dir: Path) -> RunRecord:
         folders += sorted(d.glob("analysis/*/"))
     results = []
     for f in folders:
-        if not f.is_dir() or f.is_symlink():
+        if not f.is_dir() or f.is_symlink() or paths.is_storage(f):
             continue
         kind = f.name.rsplit("_", 1)[0]
         record = None
