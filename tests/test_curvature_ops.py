@@ -14,7 +14,7 @@ from torch import nn
 from torch.func import functional_call
 
 from landscape import paths
-from landscape.checkpoint import save_json, save_state
+from landscape.checkpoint import save_state
 from landscape.cli import main
 from landscape.data import load_data
 from landscape.hessian import (
@@ -26,14 +26,12 @@ from landscape.hessian import (
     param_groups,
     spectrum,
 )
-from landscape.hparams import RunConfig
 from landscape.jobs.hessian import hessian_overlap, load_eigenvectors
 from landscape.models import create_model
-from landscape.pruning import ones_mask, prune
-from landscape.runs import prepare_run_dir
 from landscape.settings import digest
 from landscape.specs import HessianSpec
 from tests._reference import dense_hessian
+from tests._runs import untrained_two_level_run
 
 F64 = torch.float64
 
@@ -300,20 +298,7 @@ def test_default_settings_keep_their_folder_names():
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A two-level run of the MLP on synthetic data, level 1 magnitude-pruned by 30%."""
-    cfg = RunConfig().replace(data="synthetic", model="mlp", levels=1)
-    out = prepare_run_dir(cfg, out=tmp_path / "run")
-    data = load_data("synthetic")
-    model = create_model("mlp", data.in_shape, data.num_classes, seed=0)
-    mask = ones_mask(model)
-    for level in (0, 1):
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        for n, m in mask.items():
-            state[n] = state[n] * m
-        save_state(paths.weights(out, level), state)
-        save_state(paths.mask(out, level), {n: m.to(torch.uint8) for n, m in mask.items()})
-        save_json(paths.metrics(out, level), {"level": level, "density": 0.7**level})
-        mask = prune(state, mask, 0.3)
-    return out
+    return untrained_two_level_run(tmp_path / "run", 0.3)
 
 
 FAST = ["--top-k", "2", "--samples", "64", "--dtype", "float64", "--quiet"]

@@ -10,14 +10,12 @@ import pytest
 import torch
 
 from landscape import paths
-from landscape.checkpoint import load_state, save_json, save_state
+from landscape.checkpoint import load_state
 from landscape.cli import main
 from landscape.data import load_data
 from landscape.hessian import spectrum
-from landscape.hparams import RunConfig
 from landscape.models import create_model
-from landscape.pruning import ones_mask, prune
-from landscape.runs import prepare_run_dir
+from tests._runs import untrained_two_level_run
 
 FAST = ["--top-k", "2", "--samples", "64", "--dtype", "float64", "--quiet"]
 
@@ -33,21 +31,8 @@ def _one_thread():
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    """A two-level run of the MLP on synthetic data: level 1 magnitude-pruned by 20%."""
-    cfg = RunConfig().replace(data="synthetic", model="mlp", levels=1)
-    out = prepare_run_dir(cfg, out=tmp_path / "run")
-    data = load_data("synthetic")
-    model = create_model("mlp", data.in_shape, data.num_classes, seed=0)
-    mask = ones_mask(model)
-    for level in (0, 1):
-        state = {k: v.clone() for k, v in model.state_dict().items()}
-        for n, m in mask.items():
-            state[n] = state[n] * m
-        save_state(paths.weights(out, level), state)
-        save_state(paths.mask(out, level), {n: m.to(torch.uint8) for n, m in mask.items()})
-        save_json(paths.metrics(out, level), {"level": level, "density": 0.8**level})
-        mask = prune(state, mask, 0.2)
-    return out
+    """A two-level run of the MLP on synthetic data, level 1 magnitude-pruned by 20%."""
+    return untrained_two_level_run(tmp_path / "run", 0.2)
 
 
 def _results(run: Path, level: int, kind: str = "hessian") -> list[Path]:
