@@ -105,11 +105,11 @@ def bend_mask(
         raise ValueError(f"unknown mask policy {policy!r}: use one of {', '.join(MASK_POLICIES)}")
     if mask_a is None and mask_b is None:
         return None
-    if mask_a is None or mask_b is None:
-        one = mask_a if mask_a is not None else mask_b
-        assert one is not None
-        # union with "all kept" is all kept; intersection is the mask itself
-        return None if policy == "union" else {k: v.bool() for k, v in one.items()}
+    if mask_b is None or mask_a is None:
+        # union with "all kept" is all kept; intersection is the one mask itself
+        if policy == "union":
+            return None
+        return {k: v.bool() for k, v in (mask_a if mask_b is None else mask_b).items()}
     if set(mask_a) != set(mask_b):
         raise ValueError("the two masks cover different tensors; they belong to other models")
     op = torch.logical_or if policy == "union" else torch.logical_and
