@@ -161,7 +161,7 @@ class _Objective:
     def value(self, eps: Tensor) -> float:
         self.values += 1
         state = self.space.state(self._delta(eps))
-        return float(sum(float(t(state)) for t in self.terms))
+        return float(sum(t(state) for t in self.terms))  # one host sync, not one per term
 
     def _at(self, term: LossTerm) -> Callable[[Tensor], Tensor]:
         return lambda eps: term(self.space.state(self._delta(eps)))
@@ -169,12 +169,12 @@ class _Objective:
     def value_and_grad(self, eps: Tensor) -> tuple[float, Tensor]:
         """The loss and its gradient in ``ε``, one term at a time (``torch.func``)."""
         self.grads += 1
-        total, grad = 0.0, torch.zeros_like(eps)
+        total, grad = torch.zeros((), dtype=eps.dtype, device=eps.device), torch.zeros_like(eps)
         for term in self.terms:
             g, v = torch.func.grad_and_value(self._at(term))(eps)
             grad += g.detach()
-            total += float(v)
-        return total, grad
+            total += v.detach()
+        return float(total), grad  # one host sync per evaluation
 
 
 def _gaussian(dim: int, generator: torch.Generator, like: Tensor) -> Tensor:
