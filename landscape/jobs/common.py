@@ -7,7 +7,7 @@ sibling job, so each job stands alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ from landscape import paths
 from landscape.analysis.connectivity import BarrierResult
 from landscape.errors import LandscapeError
 from landscape.hparams import parse_duration
-from landscape.jobs.store import Result, Writer, stamp
+from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import Checkpoint, foreign_ident, resolve
 from landscape.pruning import apply_mask
 from landscape.runs import Run
+from landscape.settings import digest
 from landscape.specs import EngineSpec
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "StartPoint",
     "barrier_record",
     "barrier_settings",
+    "levels_summary",
     "pair",
     "runner_start",
     "start_point",
@@ -149,3 +151,41 @@ def runner_start(run: Run, level: int) -> tuple[dict[str, Tensor], int, int, boo
     if method == "imp-lrr":
         return run.weights(level - 1), 0, total, False, source
     return run.weights(level - 1), total, 2 * total, True, source
+
+
+def levels_summary(
+    run: Run,
+    kind: str,
+    results: Sequence[Result],
+    build: Callable[[dict[str, Any], list[dict[str, Any]]], tuple[dict[str, Any], list[str]]],
+    plot: Callable[[Mapping[str, Any]], Any],
+    *,
+    out: str | Path | None,
+    force: bool,
+    wait: bool,
+    log: Log,
+) -> Result:
+    """The summary across levels of per-level results, in ``<kind>_<digest>/`` of the first
+    level (or under ``out``): named by the levels and the digests of their results'
+    settings, reused when finished. ``build(settings, records)`` gives the record (without
+    ``kind``, ``run``, ``settings`` and the stamp, added here) and the report's lines;
+    ``plot(record)`` draws ``levels.png``."""
+    records = [dict(r.record) for r in results]
+    levels = [r["level"] for r in records]
+    if any(lv is None for lv in levels):
+        raise LandscapeError("a summary across levels needs level checkpoints; pass --level L")
+    settings = {"kind": kind, "levels": levels,
+                "results": [digest(r["settings"]) for r in records]}  # fmt: skip
+    key = digest(settings)
+    folder = (Path(out) / f"{kind}_{key}" if out
+              else paths.analysis_dir(run.path, levels[0], kind, key))  # fmt: skip
+    with claim(folder, settings, force=force, wait=wait, log=log) as done:
+        if done is None:
+            body, md = build(settings, records)
+            record = {"kind": kind, **body, "run": str(run.path),
+                      "method": run.config.prune.method, "settings": settings, **stamp()}  # fmt: skip
+            w = Writer(folder)
+            w.figure("levels.png", lambda: plot(record))
+            w.text("report.md", "\n".join(md))
+            done = w.finish(record)
+    return Result(done.record, done.folder, reused=done.reused, children=tuple(results))

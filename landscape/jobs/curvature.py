@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from landscape import paths
 from landscape.analysis.curvature import curvature as curvature_of
 from landscape.errors import LandscapeError
-from landscape.jobs.common import Log
+from landscape.jobs.common import Log, levels_summary
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import DTYPES, Checkpoint, analysis_inputs, resolve_levels
 from landscape.progress import progress
@@ -223,38 +223,25 @@ def _summary(
 ) -> Result:
     from landscape.plotting.curvature import plot_curvature_levels
 
-    records = [r.record for r in results]
-    levels = [r["level"] for r in records]
-    settings = {"kind": "curvature-levels", "levels": levels,
-                "results": [digest(r["settings"]) for r in records]}  # fmt: skip
-    key = digest(settings)
-    folder = (Path(out) / f"curvature-levels_{key}" if out
-              else paths.analysis_dir(run.path, levels[0], "curvature-levels", key))  # fmt: skip
     keep = ("level", "weights_remaining", "next_remaining", "next_mask", "kappa_magnitude",
             "kappa_random", "kappa_random_mean", "kappa_random_std", "kappa_ratio",
             "random_flatter", "norm_magnitude", "norm_random", "weight_norm", "num_kept",
             "num_removed", "hvp_count", "seconds")  # fmt: skip
-    with claim(folder, settings, force=force, wait=wait, log=log) as done:
-        if done is None:
-            s = records[0]["settings"]
-            record = {"kind": "curvature-levels",
-                      "title": f"{run.path.name}: curvature of the pruning direction",
-                      "run": str(run.path), "method": run.config.prune.method,
-                      "num_samples": records[0]["num_samples"], "split": s["split"],
-                      "dtype": s["dtype"], "random_masks": spec.random_masks, "settings": settings,
-                      "level_settings": {k: v for k, v in s.items()
-                                         if k not in ("weights", "next_mask")},
-                      "levels": [{k: r.get(k) for k in keep} for r in records],
-                      **stamp()}  # fmt: skip
-            md = [f"# Curvature of the pruning direction across levels — {run.path.name}", "",
-                  f"κ = ΔᵀHΔ/‖Δ‖² [PAUL §3.3], training loss over {record['num_samples']} "
-                  f"{s['split']} samples, {s['dtype']}; {spec.random_masks} random masks per "
-                  "level.",
-                  "", format_table(summary_headers(), summary_rows(records), markdown=True), "",
-                  "![κ against level](levels.png)", "",
-                  "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
-            w = Writer(folder)
-            w.figure("levels.png", lambda: plot_curvature_levels(record))
-            w.text("report.md", "\n".join(md))
-            done = w.finish(record)
-    return Result(done.record, done.folder, reused=done.reused, children=tuple(results))
+
+    def build(settings: dict[str, Any], records: list[dict[str, Any]]):
+        s = records[0]["settings"]
+        body = {"title": f"{run.path.name}: curvature of the pruning direction",
+                "num_samples": records[0]["num_samples"], "split": s["split"],
+                "dtype": s["dtype"], "random_masks": spec.random_masks,
+                "level_settings": {k: v for k, v in s.items() if k not in ("weights", "next_mask")},
+                "levels": [{k: r.get(k) for k in keep} for r in records]}  # fmt: skip
+        md = [f"# Curvature of the pruning direction across levels — {run.path.name}", "",
+              f"κ = ΔᵀHΔ/‖Δ‖² [PAUL §3.3], training loss over {body['num_samples']} "
+              f"{s['split']} samples, {s['dtype']}; {spec.random_masks} random masks per level.",
+              "", format_table(summary_headers(), summary_rows(records), markdown=True), "",
+              "![κ against level](levels.png)", "",
+              "Settings: `" + json.dumps(settings, sort_keys=True) + "`", ""]  # fmt: skip
+        return body, md
+
+    return levels_summary(run, "curvature-levels", results, build, plot_curvature_levels,
+                          out=out, force=force, wait=wait, log=log)  # fmt: skip

@@ -21,11 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from landscape import paths
 from landscape.analysis.sharpness import model_loss_terms
 from landscape.analysis.sharpness import sharpness as sharpness_of
 from landscape.errors import LandscapeError
-from landscape.jobs.common import Log
+from landscape.jobs.common import Log, levels_summary
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import DTYPES, Checkpoint, analysis_inputs, resolve_levels
 from landscape.progress import progress
@@ -204,38 +203,23 @@ def _summary(
 ) -> Result:
     from landscape.plotting.sharpness import plot_sharpness_levels
 
-    records = [r.record for r in results]
-    levels = [r["level"] for r in records]
-    if any(lv is None for lv in levels):
-        raise LandscapeError("a summary across levels needs level checkpoints; pass --level L")
-    settings = {"kind": "sharpness-levels", "levels": levels,
-                "results": [digest(r["settings"]) for r in records]}  # fmt: skip
-    key = digest(settings)
-    folder = (Path(out) / f"sharpness-levels_{key}" if out
-              else paths.analysis_dir(run.path, levels[0], "sharpness-levels", key))  # fmt: skip
     keep = ("level", "weights_remaining", "loss", "radii", "adaptive_radii", "average",
             "average_stderr", "worst", "adaptive_average", "adaptive_average_stderr",
             "adaptive_worst", "num_kept", "kept_norm", "seconds")  # fmt: skip
-    with claim(folder, settings, force=force, wait=wait, log=log) as done:
-        if done is None:
-            record = {"kind": "sharpness-levels",
-                      "title": f"{run.path.name}: sharpness across levels",
-                      "run": str(run.path), "method": run.config.prune.method,
-                      "settings": settings,
-                      "level_settings": {k: v for k, v in records[0]["settings"].items()
-                                         if k != "weights"},
-                      "levels": [{k: r.get(k) for k in keep} for r in records],
-                      **stamp()}  # fmt: skip
-            md = [f"# Sharpness across levels — {run.path.name}", "",
-                  format_table(summary_headers(), summary_rows(records), markdown=True), "",
-                  "![sharpness against level](levels.png)", "",
-                  "Settings: `" + json.dumps(record["level_settings"], sort_keys=True) + "`",
-                  ""]  # fmt: skip
-            w = Writer(folder)
-            w.figure("levels.png", lambda: plot_sharpness_levels(record))
-            w.text("report.md", "\n".join(md))
-            done = w.finish(record)
-    return Result(done.record, done.folder, reused=done.reused, children=tuple(results))
+
+    def build(settings: dict[str, Any], records: list[dict[str, Any]]):
+        level_settings = {k: v for k, v in records[0]["settings"].items() if k != "weights"}
+        body = {"title": f"{run.path.name}: sharpness across levels",
+                "level_settings": level_settings,
+                "levels": [{k: r.get(k) for k in keep} for r in records]}  # fmt: skip
+        md = [f"# Sharpness across levels — {run.path.name}", "",
+              format_table(summary_headers(), summary_rows(records), markdown=True), "",
+              "![sharpness against level](levels.png)", "",
+              "Settings: `" + json.dumps(level_settings, sort_keys=True) + "`", ""]  # fmt: skip
+        return body, md
+
+    return levels_summary(run, "sharpness-levels", results, build, plot_sharpness_levels,
+                          out=out, force=force, wait=wait, log=log)  # fmt: skip
 
 
 def summary_text(res: Result) -> str:
