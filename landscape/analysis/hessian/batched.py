@@ -49,6 +49,8 @@ def block_size(op: HessianOperator) -> int:
     product saves for its backward: the cached graph's measured size when ``op`` chose it,
     else a measurement of one chunk's gradient graph scaled to all chunks.
     """
+    if op.curvature != "hessian":
+        return 1  # the GGN and the empirical Fisher multiply one vector at a time (jvp/vjp)
     if op.block is not None:
         return op.block
     if op.device.type != "cuda":
@@ -148,8 +150,7 @@ def hvp_block(op: HessianOperator, vecs: Tensor) -> Tensor:
     if op.method == "auto":
         op.choose()
     vecs = vecs.to(op.device, op.dtype)
-    # the GGN and the empirical Fisher are multiplied one vector at a time (jvp/vjp)
-    block = block_size(op) if op.curvature == "hessian" else 1
+    block = block_size(op)
     if block == 1:
         return torch.stack([op.matvec(v) for v in vecs]) if len(vecs) else vecs.clone()
     rows = []
