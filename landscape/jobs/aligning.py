@@ -34,6 +34,7 @@ from landscape.specs import EngineSpec
 __all__ = [
     "Aligned",
     "align_states",
+    "aligned_path_barrier",
     "alignment_record",
     "check_repair",
     "connectivity_from_pairs",
@@ -141,6 +142,30 @@ def path_barrier(
                                 train_batches(run, engine.bn_samples), points, **engine.speed())  # fmt: skip
     return barrier_curve(model, state_a, state_b, data, points, engine.bn_policy,
                          bn_batches(run, engine), **engine.speed())  # fmt: skip
+
+
+def aligned_path_barrier(
+    run: Run,
+    model: nn.Module,
+    state_a: State,
+    state_b: State,
+    *,
+    align: str,
+    repair: bool,
+    points: int,
+    split: str,
+    engine: EngineSpec,
+) -> tuple[BarrierResult, dict[str, Any] | None]:
+    """``state_b`` permuted onto ``state_a`` by ``align`` (``"none"``: as it is), then the
+    barrier of the straight path (:func:`path_barrier`); with the alignment's summary, or
+    ``None`` when nothing was aligned. What ``barrier`` and ``instability`` measure."""
+    summary = None
+    if align != "none":
+        aligned = align_states(run, model, state_a, state_b, align, engine.bn_samples)
+        state_b, summary = aligned.state, aligned.summary()
+    res = path_barrier(run, model, state_a, state_b, points=points, split=split, engine=engine,
+                       repair=repair)  # fmt: skip
+    return res, summary
 
 
 def mask_iou(mask_a: State, mask_b: State) -> float:

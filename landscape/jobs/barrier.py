@@ -12,10 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from landscape.analysis.connectivity import barrier as barrier_curve
-from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
+from landscape.jobs.aligning import aligned_path_barrier, alignment_record, check_repair
 from landscape.jobs.common import Log, barrier_record, barrier_settings, pair, write_barrier
-from landscape.jobs.evaluation import bn_batches, eval_data
 from landscape.jobs.store import Result, claim
 from landscape.jobs.targets import short_label, use_threads
 from landscape.settings import digest
@@ -57,18 +55,12 @@ def barrier(
         t0 = time.perf_counter()
         state_b = {k: v.to(run.device) for k, v in cb.state.items()}
         how = alignment_record(spec.align, spec.repair, model)
-        if spec.align == "none" and not spec.repair:
-            res = barrier_curve(
-                model, ca.state, state_b, eval_data(run, spec.split, eng.eval_samples),
-                spec.points, eng.bn_policy, bn_batches(run, eng), **eng.speed(),
-            )  # fmt: skip
-        else:
-            if spec.align != "none":
-                aligned = align_states(run, model, ca.state, state_b, spec.align, eng.bn_samples)
-                state_b = aligned.state
-                how["alignment"] = aligned.summary()
-            res = path_barrier(run, model, ca.state, state_b, points=spec.points,
-                               split=spec.split, engine=eng, repair=spec.repair)  # fmt: skip
+        res, summary = aligned_path_barrier(
+            run, model, ca.state, state_b, align=spec.align, repair=spec.repair,
+            points=spec.points, split=spec.split, engine=eng,
+        )  # fmt: skip
+        if summary is not None:
+            how["alignment"] = summary
         b_label = cb.label if cb.bare else short_label(ident_b)
         title = f"{run.path.name}: {ca.label} → {b_label}" + _suffix(spec.align, spec.repair)
         record = barrier_record(res, settings, run.path, time.perf_counter() - t0, title, how)

@@ -31,16 +31,15 @@ from typing import Any
 from torch import Tensor
 
 from landscape import distributed, paths
-from landscape.analysis.connectivity import barrier as barrier_curve
 from landscape.analysis.engine import Points, evaluate_points
 from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
 from landscape.functional import state_of
 from landscape.hparams import parse_duration
 from landscape.io import file_digest
-from landscape.jobs.aligning import align_states, alignment_record, check_repair, path_barrier
+from landscape.jobs.aligning import aligned_path_barrier, alignment_record, check_repair
 from landscape.jobs.common import Log, StartPoint, start_point
-from landscape.jobs.evaluation import bn_batches, eval_data
+from landscape.jobs.evaluation import eval_data
 from landscape.jobs.store import Result, Writer, claim, stamp
 from landscape.jobs.targets import resolve_run, use_threads
 from landscape.locks import hold
@@ -125,19 +124,13 @@ def _test(
         t0 = time.perf_counter()
         data = eval_data(run_, spec.split, eng.eval_samples)
         how_aligned = alignment_record(spec.align, spec.repair, model)
-        if spec.align == "none" and not spec.repair:
-            res = barrier_curve(
-                model, copies[0], copies[1], data, spec.points, eng.bn_policy,
-                bn_batches(run_, eng), **eng.speed(),
-            )  # fmt: skip
-        else:  # copy 1 permuted onto copy 0 (the same function), then the path (repaired)
-            second = copies[1]
-            if spec.align != "none":
-                aligned = align_states(run_, model, copies[0], second, spec.align, eng.bn_samples)
-                second = aligned.state
-                how_aligned = {**how_aligned, "alignment": aligned.summary()}
-            res = path_barrier(run_, model, copies[0], second, points=spec.points,
-                               split=spec.split, engine=eng, repair=spec.repair)  # fmt: skip
+        # copy 1 permuted onto copy 0 when asked (the same function), then the path
+        res, summary = aligned_path_barrier(
+            run_, model, copies[0], copies[1], align=spec.align, repair=spec.repair,
+            points=spec.points, split=spec.split, engine=eng,
+        )  # fmt: skip
+        if summary is not None:
+            how_aligned = {**how_aligned, "alignment": summary}
         # Each copy as trained (its own BN statistics), on the same samples as the path.
         own = evaluate_points(run_.model(), Points.states(copies), data, bn_policy="none",
                               **eng.speed())  # fmt: skip
