@@ -28,7 +28,6 @@ from the JSON, computing nothing).
 
 import datetime
 import json
-import statistics
 import time
 
 import matplotlib
@@ -36,7 +35,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, mean_sd, options, paired_interval
 
 from landscape import jobs, paths
 from landscape.io import level_metrics, save_json
@@ -58,15 +57,6 @@ def extra(p):
                    help="redraw the figure from the JSON, computing nothing")  # fmt: skip
 
 
-def mean_sd(xs):
-    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
-
-
-def t95(n):
-    """Two-sided 95% Student t quantile for n - 1 degrees of freedom (n ≤ 6)."""
-    return {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}.get(n, 2.0)
-
-
 def off_diagonal(m):
     return [m[i][j] for i in range(len(m)) for j in range(i + 1, len(m))]
 
@@ -74,8 +64,7 @@ def off_diagonal(m):
 def paired(a, b):
     """Mean of a − b over the pairs, with a 95% t interval (the pairs share seeds: indicative)."""
     d = [x - y for x, y in zip(a, b)]
-    m, s = mean_sd(d)
-    half = t95(len(d)) * s / len(d) ** 0.5
+    m, half = paired_interval(d)
     return {"mean": m, "ci95": [m - half, m + half]}
 
 

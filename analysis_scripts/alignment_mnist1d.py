@@ -34,7 +34,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import options
+from script_args import mean_sd, options, paired_interval
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -58,15 +58,6 @@ def extra(p):
         p.add_argument(f"--{fam}-widths", default=widths, help=f"{fam} widths (default {widths})")
     p.add_argument("--replot", action="store_true",
                    help="redraw the figure from the JSON, computing nothing")  # fmt: skip
-
-
-def mean_sd(xs):
-    return statistics.mean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
-
-
-def t95(n):
-    """Two-sided 95% Student t quantile for n - 1 degrees of freedom (n ≤ 6)."""
-    return {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571}.get(n, 2.0)
 
 
 def label(align, repair):
@@ -125,8 +116,7 @@ def compute() -> dict:
             raw = per["raw"]["error_barrier"]
             for align, repair in VARIANTS[1:]:
                 d = [a - b for a, b in zip(raw, per[label(align, repair)]["error_barrier"])]
-                m, s = mean_sd(d)
-                half = t95(len(d)) * s / len(d) ** 0.5
+                m, half = paired_interval(d)
                 per[label(align, repair)]["raw_minus_this"] = {
                     "mean": m,
                     "ci95": [m - half, m + half],

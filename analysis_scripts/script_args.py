@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import torch
 
 from landscape.hparams import PRESETS, RunConfig
 
-__all__ = ["base_config", "options"]
+__all__ = ["base_config", "mean_sd", "options", "paired_interval"]
 
 
 def options(
@@ -82,3 +83,20 @@ def base_config(args: argparse.Namespace) -> RunConfig:
         device=args.device, threads=args.threads, data_root=args.data_root,
         download=args.download,
     )  # fmt: skip
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (0 for one value)."""
+    values = list(values)
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def paired_interval(diffs) -> tuple[float, float]:
+    """Mean of per-seed paired differences and the half-width of its two-sided 95% Student t
+    interval (0 for one difference)."""
+    from scipy.stats import t  # the quantile for any number of seeds, not a short table
+
+    diffs = list(diffs)
+    m, s = mean_sd(diffs)
+    n = len(diffs)
+    return m, float(t.ppf(0.975, n - 1)) * s / n**0.5 if n > 1 else 0.0

@@ -40,7 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-from script_args import base_config, options
+from script_args import base_config, options, paired_interval
 
 from landscape import jobs
 from landscape.io import file_digest, level_metrics, save_json
@@ -60,7 +60,6 @@ HESSIAN = HessianSpec(top_k=1, trace=True, probes=10, masked=True, samples=1024,
 DRAWN = (("worst", 0.1, "worst case, ‖δ‖ ≤ 0.1"), ("average", 1.0, "average case, E‖δ‖² = 1"),
          ("adaptive_worst", 0.05, "adaptive worst, ‖δ/|w|‖ ≤ 0.05"),
          ("adaptive_average", 0.5, "adaptive average, E‖δ/|w|‖² = 0.25"))  # fmt: skip
-T95 = {2: 12.706, 3: 4.303, 4: 3.182, 5: 2.776}  # two-sided 95% t quantiles by sample size
 NAME = "sharpness_paul_mnist1d"
 # ---------------------------------------------------------------------------------------
 
@@ -134,8 +133,8 @@ def compute() -> dict:
     def paired(method, key, level):
         """method − IMP-WR, same seed and density: mean and 95% t-interval half-width."""
         d = [per_run[method][s][level][key] - per_run["imp-wr"][s][level][key] for s in seeds]
-        half = T95.get(len(d), 2.0) * statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else 0.0
-        return {"values": d, "mean": statistics.mean(d), "ci95": half}
+        m, half = paired_interval(d)
+        return {"values": d, "mean": m, "ci95": half}
 
     KEYS = [k for k, _, _ in DRAWN] + ["test_error", "loss", "kept_norm"]
     if args.hessian:
