@@ -17,6 +17,7 @@ __all__ = [
     "add_bare_arguments",
     "add_engine_arguments",
     "add_job_arguments",
+    "add_level_choice",
     "add_pair_arguments",
     "bare_kwargs",
     "consent",
@@ -70,6 +71,15 @@ def log_analyses(args: argparse.Namespace) -> None:
     runs.discard(None)
     for run_dir in sorted(runs):
         log_results(run_dir, args.log.split(","))
+
+
+def add_level_choice(parser: argparse.ArgumentParser, all_levels: str) -> None:
+    """``--level L`` or ``--all-levels`` (what the latter adds: ``all_levels``), for a verb
+    that measures one level of a run or every level with a summary across them."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--level", type=int, default=None, metavar="L",
+                       help="level of a run directory (default: the last trained one)")  # fmt: skip
+    which.add_argument("--all-levels", action="store_true", help=all_levels)
 
 
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:

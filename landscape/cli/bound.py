@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_job_arguments
+from landscape.cli._common import add_job_arguments, add_level_choice
 from landscape.specs import BoundSpec
 
 VERB = "bound"
@@ -35,11 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_dir", metavar="RUN", help="a run directory (or a level_NN folder of one)"
     )
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--level", type=int, default=None, metavar="L",
-                       help="level of the run (default: the last trained one)")  # fmt: skip
-    which.add_argument("--all-levels", action="store_true",
-                       help="every trained level, plus p* against the level")  # fmt: skip
+    add_level_choice(parser, "every trained level, plus p* against the level")
     settings.add_arguments(parser, BoundSpec, title="the bound and its empirical check")
     add_job_arguments(parser, out="output folder of the per-level results (default: each "
                       "level's analysis/)")  # fmt: skip

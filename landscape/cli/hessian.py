@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_bare_arguments, add_job_arguments
+from landscape.cli._common import add_bare_arguments, add_job_arguments, add_level_choice
 from landscape.specs import HessianSpec
 
 VERB = "hessian"
@@ -38,11 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a run directory, a level_NN directory, a checkpoint file in a run directory, or a "
         "state-dict file with --model and --data",
     )  # fmt: skip
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--level", type=int, default=None, metavar="L",
-                       help="level of a run directory (default: the last trained one)")  # fmt: skip
-    which.add_argument("--all-levels", action="store_true",
-                       help="every trained level, plus top eigenvalue and trace against sparsity")  # fmt: skip
+    add_level_choice(parser, "every trained level, plus top eigenvalue and trace against sparsity")
     parser.add_argument("--per-layer", action="store_true",
                         help="also the top-k (and trace) of each layer's own Hessian block")  # fmt: skip
     parser.add_argument("--per-block", action="store_true",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from landscape import settings
-from landscape.cli._common import add_job_arguments
+from landscape.cli._common import add_job_arguments, add_level_choice
 from landscape.specs import SharpnessSpec
 
 VERB = "sharpness"
@@ -31,11 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("run_dir", metavar="RUN",
                         help="a run directory, a level_NN folder, or a checkpoint in a run")  # fmt: skip
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--level", type=int, default=None, metavar="L",
-                       help="the level (default: the last trained one)")  # fmt: skip
-    which.add_argument("--all-levels", action="store_true",
-                       help="every trained level, plus each measure against the level")  # fmt: skip
+    add_level_choice(parser, "every trained level, plus each measure against the level")
     settings.add_arguments(parser, SharpnessSpec, title="what to compute, on which data")
     add_job_arguments(parser, out="output folder (default: the level's analysis/)")
 
