@@ -41,8 +41,8 @@ class Job:
 
     name: str
     points: tuple[Point, ...]
-    run_dir: Path | None
-    run_hash: str | None
+    run_dir: Path
+    run_hash: str
     levels: int
     command: tuple[str, ...]
     log: Path
@@ -54,7 +54,7 @@ class Job:
 
     def finished(self) -> bool:
         """Whether the run directory holds this run with levels ``0..levels`` all finished."""
-        if self.run_dir is None or not paths.config(self.run_dir).exists():
+        if not paths.config(self.run_dir).exists():
             return False
         try:
             meta = load_json(paths.config(self.run_dir))
@@ -66,7 +66,7 @@ class Job:
 
     def to_dict(self) -> dict[str, Any]:
         """The job as JSON (``summary.json``'s ``jobs``)."""
-        return {"name": self.name, "run_dir": str(self.run_dir) if self.run_dir else None,
+        return {"name": self.name, "run_dir": str(self.run_dir),
                 "status": self.status, "returncode": self.returncode,
                 "seconds": round(self.seconds, 3), "log": str(self.log),
                 "command": shlex.join(self.command), "error": self.error,
@@ -105,12 +105,12 @@ def plan(grid: Grid, spec: SweepSpec, root: Path, folder: Path) -> list[Job]:
     """The jobs of ``grid``: one per run directory (the points of an IMP-WR/LRR/FT or SWAMP
     run that differ only in ``levels`` share a directory, and one job trains the most)."""
     threads = threads_per_job(spec)
-    members: dict[str, list[tuple[Point, RunConfig | None]]] = {}
+    members: dict[str, list[tuple[Point, RunConfig]]] = {}
     for p in grid.points():
         # Every point's settings are checked before the sweep writes anything (its folder,
         # grid.json, logs): a value the runner would refuse stops the sweep with one line.
         try:
-            cfg: RunConfig | None = p.config()
+            cfg = p.config()
             name = cfg.run_name()
         except ValueError as exc:
             raise ValueError(
@@ -123,8 +123,8 @@ def plan(grid: Grid, spec: SweepSpec, root: Path, folder: Path) -> list[Job]:
         lead, cfg = max(group, key=lambda pc: pc[0].levels())
         jobs.append(Job(
             name=name, points=tuple(p for p, _ in group),
-            run_dir=paths.run_dir(root, name, cfg.legacy_run_name()) if cfg is not None else None,
-            run_hash=cfg.hash() if cfg is not None else None, levels=lead.levels(),
+            run_dir=paths.run_dir(root, name, cfg.legacy_run_name()), run_hash=cfg.hash(),
+            levels=lead.levels(),
             command=_command(lead, spec, root, threads), log=folder / "logs" / f"{name}.log",
         ))  # fmt: skip
     return jobs

@@ -47,7 +47,7 @@ def summarize(grid: Grid, jobs: Sequence[Job], say: Callable[[str], object] = pr
     for (method, settings), members in sorted(groups.items(), key=lambda g: order[g[1][0][0]]):
         acc, dens, dense, finished, runs = [], [], [], [], {}
         for p, job in sorted(members, key=lambda pj: pj[0].seed):
-            if job.run_dir is None or not paths.config(job.run_dir).exists():
+            if not paths.config(job.run_dir).exists():
                 continue
             runs[str(p.seed)] = str(job.run_dir)
             try:
