@@ -23,3 +23,11 @@ def _isolated_dirs(tmp_path_factory):
     yield
     torch.set_num_threads(threads)
     mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Back to one thread before every test: a job under test may set torch's thread count
+    (its --threads rule) and the next test would inherit it."""
+    torch.set_num_threads(1)
+    yield

@@ -36,14 +36,6 @@ from tests._runs import run_method
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny(train_steps: int = 300):
     """A 24-12-4 tanh MLP (336 prunable weights, 352 parameters), float64, trained under a 90%
     mask on 16 random samples; its kept Hessian (D = 308) has a few negative eigenvalues."""

@@ -36,15 +36,6 @@ from tests._runs import untrained_two_level_run
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: oversubscribed OpenMP threads on a shared 2-core machine only slow them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------ exact references
 def _tiny() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """A float64 network with a BatchNorm in eval mode (non-trivial running statistics)."""

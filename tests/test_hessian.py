@@ -78,16 +78,6 @@ def _mask(model: nn.Module, density: float = 0.6, seed: int = 3) -> dict[str, to
 MODELS = {"mlp": _mlp, "bn": _bn_net}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add overhead, and on a shared 2-core machine
-    oversubscribed OpenMP threads made these tests 10-20x slower (measured)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # --------------------------------------------------------------------------- products
 
 

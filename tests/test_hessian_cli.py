@@ -20,15 +20,6 @@ from tests._runs import untrained_two_level_run
 FAST = ["--top-k", "2", "--samples", "64", "--dtype", "float64", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: oversubscribed OpenMP threads on a shared 2-core machine only slow them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A two-level run of the MLP on synthetic data, level 1 magnitude-pruned by 20%."""

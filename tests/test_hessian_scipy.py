@@ -23,15 +23,6 @@ from tests.test_hessian import _data, _kept_index, _mask, _mlp
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads only add overhead (see tests/test_hessian.py)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _setup(masked: bool):
     """The MLP, its operator (masked or not) and the dense Hessian on the kept coordinates."""
     model = _mlp()

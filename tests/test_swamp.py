@@ -69,18 +69,10 @@ def _run(out: Path, **kw) -> Path:
     return execute(_cfg(**kw), out=str(out), quiet=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and two threads on a busy 2-core box lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, _one_thread) -> Path:
-    """The sequential run every other mode is compared with."""
+def reference(tmp_path_factory) -> Path:
+    """The sequential run every other mode is compared with (on one thread, as they are)."""
+    torch.set_num_threads(1)  # a module fixture runs before the per-test one of conftest
     return _run(tmp_path_factory.mktemp("swamp") / "sequential", particle_mode="sequential")
 
 

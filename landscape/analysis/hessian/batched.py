@@ -49,7 +49,7 @@ def block_size(op: HessianOperator) -> int:
     product saves for its backward: the cached graph's measured size when ``op`` chose it,
     else a measurement of one chunk's gradient graph scaled to all chunks.
     """
-    if op.curvature != "hessian":
+    if getattr(op, "curvature", "hessian") != "hessian":  # any operator with .block may ask
         return 1  # the GGN and the empirical Fisher multiply one vector at a time (jvp/vjp)
     if op.block is not None:
         return op.block
