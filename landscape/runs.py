@@ -235,7 +235,9 @@ class Run:
     @cached_property
     def data(self) -> DataSet:
         d = self.config.data
-        return load_data(d.data, d.data_root, d.download, d.train_subset, device=str(self.device))
+        return load_data(
+            d.data, d.data_root, d.download, d.train_subset, str(self.device), d.test_samples
+        )
 
     @cached_property
     def _skeleton(self) -> nn.Module:

@@ -71,3 +71,69 @@ def test_crop_flip_keeps_shape_and_content():
     z = crop_flip(x, torch.Generator().manual_seed(0), pad=0)
     for i in range(2):
         assert torch.equal(z[i], x[i]) or torch.equal(z[i], x[i].flip(-1))
+
+
+# ---------------------------------------------------------------- MNIST-1D test-set size
+
+
+def test_mnist1d_raw_draws_are_the_packages_own_samples():
+    """The larger test sets reuse the package's sampler before its per-set normalisation;
+    normalised by their own statistics, the draws are the package's set bit for bit."""
+    import numpy as np
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    from landscape.data.mnist1d import _raw
+
+    args = get_dataset_args()
+    args.num_samples = 200
+    reference = make_dataset(args)
+    x, y = _raw(200, args.seed)
+    x = (x - x.mean()) / x.std()
+    assert np.array_equal(x[:160], reference["x"]) and np.array_equal(x[160:], reference["x_test"])
+    assert np.array_equal(y[:160], reference["y"]) and np.array_equal(y[160:], reference["y_test"])
+
+
+def test_mnist1d_test_samples_replace_the_test_set_and_keep_the_training_set(tmp_path):
+    import numpy as np
+
+    default = load_data("mnist1d", str(tmp_path))
+    larger = load_data("mnist1d", str(tmp_path), test_samples=200)
+    assert torch.equal(default.train_x, larger.train_x)
+    assert torch.equal(default.train_y, larger.train_y)
+    assert larger.num_test == 200 and default.num_test == 1000
+    assert np.bincount(larger.test_y.numpy()).tolist() == [20] * 10
+    # another seed than the default set's: no test sample is a training or default test sample
+    pool = torch.cat([default.train_x, default.test_x])
+    assert torch.cdist(larger.test_x, pool).min() > 1e-3
+    # normalised with the default set's statistics, not its own
+    assert abs(float(larger.test_x.mean())) < 0.1 and 0.9 < float(larger.test_x.std()) < 1.1
+    again = load_data("mnist1d", str(tmp_path), test_samples=200)  # from the cache
+    assert torch.equal(again.test_x, larger.test_x)
+    assert (tmp_path / "mnist1d_test200_seed1042.npz").exists()
+
+
+@pytest.mark.parametrize("bad", [-10, 15])
+def test_mnist1d_test_samples_refuses_counts_the_generator_cannot_balance(tmp_path, bad):
+    with pytest.raises(ValueError, match="--test-samples"):
+        load_data("mnist1d", str(tmp_path), test_samples=bad)
+
+
+def test_test_samples_is_refused_for_data_that_is_not_generated(tmp_path):
+    from landscape.hparams import RunConfig
+
+    with pytest.raises(ValueError, match="--test-samples applies to generated data"):
+        load_data("synthetic", str(tmp_path), test_samples=100)
+    with pytest.raises(ValueError, match="--test-samples applies to generated data"):
+        RunConfig().replace(data="cifar10", test_samples=1000).validate()
+
+
+def test_paul_preset_has_10000_test_samples_and_the_old_form_keeps_its_run_names():
+    from landscape.hparams import PRESETS, RunConfig
+
+    assert PRESETS["paul-mnist1d"]["test_samples"] == 10000
+    settings = {**PRESETS["paul-mnist1d-test1k"], "levels": 2}
+    old = RunConfig().replace(**settings, method="imp-wr", seed=1, data_seed=1)
+    # the name of a run made before --test-samples existed (seed 1, two levels)
+    assert old.hash() == "b25a500ee6"
+    new = old.replace(test_samples=10000)
+    assert new.hash() != old.hash() and new.non_default()["test_samples"] == 10000

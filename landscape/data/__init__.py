@@ -11,6 +11,7 @@ Importing this package does not import torch: ``DATASETS`` lists lazy entries, a
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from landscape.data.cache import cache_dir
@@ -49,11 +50,28 @@ DATASETS.add(
 
 
 def load_data(
-    name: str, root: str = "", download: bool = False, train_subset: int = 0, device: str = "cpu"
+    name: str,
+    root: str = "",
+    download: bool = False,
+    train_subset: int = 0,
+    device: str = "cpu",
+    test_samples: int = 0,
 ) -> DataSet:
-    """Load data set ``name`` (see ``DATASETS.names()``), resident on ``device`` where it fits."""
+    """Load data set ``name`` (see ``DATASETS.names()``), resident on ``device`` where it fits.
+
+    ``test_samples`` > 0 asks a generated data set for a test set of that size (only
+    loaders with a ``test_samples`` parameter, i.e. MNIST-1D, can; others refuse).
+    """
     loader = DATASETS.get(name)
-    data = loader(root=cache_dir(root), download=download)
+    kw: dict[str, Any] = {}
+    if test_samples:
+        if "test_samples" not in inspect.signature(loader).parameters:
+            raise ValueError(
+                f"--test-samples applies to generated data (mnist1d), not --data {name}; "
+                "leave it at 0"
+            )
+        kw["test_samples"] = test_samples
+    data = loader(root=cache_dir(root), download=download, **kw)
     if train_subset:
         data = data.subset(train_subset)
     return data.to(device)

@@ -36,6 +36,9 @@ class DataSet(Protocol):
     @property
     def num_train(self) -> int: ...
 
+    @property
+    def num_test(self) -> int: ...
+
     def steps_per_epoch(self, batch_size: int) -> int: ...
 
     def train_batches(
@@ -75,6 +78,10 @@ class ResidentData:
     @property
     def num_train(self) -> int:
         return int(self.train_x.shape[0])
+
+    @property
+    def num_test(self) -> int:
+        return int(self.test_x.shape[0])
 
     @property
     def device(self) -> torch.device:

@@ -64,6 +64,10 @@ class FolderData:
     def num_train(self) -> int:
         return len(self._folder("train", False))
 
+    @property
+    def num_test(self) -> int:
+        return len(self._folder("val", False))
+
     def steps_per_epoch(self, batch_size: int) -> int:
         return self.num_train // batch_size
 

@@ -109,7 +109,7 @@ def count_steps_per_epoch(cfg: Any, given: int = 0) -> int:
 
     d = cfg.data
     try:
-        data = load_data(d.data, d.data_root, False, d.train_subset)
+        data = load_data(d.data, d.data_root, False, d.train_subset)  # counts training steps
     except (LandscapeError, OSError, RuntimeError) as exc:
         raise LandscapeError(
             f"cannot load {d.data!r} to count its steps per epoch ({exc}); pass --steps-per-epoch "

@@ -218,6 +218,8 @@ def write_level(
         "test_loss": test_m["loss"],
         "test_error": test_m["error"],
         "test_accuracy": 1.0 - test_m["error"],
+        # The evaluation set's size: the resolution of every error above (1 / test_samples).
+        "test_samples": int(ctx.data.num_test),
         "steps": result.steps,
         "train_seconds": result.seconds,
         "seconds": (time.perf_counter() - started) if started is not None else result.seconds,
