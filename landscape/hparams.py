@@ -244,15 +244,18 @@ class PruneHparams:
     )
     # Pruning during training [Zhu & Gupta 2017; DPF, Lin et al. 2020]: the cubic schedule
     prune_start: float = _f(
-        0.1, "gmp, dpf: step t_0 of the first mask update, as a fraction of --length",
+        0.1,
+        "gmp, dpf: step t_0 of the first mask update, as a fraction of --length",
         methods=_GRADUAL,
     )
     prune_end: float = _f(
-        0.75, "gmp, dpf: the cubic schedule reaches --goal-sparsity by this fraction of --length",
+        0.75,
+        "gmp, dpf: the cubic schedule reaches --goal-sparsity by this fraction of --length",
         methods=_GRADUAL,
     )
     prune_interval: str = _f(
-        "16", "gmp, dpf: steps Δt between mask updates (or 'Nep'; DPF's paper: 16 steps)",
+        "16",
+        "gmp, dpf: steps Δt between mask updates (or 'Nep'; DPF's paper: 16 steps)",
         methods=_GRADUAL,
     )
     # [SWAMP] multi-particle averaging
