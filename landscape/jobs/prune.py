@@ -48,7 +48,7 @@ MAX_STEPS = 10_000_000
 
 #: The methods that train one network with DDP over the ranks under ``torchrun``
 #: (SWAMP instead trains its particles one per rank, :mod:`landscape.runners.swamp`).
-DATA_PARALLEL_METHODS = ("dense", "imp-wr", "imp-lrr", "imp-ft", "imp", "bimp")
+DATA_PARALLEL_METHODS = ("dense", "imp-wr", "imp-lrr", "imp-ft", "imp", "bimp", "gmp", "dpf")
 
 
 def _stderr(msg: str) -> None:
