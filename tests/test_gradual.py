@@ -60,6 +60,20 @@ def test_the_cubic_schedule_has_zhu_and_guptas_values():
         cubic_sparsity(0, 0, 0.9)
 
 
+def test_prune_to_keeps_an_exact_count_and_never_grows_a_mask():
+    w = {"a.weight": torch.tensor([[0.3, -0.1, 0.2], [0.05, -0.4, 0.0]]),
+         "b.weight": torch.tensor([0.25, -0.15, 0.35, 0.01])}  # fmt: skip
+    ones = {n: torch.ones_like(v, dtype=torch.bool) for n, v in w.items()}
+    half = prune_to(w, ones, 0.5)  # keeps round(0.5 · 10) = 5: the largest |w|
+    assert {n: v.tolist() for n, v in half.items()} == {
+        "a.weight": [[True, False, True], [False, True, False]],
+        "b.weight": [True, False, True, False],
+    }
+    lower = prune_to(w, half, 0.3)  # asks for 7 of the 5 kept: unchanged
+    assert all(torch.equal(half[n], v) for n, v in lower.items())
+    assert sum(int(v.sum()) for v in prune_to(w, half, 0.8).values()) == 2
+
+
 def test_the_plan_places_updates_and_levels_on_the_schedule():
     plan = gradual_plan(_cfg(), SPE, prunable=1000)
     assert (plan.total, plan.start, plan.interval, plan.updates) == (80, 8, 8, 6)

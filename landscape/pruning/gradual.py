@@ -43,18 +43,15 @@ def prune_to(
 ) -> Mask:
     """A mask ``≤ mask`` keeping :func:`kept_count` of all prunable weights (for ``global``
     and ``random``, exactly; ``layerwise`` rounds per tensor), by
-    :func:`landscape.pruning.prune` among the coordinates ``mask`` keeps.
-
-    Raises:
-        ValueError: ``mask`` already keeps fewer weights than ``sparsity`` allows (masks only
-            shrink; start from an all-ones ``mask`` to choose afresh, as DPF does).
+    :func:`landscape.pruning.prune` among the coordinates ``mask`` keeps. A ``mask`` that
+    already keeps no more than that is returned unchanged (a copy): masks never grow here
+    (start from an all-ones ``mask`` to choose afresh, as DPF does). That happens only
+    when ``layerwise`` rounding overshot a previous, nearly equal sparsity.
     """
     prunable = sum(m.numel() for m in mask.values())
     kept = sum(int(m.sum()) for m in mask.values())
     target = kept_count(sparsity, prunable)
-    if target > kept:
-        raise ValueError(
-            f"the mask keeps {kept} weights, fewer than sparsity {sparsity} keeps ({target})"
-        )
+    if target >= kept:
+        return {n: m.clone() for n, m in mask.items()}
     # prune() removes round(fraction · kept): with this fraction exactly kept − target.
-    return prune(weights, mask, (kept - target) / kept if kept else 0.0, strategy, seed)
+    return prune(weights, mask, (kept - target) / kept, strategy, seed)
