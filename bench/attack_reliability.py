@@ -13,7 +13,7 @@ and then resumes the command and compares its result with the uninterrupted run'
 tensors of every ``.safetensors`` file (their metadata holds wall-clock seconds) and every
 array of every ``result.npz`` of the kind.
 
-Kinds: ``imp-wr`` and ``swamp`` (one process), ``torchrun`` (2-rank data-parallel IMP-WR),
+Kinds: ``imp-wr``, ``swamp``, ``gmp`` and ``dpf`` (one process), ``torchrun`` (2-rank data-parallel IMP-WR),
 ``torchrun-swamp`` (2 ranks, one particle each), ``sweep`` (IMP-WR and IMP-LRR,
 ``--workers 2``), ``robustness --workers 2`` and ``bound --empirical --workers 2`` (on a
 2-level IMP-WR run made first). Tiny synthetic runs: about 10-40 s each on 2 cores.
@@ -49,6 +49,8 @@ IMP = ["prune", "--method", "imp-wr", "--levels", "2", "--length", "2ep", "--rew
        *SMALL]  # fmt: skip
 SWAMP = ["prune", "--method", "swamp", "--particles", "2", "--levels", "2", "--length", "2ep",
          *SMALL]  # fmt: skip
+# GMP/DPF: one 4-epoch run, 3 checkpoints along the cubic schedule (a mask update every 2 steps)
+GRADUAL = ["prune", "--levels", "3", "--length", "4ep", "--prune-interval", "2", *SMALL]
 SETS = ["data=synthetic", "model=mlp", "length=2ep", "batch-size=128", "eval-every=1ep",
         "levels=2"]  # fmt: skip
 SWEEP = ["sweep", "--method", "imp-wr,imp-lrr", "--seeds", "0", "--workers", "2", "--threads", "1",
@@ -93,6 +95,10 @@ def arrays_of(root: Path, kind: str) -> dict[str, str]:
 KINDS = {
     "imp-wr": (lambda d: [*PY, *IMP, "--out", str(d / "run")], safetensors_of, False),
     "swamp": (lambda d: [*PY, *SWAMP, "--out", str(d / "run")], safetensors_of, False),
+    "gmp": (lambda d: [*PY, *GRADUAL, "--method", "gmp", "--out", str(d / "run")],
+            safetensors_of, False),
+    "dpf": (lambda d: [*PY, *GRADUAL, "--method", "dpf", "--out", str(d / "run")],
+            safetensors_of, False),
     "torchrun": (lambda d: [*TORCHRUN, *IMP, "--device", "cpu", "--out", str(d / "run")],
                  safetensors_of, False),
     "torchrun-swamp": (lambda d: [*TORCHRUN, *SWAMP, "--particle-mode", "distributed", "--device",

@@ -38,6 +38,7 @@ from landscape.settings import ENGINE_FIELDS, add_engine_arguments, check_number
 __all__ = [
     "EXTENDABLE_METHODS",
     "PRESETS",
+    "REGROWING_METHODS",
     "SECTIONS",
     "DataHparams",
     "ModelHparams",
@@ -56,6 +57,11 @@ __all__ = [
 EXTENDABLE_METHODS: tuple[str, ...] = ("imp-wr", "imp-lrr", "imp-ft", "swamp")
 
 _IMP = ("imp-wr", "imp-lrr", "imp-ft")
+#: The methods that prune while training with the cubic schedule (runners/gradual.py).
+_GRADUAL = ("gmp", "dpf")
+#: Methods whose masks may grow back between levels (DPF recomputes each mask from the dense
+#: weights): the check that masks only shrink (:meth:`landscape.runs.Run.mask`) skips them.
+REGROWING_METHODS: tuple[str, ...] = ("dpf",)
 #: The default factor c of ``--prune-ratio adaptive`` (prune c·p*(L) at each level).
 ADAPTIVE_FACTOR = 0.8
 
@@ -242,13 +248,30 @@ class PruneHparams:
         10, "retraining epochs per phase (imp) / in total (bimp)", methods=("imp", "bimp")
     )
     goal_sparsity: float = _f(
-        0.9, "goal sparsity S reached after --levels phases (imp, bimp)", methods=("imp", "bimp")
-    )
+        0.9, "goal sparsity S reached after --levels phases (imp, bimp); the final sparsity s_f "
+        "of the cubic schedule (gmp, dpf)", methods=("imp", "bimp", *_GRADUAL),
+    )  # fmt: skip
     budget_epochs: int = _f(
         40, "bimp: total epoch budget B (dense training gets B - retrain)", methods=("bimp",)
     )
     from_run: str = _f(
         "", "imp: the dense run directory to prune (default: train one first)", methods=("imp",)
+    )
+    # Pruning during training [Zhu & Gupta 2017; DPF, Lin et al. 2020]: the cubic schedule
+    prune_start: float = _f(
+        0.1,
+        "gmp, dpf: step t_0 of the first mask update, as a fraction of --length",
+        methods=_GRADUAL,
+    )
+    prune_end: float = _f(
+        0.75,
+        "gmp, dpf: the cubic schedule reaches --goal-sparsity by this fraction of --length",
+        methods=_GRADUAL,
+    )
+    prune_interval: str = _f(
+        "16",
+        "gmp, dpf: steps Δt between mask updates (or 'Nep'; DPF's paper: 16 steps)",
+        methods=_GRADUAL,
     )
     # [SWAMP] multi-particle averaging
     particles: int = _f(4, "swamp: number of particles N", methods=("swamp",))
@@ -295,6 +318,20 @@ class PruneHparams:
                 f"--swa-lr must be 0 (the schedule's rate) or positive, got {self.swa_lr}"
             )
         _check_duration("rewind_step", self.rewind_step)
+        _check_duration("prune_interval", self.prune_interval)
+        if self.method in _GRADUAL:
+            if not 0 < self.goal_sparsity < 1:
+                raise ValueError(f"--goal-sparsity must lie in (0, 1), got {self.goal_sparsity}")
+            if not 0 <= self.prune_start < self.prune_end < 1:
+                raise ValueError(
+                    f"--prune-start ({self.prune_start}) and --prune-end ({self.prune_end}) must "
+                    "satisfy 0 <= start < end < 1 (fractions of --length; the final mask needs "
+                    "steps to train under)"
+                )
+            if self.levels < 1:
+                raise ValueError(
+                    f"--method {self.method} needs --levels >= 1 (checkpoints along the schedule)"
+                )
         # the runners' own checks of their phases, here so that they fail before any write
         if self.method in ("imp", "bimp"):
             if self.levels < 1:

@@ -11,6 +11,8 @@
         mask.safetensors            # m_L, the mask level L was trained under
         metrics.json
         particles/p0.safetensors    # SWAMP only
+        momentum.safetensors        # gmp, dpf: the optimiser's momentum when the level was taken
+        dense.safetensors           # dpf: the dense weights w (weights.safetensors holds m ⊙ w)
         analysis/<kind>_<hash>/result.json
 """
 
@@ -25,6 +27,7 @@ __all__ = [
     "analysis_dir",
     "config",
     "default_root",
+    "dense_weights",
     "is_storage",
     "level_dir",
     "level_number",
@@ -32,6 +35,7 @@ __all__ = [
     "levels",
     "mask",
     "metrics",
+    "momentum",
     "own_root",
     "particle",
     "particles_dir",
@@ -99,6 +103,16 @@ def mask(run_dir: Path, level: int) -> Path:
 
 def metrics(run_dir: Path, level: int) -> Path:
     return level_dir(run_dir, level) / "metrics.json"
+
+
+def momentum(run_dir: Path, level: int) -> Path:
+    """The momentum buffers a one-run method (gmp, dpf) resumes its next level from."""
+    return level_dir(run_dir, level) / "momentum.safetensors"
+
+
+def dense_weights(run_dir: Path, level: int) -> Path:
+    """DPF's dense weights ``w`` at the level (its ``weights.safetensors`` is ``m ⊙ w``)."""
+    return level_dir(run_dir, level) / "dense.safetensors"
 
 
 def particles_dir(run_dir: Path, level: int) -> Path:

@@ -25,7 +25,7 @@ from landscape.checkpoint import check_state_fits, load_json, load_state, save_j
 from landscape.data import DataSet, load_data
 from landscape.devices import resolve_device
 from landscape.errors import CheckpointError, ConfigMismatchError, LandscapeError
-from landscape.hparams import RunConfig
+from landscape.hparams import REGROWING_METHODS, RunConfig
 from landscape.models import create_model
 from landscape.pruning import Mask, check_mask
 
@@ -312,6 +312,8 @@ class Run:
         are refused wherever a run's masks are read, not only when a runner resumes."""
         path = self._need(paths.mask(self.path, level), level)
         mask = self._cached_mask(path)
+        if self.config.prune.method in REGROWING_METHODS:
+            return mask  # DPF's masks are chosen afresh from the dense weights: they may regrow
         before, after = paths.mask(self.path, level - 1), paths.mask(self.path, level + 1)
         if level > 0 and before.exists():
             check_shrinks(mask, self._cached_mask(before), path, before)

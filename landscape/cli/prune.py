@@ -18,14 +18,15 @@ from landscape.hparams import PruneHparams, applies_to, check_method_flags, conf
 from landscape.runners import METHODS
 
 VERB = "prune"
-HELP = "iterative pruning: imp-wr, imp-lrr, imp-ft, imp (retraining schedules), bimp, swamp"
+HELP = "pruning: imp-wr, imp-lrr, imp-ft, imp (retraining schedules), bimp, swamp, gmp, dpf"
 ORDER = 20
 
 
 def _description() -> str:
     lines = ["Run a pruning method; every level's weights, mask and metrics go to the run directory.",
              "A killed run resumes at the first unfinished level when the same command is repeated;",
-             "imp-wr, imp-lrr, imp-ft and swamp runs continue with a larger --levels.", "",
+             "imp-wr, imp-lrr, imp-ft and swamp runs continue with a larger --levels;",
+             "gmp and dpf are one training run, its --levels checkpoints along the schedule.", "",
              "methods:"]  # fmt: skip
     lines += [f"  {name:8s} {METHODS.help(name)}" for name in METHODS.names() if name != "dense"]
     lines += ["", "`landscape prune --method X --help` lists only X's settings.",

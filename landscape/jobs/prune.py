@@ -48,7 +48,7 @@ MAX_STEPS = 10_000_000
 
 #: The methods that train one network with DDP over the ranks under ``torchrun``
 #: (SWAMP instead trains its particles one per rank, :mod:`landscape.runners.swamp`).
-DATA_PARALLEL_METHODS = ("dense", "imp-wr", "imp-lrr", "imp-ft", "imp", "bimp")
+DATA_PARALLEL_METHODS = ("dense", "imp-wr", "imp-lrr", "imp-ft", "imp", "bimp", "gmp", "dpf")
 
 
 def _stderr(msg: str) -> None:
@@ -158,7 +158,8 @@ def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
     """The run's settings against its data and model, before anything is written: the batch
     fits the training set, bf16 has a GPU, every duration is a whole number of steps within
     :data:`MAX_STEPS`, the rewind point lies before the end of training, the warm-up is
-    shorter than training, and every level prunes at least one weight and keeps one.
+    shorter than training, and every level prunes at least one weight and keeps one (for
+    ``gmp``/``dpf``: their schedule fits, :func:`landscape.runners.gradual.gradual_plan`).
 
     Raises:
         ValueError: naming the flag, the value and the limit.
@@ -202,7 +203,19 @@ def check_feasible(ctx: RunContext, model: torch.nn.Module) -> None:
             f"--rewind-step {p.rewind_step} is not before the end of training (--length "
             f"{t.length} = {total} steps); pass a smaller --rewind-step"
         )
-    _check_levels(cfg, ones_mask(model, p.prune_scope, p.prune_ignore))
+    ones = ones_mask(model, p.prune_scope, p.prune_ignore)
+    if p.method in ("gmp", "dpf"):
+        from landscape.runners.gradual import gradual_plan
+
+        interval = parse_duration(p.prune_interval, spe)
+        if interval > MAX_STEPS:
+            raise ValueError(
+                f"--prune-interval {p.prune_interval!r} is {interval:,} steps; the limit is "
+                f"{MAX_STEPS:,} steps"
+            )
+        gradual_plan(cfg, spe, sum(m.numel() for m in ones.values()))
+        return
+    _check_levels(cfg, ones)
 
 
 def _check_levels(cfg: RunConfig, mask: dict[str, torch.Tensor]) -> None:

@@ -30,3 +30,13 @@ METHODS.add(
     "landscape.runners.swamp:run_swamp",
     "SWAMP: N particles, weight-averaged, one mask [SWAMP Alg. 1]",
 )
+METHODS.add(
+    "gmp",
+    "landscape.runners.gradual:run_gradual",
+    "gradual magnitude pruning during training, cubic schedule [Zhu & Gupta 2017]",
+)
+METHODS.add(
+    "dpf",
+    "landscape.runners.gradual:run_gradual",
+    "dynamic pruning with feedback: GMP's schedule, dense weights updated [Lin et al. 2020]",
+)

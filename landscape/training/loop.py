@@ -4,7 +4,15 @@ Pruned coordinates stay exactly zero: their gradients are zeroed before every
 optimiser step and the weights are re-masked after it, so the momentum buffer of
 a pruned coordinate, which only ever accumulates ``grad + wd·w = 0``, stays 0.
 A fresh optimiser is made for every call (open_lth's "fresh optimiser state at
-every level").
+every level"); its momentum can be handed in and read back (``momentum``,
+:attr:`TrainResult.momentum`), so a run trained in segments (gradual pruning,
+:mod:`landscape.runners.gradual`) is the run trained in one call.
+
+Masks may change while training (``mask_at``): gradual magnitude pruning [Zhu & Gupta
+2017] zeroes the newly pruned weights and their momentum at each update and trains on as
+above; with ``feedback`` (DPF, Lin et al. 2020, §3) the forward and backward pass use the
+pruned weights ``m ⊙ w`` while the optimiser updates the dense ``w`` with that gradient,
+so pruned weights keep learning and may return at the next mask update.
 
 Data-parallel (``data_parallel=True`` under ``torchrun``, docs/scaling.md): every
 rank draws the same global batch of step ``t`` (a pure function of ``t``), keeps
@@ -50,6 +58,8 @@ class TrainResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     steps: int = 0
+    #: the optimiser's momentum buffers at the end, by parameter name (none without momentum)
+    momentum: dict[str, Tensor] = field(default_factory=dict)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -92,6 +102,9 @@ def train(
     on_step: Callable[[int, nn.Module], None] | None = None,
     data_parallel: bool = False,
     on_log: ScalarLog | None = None,
+    mask_at: Callable[[int, nn.Module], Mapping[str, Tensor] | None] | None = None,
+    feedback: bool = False,
+    momentum: Mapping[str, Tensor] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place for global steps ``start .. stop-1`` with masked SGD.
 
@@ -115,6 +128,14 @@ def train(
             handed over in groups at the loop's existing host syncs (every
             :data:`FINITE_CHECK_EVERY` steps), and ``test/loss``, ``test/error`` and
             ``train/loss_mean`` (the curve's mean since the last point) at each evaluation.
+        mask_at: called as ``mask_at(t, model)`` before step ``t``; a mask it returns
+            replaces the one in force from step ``t`` on (``None``: no change). Without
+            ``feedback`` the newly pruned weights and their momentum are zeroed then.
+        feedback: DPF's update (module docstring): forward and backward at ``m ⊙ w``, the
+            step applied to the dense weights, which are left in ``model``; the learning
+            curve evaluates ``m ⊙ w``.
+        momentum: the momentum buffers to start from, by parameter name (a previous
+            call's :attr:`TrainResult.momentum`); default: a fresh optimiser.
 
     Returns:
         A :class:`TrainResult`; ``curve`` rows hold ``step``, ``lr``, ``train_loss``
@@ -130,8 +151,10 @@ def train(
     spe = data.steps_per_epoch(batch_size)
     lr_at = lr_at or lr_schedule(hp, spe)
     params = dict(model.named_parameters())
-    masks = {n: m.to(device=device, dtype=params[n].dtype) for n, m in (mask or {}).items()}
+    masks = _factors(mask, params, device)
     opt = masked_sgd(list(model.parameters()), hp, lr_at(start))
+    for n, buf in (momentum or {}).items():
+        opt.state[params[n]]["momentum_buffer"] = buf.detach().to(params[n]).clone()
     result = TrainResult()
     t0 = time.perf_counter()
     model.train()
@@ -147,21 +170,27 @@ def train(
     logging = distributed.broadcast_object(on_log is not None) if parallel else False
     steps = _StepLog(on_log, reduce=bool(logging))
     for t, (x, y) in zip(range(start, stop), batches):
+        new_mask = mask_at(t, model) if mask_at is not None else None
+        if new_mask is not None:
+            masks = _factors(new_mask, params, device)
+            if not feedback:
+                _zero_pruned(params, masks, opt)
         lr = lr_at(t)
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = x[share], y[share]
         if hp.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, hp.precision):
-            loss = F.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if masks:
+        with _pruned_view(params, masks if feedback else {}):
+            with autocast(device, hp.precision):
+                loss = F.cross_entropy(net(x), y)
+            loss.backward()
+        if masks and not feedback:
             for n, m in masks.items():
                 params[n].grad.mul_(m)
         opt.step()
-        if masks:
+        if masks and not feedback:
             with torch.no_grad():
                 for n, m in masks.items():
                     params[n].mul_(m)
@@ -179,7 +208,8 @@ def train(
             steps.flush()  # after the finite check: its host sync is already paid
         if eval_every and (done % eval_every == 0 or done == stop):
             point: dict[str, Any] = {"step": done, "lr": lr, "train_loss": float(mean) / since}
-            test = evaluate(model, data, "test", shard=parallel)
+            with _pruned_view(params, masks if feedback else {}):
+                test = evaluate(model, data, "test", shard=parallel)
             point.update(test_loss=test["loss"], test_error=test["error"])
             result.curve.append(point)
             if on_log is not None:
@@ -197,7 +227,48 @@ def train(
         model.to(memory_format=torch.contiguous_format)
     result.steps = stop - start
     result.seconds = time.perf_counter() - t0
+    result.momentum = {n: opt.state[p]["momentum_buffer"] for n, p in params.items()
+                       if opt.state.get(p, {}).get("momentum_buffer") is not None}  # fmt: skip
     return result
+
+
+def _factors(
+    mask: Mapping[str, Tensor] | None, params: Mapping[str, Tensor], device: torch.device
+) -> dict[str, Tensor]:
+    """The mask as 0/1 factors in each parameter's dtype, on ``device``."""
+    return {n: m.to(device=device, dtype=params[n].dtype) for n, m in (mask or {}).items()}
+
+
+def _zero_pruned(
+    params: Mapping[str, Tensor], masks: Mapping[str, Tensor], opt: torch.optim.Optimizer
+) -> None:
+    """Zero the pruned weights and their momentum (a new mask of gradual pruning): from here
+    on they stay 0 as under any fixed mask (module docstring)."""
+    with torch.no_grad():
+        for n, m in masks.items():
+            params[n].mul_(m)
+            buf = opt.state.get(params[n], {}).get("momentum_buffer")
+            if buf is not None:
+                buf.mul_(m)
+
+
+@contextlib.contextmanager
+def _pruned_view(params: Mapping[str, Tensor], masks: Mapping[str, Tensor]):
+    """Inside, the parameters hold ``m ⊙ w``; on leaving, the dense ``w`` again (gradients
+    computed inside stay). Nothing happens for an empty ``masks``."""
+    if not masks:
+        yield
+        return
+    dense = {n: params[n].detach().clone() for n in masks}
+    with torch.no_grad():
+        for n, m in masks.items():
+            params[n].mul_(m)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for n, w in dense.items():
+                params[n].copy_(w)
 
 
 class _StepLog:
