@@ -578,8 +578,9 @@ def _zimmer_record(R: dict[str, dict]) -> tuple[str, dict]:
     return name, R[name]
 
 
-def _final(rec: dict, key: str) -> list[float]:
-    return rec["part_a"]["runs"][key]["curve"][-1]["test_accuracy"]["values"]
+def _final(rec: dict, key: str, phase: int = -1) -> list[float]:
+    """Per-seed test accuracy of part A's run ``key`` after ``phase`` (default: the last)."""
+    return rec["part_a"]["runs"][key]["curve"][phase]["test_accuracy"]["values"]
 
 
 def _zimmer(R: dict[str, dict]) -> list[Row]:
@@ -678,6 +679,31 @@ def _zimmer(R: dict[str, dict]) -> list[Row]:
                     "LLR",
                     _final(mlp, "allr_E8"),
                     _final(mlp, "llr_E8"),
+                    +1,
+                    100,
+                    " points",
+                    ts,
+                    1,
+                ),
+                # phase 3 (16.6% of the weights): where the 5-seed rerun separates them
+                Comparison(
+                    "MLP, 16.6%, 2 epochs",
+                    "ALLR",
+                    "LLR",
+                    _final(mlp, "allr_E2", 3),
+                    _final(mlp, "llr_E2", 3),
+                    +1,
+                    100,
+                    " points",
+                    ts,
+                    1,
+                ),
+                Comparison(
+                    "MLP, 16.6%, 8 epochs",
+                    "ALLR",
+                    "LLR",
+                    _final(mlp, "allr_E8", 3),
+                    _final(mlp, "llr_E8", 3),
                     +1,
                     100,
                     " points",
