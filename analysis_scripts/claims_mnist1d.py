@@ -244,7 +244,7 @@ def format_comparison(r: dict, digits: int = 3) -> str:
 def markdown_row(row: Row, results: Sequence[dict], digits: Sequence[int]) -> str:
     """One markdown table row: claim | figure | numbers | verdict."""
     numbers = "; ".join(format_comparison(r, d) for r, d in zip(results, digits))
-    extra = f"{' ' if numbers else ''}{row.note}" if row.note else ""
+    extra = f"{'; ' if numbers else ''}{row.note}" if row.note else ""
     status = f" *({row.status})*" if row.status else ""
     claim = f"[{row.source}] {row.claim}" if row.source in PAPERS else row.claim
     return f"| {claim} | {row.figure} | {numbers}{extra}{status} | **{summarise(results)}** |"
@@ -324,6 +324,7 @@ def _regime(R: dict[str, dict]) -> list[Row]:
                     100,
                     " points",
                     ts,
+                    1,
                 )
             ],
         ),
@@ -334,7 +335,7 @@ def _regime(R: dict[str, dict]) -> list[Row]:
             "PAUL",
             "`regime_paul_mnist1d`",
             [Comparison("mean successive-level error barrier", "τ = 0", "τ = 40", sb0, sb40, +1)],
-            note="Level by level within a run the record does not follow it (docs below).",
+            note="level by level within a run the record does not follow it (see its section)",
             status=REDO_PAUL,
         ),
     ]
@@ -389,7 +390,7 @@ def _slices(R: dict[str, dict]) -> list[Row]:
                     +1,
                 )
             ],
-            note="Per (seed, level) the next solution lies in the set in 6 of 9 cases.",
+            note="per (seed, level) the next solution lies in the set in 6 of 9 cases",
             status=REDO_PAUL,
         )
     ]
@@ -469,7 +470,7 @@ def _bound(R: dict[str, dict]) -> list[Row]:
                     0,
                 ),
             ],
-            note="The measured ratio is on a grid of 0.1–0.2 steps.",
+            note="the measured ratio is on a grid of 0.1–0.2 steps",
         )
     ]
 
