@@ -22,6 +22,7 @@ import sys
 import time
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -81,7 +82,9 @@ ax.set_xscale("log")
 ax.invert_xaxis()
 ax.set_xlabel("weights remaining (%)")
 ax.set_ylabel("test accuracy (%, mean ± std over seeds)")
-ax.set_title(f"{args.preset}, {len(args.seeds)} seeds, {out['test_samples']} test samples "
+ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+ax.set_title(f"{args.preset}, {len(args.seeds)} seeds, "
+             f"{', '.join(f'{n:,}' for n in out['test_samples'])} test samples "
              f"(torch {torch.__version__})", fontsize=9)  # fmt: skip
 ax.legend(frameon=False)
 fig.tight_layout()
