@@ -584,214 +584,58 @@ def _final(rec: dict, key: str, phase: int = -1) -> list[float]:
     return rec["part_a"]["runs"][key]["curve"][phase]["test_accuracy"]["values"]
 
 
+def _points(label, arm_a, arm_b, values_a, values_b, test_samples, digits=1) -> Comparison:
+    """A comparison of two test accuracies where the paper predicts a > b, in points."""
+    return Comparison(label, arm_a, arm_b, values_a, values_b, +1, 100, " points",
+                      test_samples, digits)  # fmt: skip
+
+
 def _zimmer(R: dict[str, dict]) -> list[Row]:
     one = _oneshot(R)
     os_ts = DEFAULT_TEST_SAMPLES
     name, mlp = _zimmer_record(R)
     cnn = R["zimmer_phases_cnn1d_mnist1d"]
     ts, cts = test_samples_of(mlp), test_samples_of(cnn)
+    shortened = ('"the retraining phase can be massively shortened using a simple linear '
+                 'learning rate schedule"')  # fmt: skip
+    # (label, record, its test-set size, run key a, run key b, phase): part A comparisons
+    schedules = [("MLP, 5%, 2 epochs a phase", mlp, ts, "llr_E2", "ft_E2", -1),
+                 ("MLP, 8 epochs", mlp, ts, "llr_E8", "ft_E8", -1),
+                 ("CNN, 2 epochs", cnn, cts, "llr_E2", "ft_E2", -1)]  # fmt: skip
+    # ALLR at 16.6% (phase 3) too: where the 5-seed rerun separates the two
+    adaptive = [("MLP, 5%, 2 epochs a phase", mlp, ts, "allr_E2", "llr_E2", -1),
+                ("MLP, 8 epochs", mlp, ts, "allr_E8", "llr_E8", -1),
+                ("MLP, 16.6%, 2 epochs", mlp, ts, "allr_E2", "llr_E2", 3),
+                ("MLP, 16.6%, 8 epochs", mlp, ts, "allr_E8", "llr_E8", 3),
+                ("CNN, 2 epochs", cnn, cts, "allr_E2", "llr_E2", -1),
+                ("CNN, 8 epochs", cnn, cts, "allr_E8", "llr_E8", -1)]  # fmt: skip
+
+    def part_a(specs: list[tuple]) -> list[Comparison]:
+        return [_points(label, a.split("_")[0].upper(), b.split("_")[0].upper(),
+                        _final(rec, a, k), _final(rec, b, k), n)
+                for label, rec, n, a, b, k in specs]  # fmt: skip
+
     rows = [
-        Row(
-            '"the retraining phase can be massively shortened using a simple linear learning '
-            'rate schedule" (one-shot)',
-            "ZIMMER",
-            "`oneshot_mnist1d` (older code)",
-            [
-                Comparison(
-                    f"90% sparsity, {e} epoch{'s' if e > 1 else ''}",
-                    "LLR",
-                    "FT",
-                    one[(0.9, e, "llr")],
-                    one[(0.9, e, "ft")],
-                    +1,
-                    100,
-                    " points",
-                    os_ts,
-                    1,
-                )
-                for e in (1, 4)
-            ],
-        ),
-        Row(
-            '"the retraining phase can be massively shortened using a simple linear learning '
-            'rate schedule" (5 phases to 95% sparsity)',
-            "ZIMMER",
-            f"`{name}` (MLP), `zimmer_phases_cnn1d_mnist1d`",
-            [
-                Comparison(
-                    "MLP, 5%, 2 epochs a phase",
-                    "LLR",
-                    "FT",
-                    _final(mlp, "llr_E2"),
-                    _final(mlp, "ft_E2"),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                Comparison(
-                    "MLP, 8 epochs",
-                    "LLR",
-                    "FT",
-                    _final(mlp, "llr_E8"),
-                    _final(mlp, "ft_E8"),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                Comparison(
-                    "CNN, 2 epochs",
-                    "LLR",
-                    "FT",
-                    _final(cnn, "llr_E2"),
-                    _final(cnn, "ft_E2"),
-                    +1,
-                    100,
-                    " points",
-                    cts,
-                    1,
-                ),
-            ],
-        ),
-        Row(
-            '"we additionally propose a method to adaptively select the initial value of the '
-            'linear schedule" (ALLR improves on LLR)',
-            "ZIMMER",
+        Row(f"{shortened} (one-shot)", "ZIMMER", "`oneshot_mnist1d` (older code)",
+            [_points(f"90% sparsity, {e} epoch{'s' if e > 1 else ''}", "LLR", "FT",
+                     one[(0.9, e, "llr")], one[(0.9, e, "ft")], os_ts) for e in (1, 4)]),
+        Row(f"{shortened} (5 phases to 95% sparsity)", "ZIMMER",
+            f"`{name}` (MLP), `zimmer_phases_cnn1d_mnist1d`", part_a(schedules)),
+        Row('"we additionally propose a method to adaptively select the initial value of the '
+            'linear schedule" (ALLR improves on LLR)', "ZIMMER",
             f"`{name}` (MLP), `zimmer_phases_cnn1d_mnist1d`, `oneshot_mnist1d`",
-            [
-                Comparison(
-                    "MLP, 5%, 2 epochs a phase",
-                    "ALLR",
-                    "LLR",
-                    _final(mlp, "allr_E2"),
-                    _final(mlp, "llr_E2"),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                Comparison(
-                    "MLP, 8 epochs",
-                    "ALLR",
-                    "LLR",
-                    _final(mlp, "allr_E8"),
-                    _final(mlp, "llr_E8"),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                # phase 3 (16.6% of the weights): where the 5-seed rerun separates them
-                Comparison(
-                    "MLP, 16.6%, 2 epochs",
-                    "ALLR",
-                    "LLR",
-                    _final(mlp, "allr_E2", 3),
-                    _final(mlp, "llr_E2", 3),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                Comparison(
-                    "MLP, 16.6%, 8 epochs",
-                    "ALLR",
-                    "LLR",
-                    _final(mlp, "allr_E8", 3),
-                    _final(mlp, "llr_E8", 3),
-                    +1,
-                    100,
-                    " points",
-                    ts,
-                    1,
-                ),
-                Comparison(
-                    "CNN, 2 epochs",
-                    "ALLR",
-                    "LLR",
-                    _final(cnn, "allr_E2"),
-                    _final(cnn, "llr_E2"),
-                    +1,
-                    100,
-                    " points",
-                    cts,
-                    1,
-                ),
-                Comparison(
-                    "CNN, 8 epochs",
-                    "ALLR",
-                    "LLR",
-                    _final(cnn, "allr_E8"),
-                    _final(cnn, "llr_E8"),
-                    +1,
-                    100,
-                    " points",
-                    cts,
-                    1,
-                ),
-                Comparison(
-                    "one-shot 90%, 1 epoch",
-                    "ALLR",
-                    "LLR",
-                    one[(0.9, 1, "allr")],
-                    one[(0.9, 1, "llr")],
-                    +1,
-                    100,
-                    " points",
-                    os_ts,
-                    1,
-                ),
-            ],
-        ),
-    ]
-    comps = []
-    for b in (40, 52, 76):
-        pb = mlp["part_b"]["runs"]
-        comps.append(
-            Comparison(
-                f"MLP, B = {b}",
-                "BIMP (~half)",
-                "IMP-LLR",
-                pb[f"BIMP (~half retraining)_B{b}"]["final"]["values"],
-                pb[f"IMP-LLR_B{b}"]["final"]["values"],
-                +1,
-                100,
-                " points",
-                ts,
-                1,
-            )
-        )
-    pb = cnn["part_b"]["runs"]
-    comps.append(
-        Comparison(
-            "CNN, B = 40",
-            "BIMP (~half)",
-            "IMP-LLR",
-            pb["BIMP (~half retraining)_B40"]["final"]["values"],
-            pb["IMP-LLR_B40"]["final"]["values"],
-            +1,
-            100,
-            " points",
-            cts,
-            1,
-        )
-    )
-    rows.append(
-        Row(
-            '"imposing a budget on the initial dense training phase ... the resulting '
-            "simple and efficient method is capable of outperforming significantly more "
-            'complex ... approaches" (BIMP against IMP at an equal epoch budget)',
-            "ZIMMER",
-            f"`{name}`, `zimmer_phases_cnn1d_mnist1d`",
-            comps,
-        )
-    )
+            [*part_a(adaptive), _points("one-shot 90%, 1 epoch", "ALLR", "LLR",
+                                        one[(0.9, 1, "allr")], one[(0.9, 1, "llr")], os_ts)]),
+    ]  # fmt: skip
+    budgets = [("MLP", mlp, ts, b) for b in (40, 52, 76)] + [("CNN", cnn, cts, 40)]
+    comps = [_points(f"{label}, B = {b}", "BIMP (~half)", "IMP-LLR",
+                     rec["part_b"]["runs"][f"BIMP (~half retraining)_B{b}"]["final"]["values"],
+                     rec["part_b"]["runs"][f"IMP-LLR_B{b}"]["final"]["values"], n)
+             for label, rec, n, b in budgets]  # fmt: skip
+    rows.append(Row('"imposing a budget on the initial dense training phase ... the resulting '
+                    'simple and efficient method is capable of outperforming significantly more '
+                    'complex ... approaches" (BIMP against IMP at an equal epoch budget)',
+                    "ZIMMER", f"`{name}`, `zimmer_phases_cnn1d_mnist1d`", comps))  # fmt: skip
     return rows
 
 
