@@ -853,7 +853,7 @@ def _ours(R: dict[str, dict]) -> list[Row]:
                     +1,
                 ),
             ],
-            note="(unit: seed pair / seed)",
+            note="unit: seed pair / seed",
         )
     )
     ho = R["hessian_overlap_mnist1d"]
@@ -924,7 +924,7 @@ def _ours(R: dict[str, dict]) -> list[Row]:
                     +1,
                 ),
             ],
-            note="(the pairs share seeds: indicative)",
+            note="the pairs share seeds: indicative",
         )
     )
     rows.append(
