@@ -26,6 +26,12 @@ with E_p = 1, 4, 10 (B = 40, 52, 76). Writes ``figures/zimmer_phases_mnist1d.jso
     python3 analysis_scripts/zimmer_phases_mnist1d.py [--seeds 0,1,2] [--root runs/zimmer]
     python3 analysis_scripts/zimmer_phases_mnist1d.py --preset cnn1d-mnist1d \
         --out figures/zimmer_phases_cnn1d_mnist1d          # the 1-D CNN with BatchNorm
+    python3 analysis_scripts/zimmer_phases_mnist1d.py --seeds 0,1,2,3,4 --test-samples 10000
+
+``--test-samples N`` evaluates on N generated MNIST-1D test samples instead of the
+package's 1,000 (docs/science.md "Test-set size"; training is unchanged, so the same
+seeds train the same networks); the output then defaults to ``<out>_test<N>``, so the
+committed 1,000-sample record is never overwritten.
 
 Runs land in ``--root``; a repeated call reuses every finished run.
 """
@@ -62,13 +68,20 @@ parser.add_argument("--seeds", default="0,1,2", help="seeds (init and data order
 parser.add_argument("--root", default="runs/zimmer", help="where the runs go")
 parser.add_argument("--preset", default=PRESET, choices=("mlp-mnist1d", "cnn1d-mnist1d"),
                     help="dense recipe (both: 36 epochs, step schedule)")  # fmt: skip
-parser.add_argument("--out", default=str(FIGURES / NAME), help="output path without extension")
+parser.add_argument("--out", default=None,
+                    help=f"output path without extension (default: {FIGURES / NAME}, "
+                    "with _test<N> appended under --test-samples N)")  # fmt: skip
+parser.add_argument("--test-samples", type=int, default=0,
+                    help="generated MNIST-1D test samples (0: the package's 1,000)")  # fmt: skip
 args = parser.parse_args()
-PRESET, OUT = args.preset, Path(args.out)
+PRESET = args.preset
+OUT = Path(args.out or FIGURES / NAME)
+if args.test_samples:
+    OUT = OUT.with_name(f"{OUT.name}_test{args.test_samples}")
 seeds = [int(s) for s in args.seeds.split(",")]
 torch.set_num_threads(1)
 t0 = time.time()
-base = RunConfig().replace(**PRESETS[PRESET]).replace(threads=1)
+base = RunConfig().replace(**PRESETS[PRESET]).replace(threads=1, test_samples=args.test_samples)
 
 
 def run_rows(seed, **kw):
@@ -131,8 +144,11 @@ out = {
     "part_b": {"phases": B_PHASES, "goal_sparsity": B_GOAL, "epochs_per_phase": B_EPOCHS,
                "runs": part_b},
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/zimmer"
-    + (f" --preset {PRESET} --out {OUT}" if PRESET != "mlp-mnist1d" else ""),
+    "test_samples": args.test_samples or 1000,
+    "command": f"python3 analysis_scripts/{NAME}.py --root {args.root}"
+    + (f" --seeds {args.seeds}" if seeds != [0, 1, 2] else "")
+    + (f" --preset {PRESET} --out {args.out}" if PRESET != "mlp-mnist1d" else "")
+    + (f" --test-samples {args.test_samples}" if args.test_samples else ""),
     "seconds": time.time() - t0,
 }  # fmt: skip
 OUT.parent.mkdir(exist_ok=True)

@@ -1,0 +1,110 @@
+"""analysis_scripts/claims_mnist1d.py: the paired-interval arithmetic of docs/results.md's
+"Claims at a glance" (against hand-computed Student t references) and its row builder on a
+planted record."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "analysis_scripts"
+
+# scipy.stats.t.ppf(0.975, df), written out: the references do not call the code under test
+T975 = {2: 4.302652729749462, 4: 2.7764451051977934}
+
+
+@pytest.fixture
+def claims(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import claims_mnist1d
+
+    return claims_mnist1d
+
+
+def test_interval_of_paired_differences_matches_hand_computation(claims):
+    # a − b = 1, 2, 3: mean 2, sd 1, half-width t_{0.975,2}·1/√3
+    r = claims.compare(claims.Comparison("x", "a", "b", [11, 12, 13], [10, 10, 10], +1))
+    assert r["diffs"] == [1, 2, 3] and r["mean"] == pytest.approx(2) and r["sd"] == pytest.approx(1)
+    half = T975[2] / math.sqrt(3)
+    assert r["half_width"] == pytest.approx(half, rel=1e-12)
+    assert r["ci95"] == pytest.approx([2 - half, 2 + half], rel=1e-12)
+    assert r["verdict"] == "unresolved"  # 2 − 2.484 < 0
+    assert r["seeds_to_resolve"] == 4  # t_{0.975,3}/√4 = 1.591 < 2; t_{0.975,2}/√3 = 2.484 ≥ 2
+    # five differences 0.1·(1..5) on the negative side: mean −0.3, sd √(0.025)
+    r = claims.compare(claims.Comparison("y", "a", "b", [0] * 5, [0.1, 0.2, 0.3, 0.4, 0.5], -1))
+    half = T975[4] * math.sqrt(0.025) / math.sqrt(5)
+    assert r["ci95"] == pytest.approx([-0.3 - half, -0.3 + half], rel=1e-9)
+    assert r["verdict"] == "agrees" and "seeds_to_resolve" not in r
+
+
+def test_seeds_to_resolve(claims):
+    # t_{0.975,n−1}/√n: n = 6 → 1.049, n = 7 → 0.925, so |mean| = sd needs 7 seeds
+    assert claims.seeds_to_resolve(1.0, 1.0) == 7
+    assert claims.seeds_to_resolve(-1.0, 1.0) == 7
+    assert claims.seeds_to_resolve(1.05, 1.0) == 6
+    assert claims.seeds_to_resolve(0.3, 0.0) == 2  # no spread: two seeds
+    assert claims.seeds_to_resolve(0.0, 1.0) is None  # mean 0: no seed count resolves it
+    assert claims.seeds_to_resolve(1e-3, 1.0, limit=50) is None  # beyond the limit
+
+
+def test_verdicts_and_unresolvable_zero_mean(claims):
+    assert claims.verdict(0.1, 0.5, +1) == "agrees"
+    assert claims.verdict(0.1, 0.5, -1) == "opposite"
+    assert claims.verdict(-0.5, -0.1, -1) == "agrees"
+    assert claims.verdict(-0.1, 0.5, +1) == "unresolved"
+    assert claims.verdict(-0.1, 0.5, 0) == "no difference resolved"
+    assert claims.verdict(0.1, 0.5, 0) == "differs"
+    r = claims.compare(claims.Comparison("z", "a", "b", [1, 2, 3], [2, 1, 3], +1))
+    assert r["mean"] == 0 and r["verdict"] == "unresolved"
+    assert r["seeds_to_resolve"] is None and "not resolvable at this effect" in r["resolve_note"]
+
+
+def test_test_sample_standard_error(claims):
+    # the issue's number: 97% accuracy on 1,000 test samples has s.e. 0.54 points
+    assert claims.test_standard_error(0.97, 1000) == pytest.approx(math.sqrt(0.97 * 0.03 / 1000))
+    assert 100 * claims.test_standard_error(0.97, 1000) == pytest.approx(0.539, abs=5e-4)
+    assert claims.test_samples_of({}) == 1000
+    assert claims.test_samples_of({"test_samples": [10000]}) == 10000
+
+
+def test_missing_per_seed_values_say_so(claims):
+    r = claims.compare(claims.Comparison("w", "a", "b", None, None, +1))
+    assert r["verdict"] == "per-seed values not recorded" and r["n"] == 0
+    assert "per-seed values not recorded" in claims.format_comparison(r)
+    with pytest.raises(ValueError, match="2 values of a against 3 of b"):
+        claims.compare(claims.Comparison("v", "a", "b", [1, 2], [1, 2, 3], +1))
+
+
+def test_row_builder_on_a_planted_record(claims):
+    """A planted IMP-WR/LRR/FT record: FT is 2 points (−1.5, −2, −2.5 per seed) below WR at
+    level 10 and level with LRR on average at level 6; every other builder finds no record."""
+    levels = 11
+    wr = [[0.70, 0.70, 0.70] for _ in range(levels)]
+    lrr = [[0.70, 0.70, 0.70] for _ in range(levels)]
+    ft = [[0.70, 0.70, 0.70] for _ in range(levels)]
+    ft[10] = [0.685, 0.68, 0.675]  # FT − WR at level 10: −1.5, −2, −2.5 points
+    ft[6] = [0.71, 0.70, 0.69]  # FT − LRR at level 6: +1, 0, −1 points
+    record = {"seeds": [0, 1, 2], "test_samples": [10000],
+              "density": [0.8**k for k in range(levels)],
+              "runs": {"IMP-WR": {"test_accuracy": wr}, "IMP-LRR": {"test_accuracy": lrr},
+                       "IMP-FT": {"test_accuracy": ft}}}  # fmt: skip
+    built = claims.build_rows({"imp_methods_mnist1d_test10000": record})
+    assert len(built) == 1
+    row, results = built[0]
+    by = {(r["label"], r["arm_b"]): r for r in results}
+    last = by["10.7%", "IMP-WR"]
+    half = T975[2] * 0.005 / math.sqrt(3)  # sd of the differences: 0.5 points
+    assert last["mean"] == pytest.approx(-0.02) and last["ci95"] == pytest.approx(
+        [-0.02 - half, -0.02 + half]
+    )
+    assert last["verdict"] == "agrees"  # [−3.24, −0.76] points: below 0, as the paper says
+    assert last["test_se_a"] == pytest.approx(math.sqrt(0.68 * 0.32 / 10000))
+    mid = by["26.2%", "IMP-LRR"]
+    assert mid["mean"] == pytest.approx(0, abs=1e-12) and mid["verdict"] == "unresolved"
+    assert mid["resolve_note"] == "not resolvable at this effect: mean 0"
+    assert by["16.8%", "IMP-WR"]["verdict"] == "unresolved"  # all-equal arms: mean 0, sd 0
+    line = claims.markdown_row(row, results, [c.digits for c in row.comparisons])
+    assert line.startswith('| [ZIMMER] "Renda et al.') and line.endswith("| **partly** |")
+    assert "10.7%: IMP-FT − IMP-WR -2.0 [" in line and "n = 10,000" in line
