@@ -68,7 +68,12 @@ def check_figure(fig: Figure) -> list[str]:
         legend = ax.get_legend()
         if legend is not None:
             ext = legend.get_window_extent(renderer)
-            if ext.x0 < box.x0 - 1 or ext.y0 < box.y0 - 1 or ext.x1 > box.x1 + 1 or ext.y1 > box.y1 + 1:
+            if (
+                ext.x0 < box.x0 - 1
+                or ext.y0 < box.y0 - 1
+                or ext.x1 > box.x1 + 1
+                or ext.y1 > box.y1 + 1
+            ):
                 problems.append(f"{where}: legend runs past the figure's edge")
     for text in fig.findobj(Text):
         if text.get_visible() and NEGATIVE_ZERO.search(text.get_text()):
