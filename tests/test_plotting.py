@@ -180,3 +180,18 @@ def test_histogram_small_multiples_label_every_panel():
 
     fig, axes = plot_histograms(rec)
     assert axes.shape == (2, 3) and check_figure(fig) == []
+
+
+def test_categorical_panels_name_their_axes():
+    """Bars per parameter group and dots per mask kind label the category axis too."""
+    from landscape.plotting.curvature import plot_curvature
+    from landscape.plotting.hessian import plot_layers
+
+    layers = {"kind": "hessian", "groups": [
+        {"group": "0", "eigenvalues": [2.0, 1.0], "trace": 5.0},
+        {"group": "2", "eigenvalues": [1.0], "trace": None},
+    ]}  # fmt: skip
+    kappa = {"kind": "curvature", "kappa_random": [0.02, 0.03], "kappa_random_mean": 0.025,
+             "kappa_random_std": 0.007, "kappa_magnitude": 0.004, "kappa_ratio": 0.16}  # fmt: skip
+    for fig in (plot_layers(layers)[0], plot_curvature(kappa)[0]):
+        assert check_figure(fig) == []
