@@ -32,14 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import (
-    BARRIER,
-    barrier_matching_counts,
-    base_config,
-    lcs_counts,
-    lcs_membership,
-    options,
-)
+from script_args import barrier_matching_and_lcs, base_config, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -150,17 +143,12 @@ matching_level = statistics.mean(dense) + eps
 out["epsilon"], out["matching_level"] = eps, matching_level
 for tau in REWIND_STEPS:
     d = out["per_tau"][str(tau)]
-    errors = [d["level_test_error"][f"seed{s}"] for s in seeds]
-    bars = [d["successive_barriers"][f"seed{s}"] for s in seeds]
     # [PAUL] Fig. 2 "zero error barrier if and only if matching", both directions, at the
     # paper's threshold (ε) and at the 0.02 we use; Fig. 3's criterion: w^(L+1) in the
     # linearly connected sublevel set of w^(L) (barrier at most 0.02).
-    d["barrier_matching"] = {name: barrier_matching_counts(errors, bars, matching_level, th)
-                             for name, th in (("epsilon", eps), ("0.02", BARRIER))}  # fmt: skip
-    per_run = {f"seed{s}": lcs_membership(e, b, eps, matching_level)
-               for s, e, b in zip(seeds, errors, bars)}  # fmt: skip
-    d["lcs"] = {"barrier_threshold": BARRIER, "per_seed": per_run,
-                "counts": lcs_counts(per_run.values())}  # fmt: skip
+    d["barrier_matching"], d["lcs"] = barrier_matching_and_lcs(
+        d["level_test_error"], d["successive_barriers"], eps, matching_level
+    )
 FIGURES.mkdir(exist_ok=True)
 save_json(FIGURES / f"{NAME}.json", out)
 

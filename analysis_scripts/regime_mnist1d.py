@@ -32,14 +32,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import (
-    BARRIER,
-    barrier_matching_counts,
-    base_config,
-    lcs_counts,
-    lcs_membership,
-    options,
-)
+from script_args import BARRIER, barrier_matching_and_lcs, base_config, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -106,20 +99,13 @@ matching_level = statistics.mean(dense) + eps
 # [PAUL] Fig. 2 "zero error barrier if and only if matching", both directions, at the
 # paper's threshold (ε, the std of the dense error over seeds) and at the 0.02 we use;
 # [PAUL] Fig. 3's criterion per level: w^(L+1) in the LCS of w^(L) (barrier at most 0.02).
-out["barrier_matching"] = {
-    str(tau): {name: barrier_matching_counts(
-        [out["runs"][f"seed{s}_tau{tau}"]["test_error"] for s in seeds],
-        [out["runs"][f"seed{s}_tau{tau}"]["successive_barriers"] for s in seeds],
-        matching_level, th) for name, th in (("epsilon", eps), ("0.02", BARRIER))}
-    for tau in REWIND_STEPS
-}  # fmt: skip
-out["lcs"] = {}
+out["barrier_matching"], out["lcs"] = {}, {}
 for tau in REWIND_STEPS:
-    per_run = {f"seed{s}": lcs_membership(out["runs"][f"seed{s}_tau{tau}"]["test_error"],
-                                          out["runs"][f"seed{s}_tau{tau}"]["successive_barriers"],
-                                          eps, matching_level) for s in seeds}  # fmt: skip
-    out["lcs"][str(tau)] = {"barrier_threshold": BARRIER, "per_seed": per_run,
-                            "counts": lcs_counts(per_run.values())}  # fmt: skip
+    runs_ = {f"seed{s}": out["runs"][f"seed{s}_tau{tau}"] for s in seeds}
+    out["barrier_matching"][str(tau)], out["lcs"][str(tau)] = barrier_matching_and_lcs(
+        {n: r["test_error"] for n, r in runs_.items()},
+        {n: r["successive_barriers"] for n, r in runs_.items()}, eps, matching_level,
+    )  # fmt: skip
 FIGURES.mkdir(exist_ok=True)
 save_json(FIGURES / "regime_paul_mnist1d.json", out)
 

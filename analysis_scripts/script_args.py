@@ -27,6 +27,7 @@ from landscape.hparams import PRESETS, RunConfig
 
 __all__ = [
     "BARRIER",
+    "barrier_matching_and_lcs",
     "barrier_matching_counts",
     "base_config",
     "lcs_counts",
@@ -177,3 +178,30 @@ def lcs_counts(rows_per_run) -> dict:
             )
             table[key] += 1
     return table
+
+
+def barrier_matching_and_lcs(errors: dict, barriers: dict, eps: float, matching_level: float):
+    """Both [PAUL] Fig. 2 and Fig. 3 tests for one setting's runs, as the JSON stores them.
+
+    Args:
+        errors: run name → its level test errors (level 0 first).
+        barriers: run name → its successive error barriers.
+        eps: [PAUL]'s ε; matching_level: the dense error + ε.
+
+    Returns:
+        ``(barrier_matching, lcs)``: :func:`barrier_matching_counts` at ε (the paper's
+        threshold) and at :data:`BARRIER` (ours), and per run :func:`lcs_membership` with
+        its :func:`lcs_counts`.
+    """
+    names = list(errors)
+    counts = {label: barrier_matching_counts([errors[n] for n in names],
+                                             [barriers[n] for n in names],
+                                             matching_level, th)
+              for label, th in (("epsilon", eps), ("0.02", BARRIER))}  # fmt: skip
+    per_run = {n: lcs_membership(errors[n], barriers[n], eps, matching_level) for n in names}
+    lcs = {
+        "barrier_threshold": BARRIER,
+        "per_seed": per_run,
+        "counts": lcs_counts(per_run.values()),
+    }
+    return counts, lcs
