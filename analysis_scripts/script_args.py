@@ -25,7 +25,17 @@ import torch
 
 from landscape.hparams import PRESETS, RunConfig
 
-__all__ = ["base_config", "mean_sd", "options", "paired_interval"]
+__all__ = [
+    "BARRIER",
+    "barrier_matching_and_lcs",
+    "barrier_matching_counts",
+    "base_config",
+    "lcs_counts",
+    "lcs_membership",
+    "mean_sd",
+    "options",
+    "paired_interval",
+]
 
 
 def options(
@@ -100,3 +110,98 @@ def paired_interval(diffs) -> tuple[float, float]:
     m, s = mean_sd(diffs)
     n = len(diffs)
     return m, float(t.ppf(0.975, n - 1)) * s / n**0.5 if n > 1 else 0.0
+
+
+#: The error barrier above which a path counts as having one in these scripts: the 0.02
+#: of Frankle et al. 2020 (the library's ``analysis.slice_sets.LCS_BARRIER``).
+BARRIER = 0.02
+
+
+def barrier_matching_counts(errors, barriers, matching_level: float, threshold: float) -> dict:
+    """[PAUL] Fig. 2's "zero error barrier if and only if matching", counted both ways.
+
+    Over every (run, level L ≥ 1): level L matches when its test error is at most
+    ``matching_level``; the segment L−1 → L has a barrier when its error barrier exceeds
+    ``threshold``. Returns the 2×2 table and both implications as ``[holds, of]``:
+    matching ⇒ no barrier (of the matching levels, how many have no barrier into them)
+    and no barrier ⇒ matching (of the barrier-free segments, how many end matching).
+
+    Args:
+        errors: per run, every level's test error (level 0 first).
+        barriers: per run, the successive error barriers (segment L−1 → L at index L−1).
+    """
+    table = {"matching_no_barrier": 0, "matching_barrier": 0,
+             "not_matching_no_barrier": 0, "not_matching_barrier": 0}  # fmt: skip
+    for errs, bars in zip(errors, barriers, strict=True):
+        for err, bar in zip(errs[1:], bars, strict=True):
+            key = ("matching" if err <= matching_level else "not_matching") + (
+                "_barrier" if bar > threshold else "_no_barrier"
+            )
+            table[key] += 1
+    m, n = table["matching_no_barrier"], table["not_matching_no_barrier"]
+    return {**table, "threshold": threshold, "matching_level": matching_level,
+            "matching_implies_no_barrier": [m, m + table["matching_barrier"]],
+            "no_barrier_implies_matching": [m, m + n]}  # fmt: skip
+
+
+def lcs_membership(errors, barriers, eps: float, matching_level: float, threshold: float = BARRIER):
+    """[PAUL] Fig. 3's criterion per level from records: is ``w^(L+1)`` in the linearly
+    connected sublevel set of ``w^(L)``, ``{w : E(w) ≤ E(w^(L)) + ε, no barrier from w^(L)}``?
+
+    Args:
+        errors: one run's level test errors (level 0 first).
+        barriers: its successive error barriers (L → L+1 at index L).
+        eps: [PAUL]'s ε (the standard deviation of the dense test error over seeds).
+        matching_level: the dense error + ε (whether ``w^(L+1)`` matches).
+        threshold: the largest barrier that counts as none.
+
+    Returns:
+        one row per L = 0 … last − 1: ``level``, ``in_lcs``, its two parts
+        (``error_ok``, ``barrier_ok``) and ``next_matches``.
+    """
+    rows = []
+    for lvl, bar in enumerate(barriers):
+        error_ok = errors[lvl + 1] <= errors[lvl] + eps
+        rows.append({"level": lvl, "in_lcs": bool(error_ok and bar <= threshold),
+                     "error_ok": bool(error_ok), "barrier_ok": bool(bar <= threshold),
+                     "next_matches": bool(errors[lvl + 1] <= matching_level)})  # fmt: skip
+    return rows
+
+
+def lcs_counts(rows_per_run) -> dict:
+    """The 2×2 table of (``w^(L+1)`` in the LCS of ``w^(L)``, level L+1 matches) over runs' rows."""
+    table = {"in_matching": 0, "in_not_matching": 0, "out_matching": 0, "out_not_matching": 0}
+    for rows in rows_per_run:
+        for r in rows:
+            key = ("in" if r["in_lcs"] else "out") + (
+                "_matching" if r["next_matches"] else "_not_matching"
+            )
+            table[key] += 1
+    return table
+
+
+def barrier_matching_and_lcs(errors: dict, barriers: dict, eps: float, matching_level: float):
+    """Both [PAUL] Fig. 2 and Fig. 3 tests for one setting's runs, as the JSON stores them.
+
+    Args:
+        errors: run name → its level test errors (level 0 first).
+        barriers: run name → its successive error barriers.
+        eps: [PAUL]'s ε; matching_level: the dense error + ε.
+
+    Returns:
+        ``(barrier_matching, lcs)``: :func:`barrier_matching_counts` at ε (the paper's
+        threshold) and at :data:`BARRIER` (ours), and per run :func:`lcs_membership` with
+        its :func:`lcs_counts`.
+    """
+    names = list(errors)
+    counts = {label: barrier_matching_counts([errors[n] for n in names],
+                                             [barriers[n] for n in names],
+                                             matching_level, th)
+              for label, th in (("epsilon", eps), ("0.02", BARRIER))}  # fmt: skip
+    per_run = {n: lcs_membership(errors[n], barriers[n], eps, matching_level) for n in names}
+    lcs = {
+        "barrier_threshold": BARRIER,
+        "per_seed": per_run,
+        "counts": lcs_counts(per_run.values()),
+    }
+    return counts, lcs

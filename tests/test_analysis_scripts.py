@@ -43,3 +43,28 @@ def test_options_put_another_presets_figures_aside(tmp_path, monkeypatch):
     args = options(None, "paul-mnist1d", "study", seeds=None)
     assert args.figures == Path("figures") and args.seeds == [] and args.preset == "paul-mnist1d"
     assert base_config(args).hash() == base_config(args).replace(threads=4).hash()
+
+
+def test_barrier_matching_and_lcs_count_planted_runs(monkeypatch):
+    """[PAUL] Fig. 2's two directions and Fig. 3's LCS test on two planted runs."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    from script_args import barrier_matching_and_lcs
+
+    # matching level 0.035, ε 0.003. Run a: levels 1, 2 match (no barrier, then a barrier
+    # of 0.01: over ε, under 0.02), level 3 does not (barrier 0.05). Run b: level 1 does not
+    # match without a barrier, level 2 matches behind a barrier of 0.03, level 3 does not
+    # (0.036) though it is within ε of level 2 with no barrier.
+    errors = {"a": [0.030, 0.031, 0.033, 0.060], "b": [0.030, 0.040, 0.034, 0.036]}
+    barriers = {"a": [0.001, 0.010, 0.050], "b": [0.002, 0.030, 0.000]}
+    counts, lcs = barrier_matching_and_lcs(errors, barriers, 0.003, 0.035)
+    strict, ours = counts["epsilon"], counts["0.02"]
+    assert (strict["matching_no_barrier"], strict["matching_barrier"]) == (1, 2)
+    assert (strict["not_matching_no_barrier"], strict["not_matching_barrier"]) == (2, 1)
+    assert ours["matching_implies_no_barrier"] == [2, 3]  # b's level 2 has a 0.03 barrier
+    assert ours["no_barrier_implies_matching"] == [2, 4]  # b's levels 1 and 3 do not match
+    a = lcs["per_seed"]["a"]
+    assert [r["in_lcs"] for r in a] == [True, True, False]  # 0.033 ≤ 0.031 + ε; 0.06 is not
+    assert not a[2]["error_ok"] and not a[2]["barrier_ok"]
+    b = lcs["per_seed"]["b"]
+    assert [r["in_lcs"] for r in b] == [False, False, True]  # error; barrier; in
+    assert [r["next_matches"] for r in b] == [False, True, False]  # in the LCS, not matching

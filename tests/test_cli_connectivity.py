@@ -165,6 +165,12 @@ def test_slice_of_a_level(mlp_run):
     z = np.asarray(rec["values"]["test_error"])
     assert pm.shape == (4, 4) and (pm >= z - 1e-12).all()
     assert rec["connected_fraction"] == pytest.approx(float((pm <= rec["matching_level"]).mean()))
+    # [PAUL]'s LCS of w^(1): its own error + tolerance on the ray, barrier at most 0.02.
+    lcs = np.asarray(rec["lcs"])
+    assert rec["lcs_level"] == pytest.approx(rec["marks"][0]["test_error"] + 0.01)
+    assert lcs.shape == (4, 4) and rec["lcs_barrier"] == 0.02
+    assert not (lcs & (pm > rec["lcs_level"])).any()  # in the set: the whole ray is under
+    assert rec["lcs_fraction"] == pytest.approx(float(lcs.mean()))
     assert (folder / "slice.png").exists()
 
 

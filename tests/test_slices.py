@@ -212,3 +212,49 @@ def test_origin_path_max_on_analytic_surfaces():
     assert pm[i_two, i_two] < 1e-3  # the diagonal to (2, 2) passes far from it
     with pytest.raises(ValueError, match="origin"):
         origin_path_max(a + 5, b, bump)
+
+
+def test_linearly_connected_sublevel_set_on_analytic_surfaces():
+    """[PAUL]'s LCS of the origin read off a grid: a known star-shaped set, and a barrier."""
+    from landscape.analysis.connectivity import barrier_from_curve
+    from landscape.analysis.slice_sets import (
+        linearly_connected_sublevel_set,
+        origin_path_barrier,
+        origin_rays,
+    )
+
+    a = np.linspace(-1, 1, 61)
+    b = np.linspace(-1, 1, 61)
+    A, B = np.meshgrid(a, b)
+    r, theta = np.hypot(A, B), np.arctan2(B, A)
+    # z = r² g(θ) rises along every ray from 0 (no barrier), so the set {z ≤ t} is the
+    # non-convex three-lobed star r ≤ sqrt(t / g(θ)); compare off a one-cell band around it.
+    g = 1 + 0.6 * np.cos(3 * theta)
+    star = r**2 * g
+    edge = np.sqrt(0.3 / g)
+    lcs = linearly_connected_sublevel_set(a, b, star, level=0.3)
+    away = np.abs(r - edge) > 2 * (a[1] - a[0])
+    assert away.sum() > 3000
+    assert np.array_equal(lcs[away], (r < edge)[away])
+    assert lcs[30, 30] and not lcs[30, 0]  # the origin in; (-1, 0) out (edge at r = 0.87)
+    # A ring of height 0.1 at r = 0.5 stays under the level 0.2 everywhere: every point is
+    # in the sublevel set, but a point past the ring has a barrier ≈ 0.1 > 0.02 on its ray.
+    ring = 0.1 * np.exp(-((r - 0.5) ** 2) / (2 * 0.05**2))
+    lcs = linearly_connected_sublevel_set(a, b, ring, level=0.2, barrier=0.02)
+    assert lcs[r < 0.3].all() and not lcs[r > 0.7].any()
+    assert linearly_connected_sublevel_set(a, b, ring, level=0.2, barrier=0.2).all()
+    # ... and with the level under the ring's top, no barrier threshold lets them in.
+    assert not linearly_connected_sublevel_set(a, b, ring, level=0.05, barrier=1.0)[r > 0.7].any()
+    # The barrier is the library's [PAUL Def. 2.1] of the sampled ray.
+    rays = origin_rays(a, b, ring)
+    gamma = np.linspace(0, 1, rays.shape[0])
+    i, j = 50, 55
+    assert origin_path_barrier(a, b, ring)[i, j] == pytest.approx(
+        barrier_from_curve(gamma, rays[:, i, j])[0], abs=1e-12
+    )
+    # Off-grid points (a marked network) are tested on their own rays.
+    pts = np.array([[0.2, 0.1], [0.9, 0.0]])
+    assert linearly_connected_sublevel_set(a, b, ring, 0.2, 0.02, points=pts).tolist() == [
+        True,
+        False,
+    ]

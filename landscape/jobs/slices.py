@@ -27,7 +27,11 @@ import numpy as np
 from torch import Tensor
 
 from landscape import paths
-from landscape.analysis.slice_sets import origin_path_max
+from landscape.analysis.slice_sets import (
+    LCS_BARRIER,
+    linearly_connected_sublevel_set,
+    origin_path_max,
+)
 from landscape.analysis.slices import plane_slice, random_slice
 from landscape.devices import available_memory
 from landscape.errors import LandscapeError
@@ -50,9 +54,10 @@ from landscape.specs import SliceSpec
 __all__ = ["BYTES_PER_POINT", "check_grid_memory", "slice"]
 
 #: Memory a grid point takes while a slice is measured and written, in bytes: its plane
-#: coordinates and coefficients, four measured quantities and the connected-set maximum, as
-#: arrays, as Python lists and as JSON text (about 400 bytes, rounded up from those sizes).
-BYTES_PER_POINT = 400
+#: coordinates and coefficients, four measured quantities, the connected-set maximum and
+#: the LCS flag, as arrays, as Python lists and as JSON text (about 450 bytes, rounded up
+#: from those sizes).
+BYTES_PER_POINT = 450
 
 Anchors = list[tuple[str, dict[str, Tensor]]]
 
@@ -207,4 +212,15 @@ def _compute(
         path_max = origin_path_max(record["a"], record["b"], z)
         record["origin_path_max"] = path_max.tolist()
         record["connected_fraction"] = float((path_max <= record["matching_level"]).mean())
+        # [PAUL]'s linearly connected sublevel set of the origin w^(L): error at most
+        # E(w^(L)) + tolerance on the whole straight path from w^(L), and no error barrier
+        # above LCS_BARRIER on it [PAUL Fig. 3] (docs/science.md, "Two-dimensional slices").
+        origin = record["marks"][0]
+        record["lcs_level"] = origin["test_error"] + spec.tolerance
+        record["lcs_barrier"] = LCS_BARRIER
+        lcs = linearly_connected_sublevel_set(
+            record["a"], record["b"], z, record["lcs_level"], LCS_BARRIER
+        )
+        record["lcs"] = lcs.tolist()
+        record["lcs_fraction"] = float(lcs.mean())
     return record

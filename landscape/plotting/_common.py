@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from landscape.io import load_json
 
-__all__ = ["axes", "load_result"]
+__all__ = ["axes", "bn_note", "cell_label", "load_result", "matrix_font"]
 
 
 def load_result(
@@ -46,3 +46,24 @@ def axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
         return ax.figure, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots()
+
+
+def cell_label(value: float, decimals: int = 3) -> str:
+    """A matrix cell's text: ``value`` to ``decimals`` places, never ``-0.000`` (a value
+    that rounds to zero is written without a sign; a barrier is never below zero, but a
+    mean of tiny float differences can be, e.g. ``-1e-17``)."""
+    text = f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def bn_note(res: Mapping[str, Any]) -> str:
+    """How BatchNorm was handled, for a title: ``BN: <policy>``, or ``no BatchNorm`` for a
+    network without it (where the policy changes nothing and naming it would mislead)."""
+    if res.get("has_batchnorm") is False:
+        return "no BatchNorm"
+    return f"BN: {res.get('bn_policy')}"
+
+
+def matrix_font(n: int) -> float:
+    """Font size of the cell labels of an ``n × n`` matrix drawn about 0.3 in a cell."""
+    return 7.0 if n <= 8 else 6.0 if n <= 12 else 5.0

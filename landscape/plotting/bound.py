@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import load_result
+from landscape.plotting._common import bn_note, load_result
 
 __all__ = ["load_result", "plot_bound", "plot_bound_empirical", "plot_bound_levels"]
 
@@ -161,8 +161,7 @@ def plot_bound_empirical(
     ax.grid(alpha=0.3)
     bx.axhline(res["tolerance"], color="gray", lw=0.8, label=f"tolerance {res['tolerance']:g}")
     bx.set_xlabel("one-shot pruning ratio p")
-    bn = res["bn_policy"] if res.get("has_batchnorm", True) else "no BatchNorm"
-    bx.set_ylabel(f"error barrier to w^(L) (BN: {bn})")
+    bx.set_ylabel(f"error barrier to w^(L) ({bn_note(res)})")
     bx.set_xlim(0, 1)
     bx.legend(frameon=False, fontsize=7)
     bx.grid(alpha=0.3)

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from landscape.plotting._common import axes as _axes
-from landscape.plotting._common import load_result
+from landscape.plotting._common import bn_note, cell_label, load_result, matrix_font
 
 __all__ = [
     "load_result",
@@ -54,7 +54,7 @@ def plot_barrier(
     ax.set_ylabel(_split_label(res, metric))
     head = f"{res['title']}\n" if res.get("title") else ""  # which two networks
     ax.set_title(
-        f"{head}{metric} barrier {res[f'{metric}_barrier']:.4f}  (BN: {res['bn_policy']})",
+        f"{head}{metric} barrier {res[f'{metric}_barrier']:.4f}  ({bn_note(res)})",
         fontsize=9,
     )
     ax.legend(frameon=False)
@@ -79,7 +79,7 @@ def plot_path(
     ax.set_xticks(np.arange(len(labels)), [str(v) for v in labels])
     ax.set_xlabel("level (path through successive solutions)")
     ax.set_ylabel(_split_label(res, metric))
-    ax.set_title(f"path through level solutions (BN: {res['bn_policy']})")
+    ax.set_title(f"path through level solutions ({bn_note(res)})")
     ax.legend(frameon=False)
     return fig, ax
 
@@ -87,26 +87,34 @@ def plot_path(
 def plot_barrier_matrix(
     result: str | Path | Mapping[str, Any], metric: str = "error", ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
-    """The barrier ``B(w^(i), w^(j))`` of every pair of levels [PAUL Fig. 2 right]."""
+    """The barrier ``B(w^(i), w^(j))`` of every pair of levels [PAUL Fig. 2 right].
+
+    The colour bar and the cell labels are in the result's unit (a fraction of the split
+    for the error, nats for the loss); cells are labelled up to 16 levels.
+    """
     res = load_result(result, ("connectivity",))
     mat = res.get(f"{metric}_matrix")
     if mat is None:
         raise ValueError("this result has no barrier matrix (it was computed with --no-matrix)")
     mat = np.asarray(mat)
     labels = [str(v) for v in res["labels"]]
-    fig, ax = _axes(ax, (4.2, 3.6))
+    side = max(3.6, 0.32 * len(labels) + 1.0)  # about 0.3 in a cell: its label fits
+    fig, ax = _axes(ax, (side + 0.6, side))
     im = ax.imshow(mat, cmap="viridis", vmin=0.0, origin="upper")
-    fig.colorbar(im, ax=ax, label=f"{metric} barrier")
+    unit = "fraction of the split" if metric == "error" else "nats"
+    fig.colorbar(im, ax=ax, label=f"{metric} barrier ({unit})")
     ax.set_xticks(range(len(labels)), labels)
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("level j")
     ax.set_ylabel("level i")
-    if len(labels) <= 12:
+    if len(labels) <= 16:
         top = float(mat.max()) if mat.size else 0.0
+        size = matrix_font(len(labels))
         for i in range(len(labels)):
             for j in range(len(labels)):
                 color = "black" if top > 0 and mat[i, j] > 0.6 * top else "white"
-                ax.text(j, i, f"{mat[i, j]:.3f}", ha="center", va="center", fontsize=7, color=color)
+                ax.text(j, i, cell_label(mat[i, j]), ha="center", va="center", fontsize=size,
+                        color=color)  # fmt: skip
     ax.set_title(f"{metric} barrier between levels")
     return fig, ax
 
@@ -117,7 +125,10 @@ def plot_connectivity(
     """Both panels of [PAUL Fig. 2]: the path (left) and the barrier matrix (right)."""
     res = load_result(result, ("connectivity",))
     has_matrix = res.get(f"{metric}_matrix") is not None
-    fig = Figure(figsize=(10.5 if has_matrix else 6.0, 3.6), layout="constrained")
+    n = len(res["labels"])
+    height = max(3.6, 0.32 * n + 1.0) if has_matrix else 3.6  # the matrix's cells fit a label
+    fig = Figure(figsize=(6.0 + 1.2 * height if has_matrix else 6.0, height),
+                 layout="constrained")  # fmt: skip
     axes = fig.subplots(1, 2 if has_matrix else 1, squeeze=False,
                         width_ratios=[1.5, 1] if has_matrix else None)  # fmt: skip
     plot_path(res, metric, axes[0, 0])

@@ -38,6 +38,7 @@ def plot_curvature(
     ax.scatter([0], [res["kappa_magnitude"]], s=40, marker="D", color="C0", zorder=3,
                label="magnitude mask")  # fmt: skip
     ax.set_xticks([0, 1], ["magnitude", "random"])
+    ax.set_xlabel("pruning mask")
     ax.set_xlim(-0.6, 1.7)
     ax.set_ylabel("κ = ΔᵀHΔ / ‖Δ‖²")
     ratio = res.get("kappa_ratio")

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import load_result
+from landscape.plotting._common import bn_note, load_result
 
 __all__ = ["plot_curve"]
 
@@ -45,6 +45,5 @@ def plot_curve(
         ax.set_title(f"{what} barrier: line {res['line'][f'{what}_barrier']:.4f}, "
                      f"curve {res['curve'][f'{what}_barrier']:.4f}", fontsize=9)  # fmt: skip
         ax.legend(frameon=False, fontsize=8)
-    bn = res["bn_policy"] if res.get("has_batchnorm") else "no BatchNorm"
-    fig.suptitle(f"{res.get('title', '')}  (BN: {bn})", fontsize=9)
+    fig.suptitle(f"{res.get('title', '')}  ({bn_note(res)})", fontsize=9)
     return fig, axes

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from landscape.plotting._common import axes as _axes
-from landscape.plotting._common import load_result
+from landscape.plotting._common import cell_label, load_result
 
 __all__ = [
     "load_result",
@@ -81,6 +81,7 @@ def plot_layers(
     if any(t is not None for t in traces):
         ax.bar(x + 0.2, [np.nan if t is None else t for t in traces], width=0.4, label="trace")
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    ax.set_xlabel("parameter group")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.set_ylabel("curvature")
     ax.legend(frameon=False, fontsize=8)
@@ -236,7 +237,7 @@ def plot_overlap(
         for i in range(n):
             for j in range(n):
                 if np.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, cell_label(m[i, j], 2), ha="center", va="center", fontsize=6,
                             color="white" if m[i, j] < 0.6 else "black")  # fmt: skip
     k = res.get("settings", {}).get("top_k")
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)

@@ -158,8 +158,9 @@ def plot_histograms(
             note = f": {100 * below:.1f}% < t_L" if below is not None else ""
             ax.set_title(f"{e['label']}, L={lv}{note}", fontsize=7)
             ax.tick_params(labelsize=6)
-            if i == nrow - 1:
-                ax.set_xlabel("log10 |w|", fontsize=7)
+            # Every panel says what its axes are: small multiples are read one at a time.
+            ax.set_xlabel("log10 |w|", fontsize=7)
+            ax.set_ylabel("density", fontsize=7)
     fig.suptitle("kept weights: projection m_{L+1}⊙w^(L) (grey) and retrained w^(L+1) (colour); "
                  "dashed: t_L", fontsize=8)  # fmt: skip
     return fig, axes

@@ -50,7 +50,8 @@ def plot_schedules(
     axes[0].plot(np.asarray(orig["step"]) / spe, orig["lr"], color="black", lw=1.5)
     axes[0].set_title(f"original schedule ({res['train_epochs']:g} epochs)")
     axes[0].set_xlabel("epoch of dense training")
-    axes[0].set_ylabel("learning rate")
+    for ax in axes:  # the right panel shares the axis, and says so too
+        ax.set_ylabel("learning rate")
     for name, curve in res["schedules"].items():
         label = SCHEDULE_LABELS.get(name, name)
         if name == "allr":

@@ -14,7 +14,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import load_result
+from landscape.plotting._common import bn_note, load_result
 
 __all__ = ["plot_slice", "plot_slices"]
 
@@ -29,7 +29,11 @@ def plot_slice(
     matching_level: float | None = None,
     levels: int = 20,
 ) -> tuple[Figure, Axes]:
-    """Filled contour of ``metric`` over the plane, the marked points, the matching contour.
+    """Filled contour of ``metric`` over the plane, the marked points, the matching contour
+    and, for the test error, [PAUL]'s linearly connected sublevel set of the origin (dashed).
+
+    A legend entry is made only for what is drawn: no matching contour when no grid point
+    is on each side of it, no set outline when the set is empty or the whole grid.
 
     Args:
         result: a slice result.
@@ -65,11 +69,7 @@ def plot_slice(
         cbar.minorticks_off()
     if matching_level is None and metric.endswith("error"):
         matching_level = res.get("matching_level")
-    if (
-        matching_level is not None
-        and finite.size
-        and finite.min() <= matching_level <= finite.max()
-    ):
+    if matching_level is not None and finite.size and finite.min() <= matching_level < finite.max():
         # White with a black edge: visible on every colour of the map and in the legend.
         edge = [patheffects.withStroke(linewidth=3.2, foreground="black")]
         lines = ax.contour(a, b, z, levels=[matching_level], colors="white", linewidths=1.6)
@@ -82,29 +82,40 @@ def plot_slice(
             path_effects=edge,
             label=f"{metric.split('_')[0]} error ≤ {matching_level:.3f}",
         )
+    lcs = res.get("lcs")
     path_max = res.get("origin_path_max")
-    if metric == "test_error" and path_max is not None and matching_level is not None:
+    if metric == "test_error" and lcs is not None:
+        # [PAUL]'s linearly connected sublevel set of w^(L), as the analysis wrote it.
+        inside = np.asarray(lcs, dtype=np.float64)
+        if 0 < inside.sum() < inside.size:  # an outline exists: some points in, some out
+            ax.contour(a, b, inside, levels=[0.5], colors="magenta", linewidths=1.4,
+                       linestyles="--")  # fmt: skip
+            ax.plot([], [], color="magenta", lw=1.4, ls="--",
+                    label=f"LCS of the origin (≤ {res['lcs_level']:.3f} on the ray, "
+                    f"barrier ≤ {res['lcs_barrier']:g})")  # fmt: skip
+    elif metric == "test_error" and path_max is not None and matching_level is not None:
+        # A result written before the LCS was recorded: the older set (the matching level
+        # on the whole ray, no barrier test), named for what it is.
         pm = np.asarray(path_max, dtype=np.float64)
-        if pm.min() <= matching_level < pm.max():  # an outline exists: some points in, some out
+        if pm.min() <= matching_level < pm.max():
             ax.contour(a, b, pm, levels=[matching_level], colors="magenta", linewidths=1.4,
                        linestyles="--")  # fmt: skip
-        ax.plot([], [], color="magenta", lw=1.4, ls="--",
-                label="matching and linearly connected to the origin")  # fmt: skip
+            ax.plot([], [], color="magenta", lw=1.4, ls="--",
+                    label=f"≤ {matching_level:.3f} on the whole ray from the origin")  # fmt: skip
     for i, mark in enumerate(res.get("marks", [])):
         ax.plot(mark["a"], mark["b"], _MARKERS[i % len(_MARKERS)], ms=8, mec="black", mfc="red",
                 label=f"{mark['name']} ({mark.get(metric, float('nan')):.3f})")  # fmt: skip
     ax.set_aspect("equal" if res.get("kind") == "anchors" else "auto")
     ax.set_xlabel("a  (along e1)" if res.get("kind") == "anchors" else "a  (direction 1)")
     ax.set_ylabel("b  (along e2)" if res.get("kind") == "anchors" else "b  (direction 2)")
-    # Below the axes: inside, the legend would hide the anchors it names.
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    # Below the axes (inside, it would hide the anchors it names), one column: a long
+    # entry in two columns runs past the figure's edge.
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
     if own_fig:  # one panel: the result's title; in plot_slices the figure carries it
         title = res.get("title")
-        ax.set_title(
-            title or f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9
-        )
+        ax.set_title(title or f"{metric.replace('_', ' ')} ({bn_note(res)})", fontsize=9)
     else:
-        ax.set_title(f"{metric.replace('_', ' ')} (BN: {res.get('bn_policy')})", fontsize=9)
+        ax.set_title(f"{metric.replace('_', ' ')} ({bn_note(res)})", fontsize=9)
     return fig, ax
 
 

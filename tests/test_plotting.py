@@ -1,0 +1,197 @@
+"""Figures a reader can trust at a glance: what every figure the verbs draw must satisfy.
+
+Every committed record in ``figures/`` that a verb draws (``landscape plot result``) is drawn
+again and checked: each data axes has both axis labels, each legend lies inside the figure,
+no text reads ``-0.000``; and the cases that went wrong before are planted: a 13-level
+barrier matrix with ``-0.0`` cells and no BatchNorm, a slice whose sets are empty, small
+multiples of histograms.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.contour import ContourSet
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+
+from landscape.plotting import DRAWERS
+from landscape.plotting._common import bn_note, cell_label
+
+FIGURES = Path(__file__).resolve().parent.parent / "figures"
+NEGATIVE_ZERO = re.compile(r"(?<![\w.])-0(\.0+)?(?![\d.])")  # -0, -0.0, -0.000, not -0.01
+
+
+def _records() -> list[Path]:
+    out = []
+    for path in sorted(FIGURES.glob("*.json")):
+        rec = json.loads(path.read_text())
+        if isinstance(rec, dict) and rec.get("kind") in DRAWERS:
+            out.append(path)
+    return out
+
+
+def _draw(path_or_record, kind: str | None = None) -> Figure:
+    rec = path_or_record
+    if not isinstance(rec, dict):
+        rec = json.loads(Path(rec).read_text())
+    module, name = DRAWERS[kind or rec["kind"]].split(":")
+    fig = getattr(importlib.import_module(module), name)(rec)[0]
+    return fig
+
+
+def _data_axes(fig: Figure):
+    """The axes that show data (not colour bars, not panels switched off)."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.axison]
+
+
+def check_figure(fig: Figure) -> list[str]:
+    """What is wrong with ``fig`` at a glance (empty: nothing)."""
+    fig.set_dpi(40)  # geometry scales with the dpi; fewer pixels draw faster
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    problems = []
+    for k, ax in enumerate(_data_axes(fig)):
+        where = f"axes {k} ({ax.get_title()!r})"
+        if not ax.get_xlabel().strip():
+            problems.append(f"{where}: no x label")
+        if not ax.get_ylabel().strip():
+            problems.append(f"{where}: no y label")
+        legend = ax.get_legend()
+        if legend is not None:
+            ext = legend.get_window_extent(renderer)
+            if (
+                ext.x0 < box.x0 - 1
+                or ext.y0 < box.y0 - 1
+                or ext.x1 > box.x1 + 1
+                or ext.y1 > box.y1 + 1
+            ):
+                problems.append(f"{where}: legend runs past the figure's edge")
+    for text in fig.findobj(Text):
+        if text.get_visible() and NEGATIVE_ZERO.search(text.get_text()):
+            problems.append(f"text {text.get_text()!r} shows a negative zero")
+    return problems
+
+
+def test_cell_label_never_shows_a_negative_zero():
+    assert cell_label(-1e-17) == "0.000" and cell_label(-0.0) == "0.000"
+    assert cell_label(-0.0004) == "0.000" and cell_label(-0.0006) == "-0.001"
+    assert cell_label(0.1234) == "0.123" and cell_label(-0.04, 1) == "0.0"
+    assert cell_label(2.5e-4, 2) == "0.00"
+
+
+@pytest.mark.parametrize("path", _records(), ids=lambda p: p.stem)
+def test_every_committed_record_draws_a_figure_read_at_a_glance(path: Path):
+    assert check_figure(_draw(path)) == []
+
+
+def _matrix_record(n: int, has_bn: bool) -> dict:
+    rng = np.random.default_rng(0)
+    mat = np.abs(rng.normal(0, 0.01, (n, n)))
+    mat[np.diag_indices(n)] = -0.0  # what a mean of zeros can come out as
+    mat[0, 1] = mat[1, 0] = -1e-18
+    pos = np.linspace(0, n - 1, 5 * (n - 1) + 1)
+    return {
+        "kind": "connectivity", "labels": list(range(n)), "bn_policy": "recompute",
+        "has_batchnorm": has_bn, "settings": {"split": "test"},
+        "path": {"position": pos.tolist(), "errors": (0.03 + 0 * pos).tolist(),
+                 "losses": (0.1 + 0 * pos).tolist()},
+        "endpoint_errors": [0.03] * n, "endpoint_losses": [0.1] * n,
+        "error_matrix": mat.tolist(), "loss_matrix": mat.tolist(),
+    }  # fmt: skip
+
+
+def test_a_13_level_barrier_matrix_is_labelled_in_its_colour_bars_unit():
+    fig = _draw(_matrix_record(13, has_bn=False))
+    assert check_figure(fig) == []
+    cells = [t.get_text() for t in fig.axes[1].texts]
+    assert len(cells) == 13 * 13 and "0.000" in cells  # every cell, the -0.0 ones unsigned
+    assert all(len(c) == 5 for c in cells)  # one format: the colour bar's fraction, 3 places
+    bar = next(ax for ax in fig.axes if ax.get_label() == "<colorbar>")
+    assert "fraction" in bar.get_ylabel()
+    titles = " ".join(ax.get_title() for ax in fig.axes)
+    assert "BN:" not in titles and "no BatchNorm" in titles  # an MLP has no BN to recompute
+    assert "BN: recompute" in " ".join(
+        ax.get_title() for ax in _draw(_matrix_record(4, has_bn=True)).axes
+    )
+    assert bn_note({"bn_policy": "none"}) == "BN: none"  # an old record without the flag
+
+
+def _slice_record(lcs: np.ndarray | None, matching_level: float) -> dict:
+    a = np.linspace(-1, 2, 9)
+    b = np.linspace(-1, 2, 9)
+    A, B = np.meshgrid(a, b)
+    z = 0.03 + 0.01 * (A**2 + B**2)
+    rec = {
+        "kind": "anchors", "a": a.tolist(), "b": b.tolist(), "bn_policy": "recompute",
+        "has_batchnorm": True, "matching_level": matching_level,
+        "values": {"test_error": z.tolist(), "train_loss": (z * 3).tolist()},
+        "marks": [{"name": n, "a": x, "b": y, "test_error": 0.03, "train_loss": 0.1}
+                  for n, x, y in (("w^(1)", 0, 0), ("m_2 ⊙ w^(1)", 1, 0), ("w^(2)", 0.5, 1))],
+    }  # fmt: skip
+    if lcs is not None:
+        rec.update(lcs=lcs.tolist(), lcs_level=0.035, lcs_barrier=0.02)
+    return rec
+
+
+def _legend_texts(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend is not None else []
+
+
+def _magenta_contours(ax) -> int:
+    return sum(1 for c in ax.findobj(ContourSet) if getattr(c, "colors", None) == "magenta")
+
+
+def test_a_slice_legend_names_only_the_sets_it_draws():
+    inside = np.zeros((9, 9), bool)
+    inside[2:5, 2:5] = True
+    fig = _draw(_slice_record(inside, 0.04), "anchors")
+    ax = fig.axes[0]
+    assert check_figure(fig) == []
+    labels = _legend_texts(ax)
+    assert any("LCS" in t for t in labels) and _magenta_contours(ax) == 1
+    assert any("error ≤ 0.040" in t for t in labels)
+    # An empty set, and a matching level above every grid value: neither is drawn, so
+    # neither is named; the marks still are.
+    fig = _draw(_slice_record(np.zeros((9, 9), bool), 1.0), "anchors")
+    ax = fig.axes[0]
+    labels = _legend_texts(ax)
+    assert not any("LCS" in t or "≤" in t for t in labels) and _magenta_contours(ax) == 0
+    assert len(labels) == 3 and check_figure(fig) == []
+
+
+def test_histogram_small_multiples_label_every_panel():
+    edges = np.linspace(-3, 0, 13)
+    hist = np.ones(12) / 3
+    levels = [{"level": lv, "hist_projection": hist.tolist(), "hist_retrained": hist.tolist(),
+               "threshold": 0.1, "below_retrained": 0.1} for lv in range(3)]  # fmt: skip
+    rec = {"kind": "reequilibration", "bin_edges": edges.tolist(),
+           "runs": [{"label": m, "levels": levels} for m in ("imp-wr", "imp-ft")]}  # fmt: skip
+    from landscape.plotting.reequilibration import plot_histograms
+
+    fig, axes = plot_histograms(rec)
+    assert axes.shape == (2, 3) and check_figure(fig) == []
+
+
+def test_categorical_panels_name_their_axes():
+    """Bars per parameter group and dots per mask kind label the category axis too."""
+    from landscape.plotting.curvature import plot_curvature
+    from landscape.plotting.hessian import plot_layers
+
+    layers = {"kind": "hessian", "groups": [
+        {"group": "0", "eigenvalues": [2.0, 1.0], "trace": 5.0},
+        {"group": "2", "eigenvalues": [1.0], "trace": None},
+    ]}  # fmt: skip
+    kappa = {"kind": "curvature", "kappa_random": [0.02, 0.03], "kappa_random_mean": 0.025,
+             "kappa_random_std": 0.007, "kappa_magnitude": 0.004, "kappa_ratio": 0.16}  # fmt: skip
+    for fig in (plot_layers(layers)[0], plot_curvature(kappa)[0]):
+        assert check_figure(fig) == []
