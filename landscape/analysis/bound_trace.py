@@ -24,7 +24,9 @@ at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 a
 time for an answer without estimator noise or quadrature bias. (These timings were taken
 by hand with the job's own timers, ``trace_seconds`` in each result, on a machine shared
 with other work — the exact figures overlap SLQ's noise; no bench script reproduces them
-yet, so treat the crossover as approximate.)
+yet, so treat the crossover as approximate.) Against the default ``"averaged"`` estimator's
+140 products the exact path costs more wherever ``D > 140``: ``exact_below = 2000`` keeps
+the exact answer there at up to ~14× the products; lower it where time matters more.
 
 SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
 the Gauss quadrature's. ``f(λ) = 1/(1 + c·max(λ, 0))`` has a kink at ``λ = 0``, inside
