@@ -69,7 +69,7 @@ SPLITS = ("test", "train")
 BOUND_TRACE_METHODS = ("averaged", "slq")
 #: (probes, Lanczos steps) each estimator uses when --probes/--steps are 0.
 BOUND_TRACE_SHAPES: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {"averaged": (2, 70), "slq": (16, 80)}
+    {"averaged": (2, 60), "slq": (16, 80)}
 )
 
 
@@ -496,12 +496,12 @@ class BoundSpec:
         "default, 2 for averaged, 16 for slq)",
     )  # fmt: skip
     steps: int = setting(
-        0, "Lanczos steps per probe (0: the method's default, 70 for averaged, 80 for slq)",
+        0, "Lanczos steps per probe (0: the method's default, 60 for averaged, 80 for slq)",
         metavar="M",
     )  # fmt: skip
     trace_method: str = setting(
         "averaged", "trace estimator above --exact-below: averaged Gauss-anti-Gauss "
-        "quadrature rules (default, 2 x 70 products) or Gauss rules (slq, 16 x 80, the "
+        "quadrature rules (default, 2 x 60 products) or Gauss rules (slq, 16 x 80, the "
         "estimator before 2026-12-07; its result folders keep their names)",
         choices=BOUND_TRACE_METHODS,
     )  # fmt: skip

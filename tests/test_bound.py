@@ -159,7 +159,7 @@ def test_the_averaged_estimator_beats_slq_at_equal_products_on_a_network():
 
 
 def test_the_trace_method_defaults_and_names():
-    assert BoundSpec().trace_method == "averaged" and BoundSpec().trace_shape() == (2, 70)
+    assert BoundSpec().trace_method == "averaged" and BoundSpec().trace_shape() == (2, 60)
     assert BoundSpec(trace_method="slq").trace_shape() == (16, 80)
     assert BoundSpec(trace_method="slq", probes=4).trace_shape() == (4, 80)
     with pytest.raises(ValueError, match="--trace-method"):

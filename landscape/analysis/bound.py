@@ -29,7 +29,7 @@ Biases and BatchNorm parameters are never pruned; they are held fixed at ``w^(L)
 **How the trace is computed**: :mod:`landscape.analysis.bound_trace`
 (:func:`inverse_trace`). One spectral computation serves every ``c = R²/2ε``: the exact
 eigendecomposition of ``H_L`` up to ``exact_below`` kept coordinates, stochastic Lanczos
-quadrature above (by default with averaged Gauss–anti-Gauss rules, 2 probes × 70 steps);
+quadrature above (by default with averaged Gauss–anti-Gauss rules, 2 probes × 60 steps);
 that module gives the cost crossover and the estimators' measured errors.
 """
 

@@ -7,7 +7,7 @@ serves every ``c = R²/2ε``, so the root find costs no further Hessian-vector p
   (``H e_i``), symmetrised, and eigendecomposed in float64 (exact);
 - above: stochastic Lanczos quadrature, one set of ``(nodes, weights)`` from
   :func:`~landscape.analysis.hessian.slq` evaluated at every ``c``
-  (:func:`~landscape.analysis.hessian.quadrature_trace`): by default 2 probes × 70 steps
+  (:func:`~landscape.analysis.hessian.quadrature_trace`): by default 2 probes × 60 steps
   with averaged Gauss–anti-Gauss rules (``"averaged"``), or the estimator before
   2026-12-07, 16 probes × 80 steps with Gauss rules (``"slq"``); below, why.
 
@@ -25,8 +25,8 @@ time for an answer without estimator noise or quadrature bias. (These timings we
 by hand with the job's own timers, ``trace_seconds`` in each result, on a machine shared
 with other work — the exact figures overlap SLQ's noise; no bench script reproduces them
 yet, so treat the crossover as approximate.) Against the default ``"averaged"`` estimator's
-140 products the exact path costs more wherever ``D > 140``: ``exact_below = 2000`` keeps
-the exact answer there at up to ~14× the products; lower it where time matters more.
+120 products the exact path costs more wherever ``D > 120``: ``exact_below = 2000`` keeps
+the exact answer there at up to ~17× the products; lower it where time matters more.
 
 SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
 the Gauss quadrature's. ``f(λ) = 1/(1 + c·max(λ, 0))`` has a kink at ``λ = 0``, inside
@@ -43,7 +43,8 @@ within 0.01% by 60 steps: the kink, not the pole at ``−1/c``, is what costs st
 **The averaged rule** (``method="averaged"``, the default): Laurie's averaged
 Gauss–anti-Gauss rule from the same products (:func:`~landscape.analysis.hessian.slq`
 with ``rule="averaged"``) cancels most of that swing: at level 0 its bias was −0.5% /
-−1.7% (magnitude / random ``c``) at 70 steps and within ±0.3% / ±1.1% from 90 to 145 steps;
+−1.7% (magnitude / random ``c``) at 70 steps, −0.07% / −0.2% at 60 and −0.5..+0.04% /
+−2.6..+0.2% from 56 to 72 steps, and within ±0.3% / ±1.1% from 90 to 145 steps;
 at level 8 within ±0.9% from 54 steps and ±0.4% from 72 (level 0's reference: the
 averaged rule at 240 steps; level 8's: the exact eigendecomposition). With the quadrature error that small the probes'
 error is what is left, and it shrinks with ``D``: one probe's relative standard deviation
@@ -52,7 +53,7 @@ of ``tr f`` at ``p*`` was 0.3% at ``D = 15,000`` and 2–2.4% at ``D = 2,517`` �
 ≈ 0 on them already, and about half of the spectrum has ``cλ ≫ 1``, so neither ``f`` nor
 ``1 − f`` is of low rank (deflating the top 10, 30 or 100 exact eigenvectors left that
 standard deviation unchanged at level 8). So the default spends its products on steps,
-not probes: 2 probes × 70 steps = 140 products against ``"slq"``'s 16 × 80 = 1,280
+not probes: 2 probes × 60 steps = 120 products against ``"slq"``'s 16 × 80 = 1,280
 (``bench/RESULTS.md``, "The flatness bound per level", has the measured p* errors of both
 against the exact spectrum and their times).
 
@@ -254,7 +255,7 @@ def inverse_trace(
         op: ``H_L`` over the kept prunable coordinates.
         exact_below: up to this dimension, the exact eigendecomposition of the dense matrix.
         probes, steps: Rademacher probes and Lanczos steps per probe (above it); 0: the
-            method's default (:data:`BOUND_TRACE_SHAPES`: averaged 2 × 70, slq 16 × 80).
+            method's default (:data:`BOUND_TRACE_SHAPES`: averaged 2 × 60, slq 16 × 80).
         seed: seed of the probes.
         method: the estimator above ``exact_below``: ``"averaged"`` (averaged
             Gauss–anti-Gauss rules) or ``"slq"`` (Gauss rules, the estimator before
