@@ -341,6 +341,14 @@ def test_the_verb_runs_end_to_end_and_reuses_its_results(tiny_run, capsys):
     # another ε is another result, recorded as given
     assert main(["bound", str(tiny_run), "--level", "1", "--epsilon", "0.5", *FAST]) == 0
     assert "(given)" in capsys.readouterr().out
+    # the estimator before 2026-12-07 hashes its settings as it did then: its folders keep
+    # their names, apart from the default's
+    assert main(["bound", str(tiny_run), "--level", "1", "--trace-method", "slq", *FAST]) == 0
+    recs = [json.loads((f / "result.json").read_text())
+            for f in tiny_run.glob("level_01/analysis/bound_*")]  # fmt: skip
+    (slq,) = (r for r in recs if r["method"] == "slq")
+    assert slq["settings"]["trace"] == {"method": "slq", "probes": 2, "steps": 8}
+    assert slq["hvps"] == 16 and slq["p_star"] != one["p_star"]
 
 
 def test_the_verb_refuses_bad_input(tiny_run, capsys):
