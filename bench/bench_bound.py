@@ -1,111 +1,144 @@
-"""Benchmark: the flatness bound of one level, batched Hessian-vector products against
-one product at a time (issue #22, item 7).
+"""Benchmark: the flatness bound of one level, the trace estimator before 2026-12-07 (``slq``:
+Gauss rules, 16 probes × 80 Lanczos steps) against the default (``averaged``: averaged
+Gauss–anti-Gauss rules, 2 probes × 60 steps) (issue #22, item 7).
 
-``landscape bound`` spends its time in Hessian-vector products: 16 SLQ probes × 80
-Lanczos steps (1,280 products) above ``--exact-below`` kept weights, one product per
-column below. Contenders, on the same level of the same run, alternating, in one process:
+``landscape bound`` spends its time in Hessian-vector products: ``probes × steps`` of them
+above ``--exact-below`` kept weights, one per column below. Two parts, in one process, on
+one IMP-WR run of ``--preset``:
 
-- ``one at a time`` (the path before batching): every product is its own pass over the
-  data (``HessianOperator.matvec``), the probes' Lanczos runs one after another;
-- ``batched``: the probes' Lanczos runs advance in lockstep and each step is one batched
-  pass over the data for ``--block`` of them (``landscape.analysis.hessian.batched``; the
-  default on a GPU, opt-in on a CPU with ``HessianOperator(block_size=B)``).
+- **time** (``--levels``, default 0 and 2, both above ``--exact-below``): each estimator runs
+  the whole ``jobs.bound`` job (``--force``, its own folder), alternating; wall seconds (the
+  job's own timer) and the process's CPU seconds, which a machine shared with other jobs
+  inflates far less than wall time; the products; p* of both mask kinds under each, and
+  whether the two result folders got different names (they must: the estimator is part of
+  the settings hash);
+- **error** (``--exact-level``, default 8: about 2,500 kept weights): the exact path
+  (``--exact-below`` raised above the level's dimension: the dense Hessian, eigendecomposed)
+  gives the reference p*; each estimator (``--exact-below 0``) runs with ``--seeds``
+  different probe seeds, and its p* error against the exact one is printed, per seed and as
+  the root mean square.
 
-Each contender runs the whole job (``jobs.bound`` with ``--force`` into its own folder),
-so the times include everything a level costs: wall seconds, and the process's CPU
-seconds, which a machine shared with other jobs inflates far less than wall time. The
-two results must agree: the script
-prints the largest relative difference of p* and of the trace curve, and whether both
-result folders got the same name (the settings hash).
+    python bench/bench_bound.py --levels 0,2 --exact-level 8 --seeds 3
 
-    python bench/bench_bound.py --levels 0 --reps 1
+(``--run RUN``: an existing run of the preset with those levels, instead of training one.)
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
+import os
 import platform
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from landscape import jobs
-from landscape.analysis import bound_trace
-from landscape.analysis.hessian import batched
 from landscape.hparams import PRESETS, RunConfig
-from landscape.specs import BoundSpec
+from landscape.specs import BoundSpec, CurvatureSpec
+
+#: The contenders: the estimator before 2026-12-07 and the default.
+METHODS = ("slq", "averaged")
 
 
-@contextlib.contextmanager
-def blocks_of(size: int) -> Iterator[None]:
-    """Every operator of the job multiplies ``size`` vectors per pass (1: the path before
-    batching: one product per pass, the probes' Lanczos runs one after another)."""
-    saved = batched.block_size, bound_trace.block_size
-    batched.block_size = bound_trace.block_size = lambda op: size
-    try:
-        yield
-    finally:
-        batched.block_size, bound_trace.block_size = saved
+def _job(run, spec: BoundSpec, level: int, out: Path, force: bool = True):
+    """One level's whole job: (Result, CPU seconds)."""
+    c0 = time.process_time()
+    res = jobs.bound(run, spec, levels=[level], out=out, force=force, quiet=True,
+                     log=lambda m: None)  # fmt: skip
+    return res, time.process_time() - c0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="mlp-mnist1d")
-    ap.add_argument("--levels", default="0", help="levels to time, e.g. 0,3")
+    ap.add_argument("--levels", default="0,2", help="levels to time, e.g. 0,2 ('': none)")
+    ap.add_argument("--exact-level", type=int, default=8,
+                    help="level whose exact spectrum is the error reference (-1: none)")  # fmt: skip
+    ap.add_argument("--seeds", type=int, default=3, help="probe seeds at the reference level")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--block", type=int, default=16, help="vectors per batched pass")
     ap.add_argument("--root", default="", help="where the run goes (default: a temporary folder)")
+    ap.add_argument(
+        "--run", default="", help="an existing run of the preset instead of training one"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    levels = [int(v) for v in args.levels.split(",")]
+    levels = [int(v) for v in args.levels.split(",") if v]
     root = Path(args.root or tempfile.mkdtemp())
     cfg = (
         RunConfig()
         .replace(**PRESETS[args.preset])
-        .replace(levels=max(levels), device="cpu", threads=args.threads)
+        .replace(levels=max([*levels, args.exact_level]), device="cpu", threads=args.threads)
     )
-    run = jobs.prune(cfg, root=root, quiet=True)
-    spec = BoundSpec()
+    if args.run:
+        from landscape.runs import open_run
+
+        run = open_run(args.run, "cpu")
+    else:
+        run = jobs.prune(cfg, root=root, quiet=True)
+    import landscape.plotting.bound  # noqa: F401  (matplotlib's import is not the first job's cost)
+
+    specs = {m: BoundSpec(trace_method=m) for m in METHODS}
     print(f"# {datetime.date.today()}, torch {torch.__version__}, {platform.machine()}, cpu, "
-          f"{args.threads} thread(s), {args.preset}, run {run}")  # fmt: skip
-    print(
-        "| level | kept D | trace | HVPs | one at a time: wall / CPU s | batched: wall / CPU s | "
-        "speed-up wall / CPU | max rel. diff p* | max rel. diff trace | same folder name |"
-    )
-    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+          f"{args.threads} thread(s), {args.preset}, run {run.path}, load average "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")  # fmt: skip
+    print()
+    print("| level | kept D | estimator | HVPs | wall s | CPU s | p* magnitude | p* random |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for lv in levels:
-        times: dict[str, list[float]] = {"one": [], "batched": []}
-        cpu: dict[str, list[float]] = {"one": [], "batched": []}
+        wall: dict[str, list[float]] = {m: [] for m in METHODS}
+        cpu: dict[str, list[float]] = {m: [] for m in METHODS}
         recs = {}
         for _ in range(args.reps):
-            for name, size in (("one", 1), ("batched", args.block)):
-                with blocks_of(size):
-                    c0 = time.process_time()
-                    res = jobs.bound(run, spec, levels=[lv], out=root / f"bench_{name}",
-                                     force=True, quiet=True, log=lambda m: None)  # fmt: skip
-                    cpu[name].append(time.process_time() - c0)
-                times[name].append(res["seconds"])
-                recs[name] = res
-        a, b = recs["one"].record, recs["batched"].record
-        dp = max(abs(a["p_star"][k] - b["p_star"][k]) / max(abs(a["p_star"][k]), 1e-12)
-                 for k in a["p_star"])  # fmt: skip
-        ra, rb = recs["one"].arrays, recs["batched"].arrays
-        dt = max(float(np.max(np.abs(ra[k] - rb[k]) / np.maximum(np.abs(ra[k]), 1e-12)))
-                 for k in ra if k.startswith("rhs"))  # fmt: skip
-        t1, t2 = statistics.median(times["one"]), statistics.median(times["batched"])
-        c1, c2 = statistics.median(cpu["one"]), statistics.median(cpu["batched"])
-        same = recs["one"].folder.name == recs["batched"].folder.name
-        print(f"| {lv} | {a['num_kept']} | {a['method']} | {a['hvps']} | {t1:.1f} / {c1:.1f} | "
-              f"{t2:.1f} / {c2:.1f} | {t1 / t2:.2f}× / {c1 / c2:.2f}× | {dp:.1e} | {dt:.1e} | "
-              f"{same} |")  # fmt: skip
+            for m in METHODS:
+                res, seconds = _job(run, specs[m], lv, root / f"bench_{m}")
+                wall[m].append(res["seconds"])
+                cpu[m].append(seconds)
+                recs[m] = res
+        for m in METHODS:
+            r = recs[m].record
+            print(f"| {lv} | {r['num_kept']} | {r['method']} | {r['hvps']} | "
+                  f"{statistics.median(wall[m]):.1f} | {statistics.median(cpu[m]):.1f} | "
+                  f"{r['p_star']['magnitude']:.4f} | {r['p_star']['random']:.4f} |")  # fmt: skip
+        a, b = (recs[m].record for m in METHODS)
+        diff = ", ".join(f"{k} {b['p_star'][k] - a['p_star'][k]:+.4f}" for k in a["p_star"])
+        ratio = statistics.median(cpu["slq"]) / statistics.median(cpu["averaged"])
+        print(f"|  | level {lv}: averaged − slq p*: {diff}; CPU seconds slq / averaged "
+              f"{ratio:.1f}×; different folders: "
+              f"{recs['slq'].folder.name != recs['averaged'].folder.name} | | | | | | |")  # fmt: skip
+    if args.exact_level < 0:
+        return
+    lv = args.exact_level
+    # not forced: with --root, a later call reuses the reference (its time is then 0 CPU s)
+    ref, ref_cpu = _job(run, BoundSpec(exact_below=10**9), lv, root / "bench_exact", force=False)
+    want = ref.record["p_star"]
+    print()
+    print(f"Reference: level {lv}, D = {ref.record['num_kept']}, exact "
+          f"({ref.record['hvps']} HVPs, {ref['seconds']:.1f} s wall, {ref_cpu:.1f} s CPU): "
+          f"p* magnitude {want['magnitude']:.4f}, random {want['random']:.4f}")  # fmt: skip
+    print()
+    print("| estimator | HVPs | seed | p* error magnitude | p* error random | CPU s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    errs: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+    hvps = {}
+    for seed in range(args.seeds):
+        for m in METHODS:
+            spec = BoundSpec(trace_method=m, exact_below=0, curvature=CurvatureSpec(seed=seed))
+            res, seconds = _job(run, spec, lv, root / f"bench_err_{m}")
+            got = res.record["p_star"]
+            e = (got["magnitude"] - want["magnitude"], got["random"] - want["random"])
+            errs[m].append(e)
+            hvps[m] = res.record["hvps"]
+            print(f"| {m} | {hvps[m]} | {seed} | {e[0]:+.4f} | {e[1]:+.4f} | {seconds:.1f} |")
+    for m in METHODS:
+        rms = np.sqrt(np.mean(np.square(errs[m]), axis=0))
+        print(f"| {m}: root mean square over {args.seeds} seeds | {hvps[m]} | | {rms[0]:.4f} | "
+              f"{rms[1]:.4f} | |")  # fmt: skip
 
 
 if __name__ == "__main__":

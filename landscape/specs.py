@@ -17,8 +17,9 @@ side so that their flags, defaults and hashed fields read as one table.)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from landscape.settings import checked, setting
@@ -26,6 +27,8 @@ from landscape.settings import checked, setting
 __all__ = [
     "ALIGN_METHODS",
     "BN_POLICIES",
+    "BOUND_TRACE_METHODS",
+    "BOUND_TRACE_SHAPES",
     "CURVATURES",
     "CURVE_KINDS",
     "EXECUTORS",
@@ -61,6 +64,13 @@ HVP_METHODS = ("auto", "cached", "double-backward", "forward-over-reverse")
 CURVATURES = ("hessian", "ggn", "fisher")
 TRACE_METHODS = ("hutchinson", "hutchpp")
 SPLITS = ("test", "train")
+#: The flatness bound's trace estimators above --exact-below (landscape.analysis.bound_trace):
+#: averaged Gauss–anti-Gauss rules (the default) or Gauss rules (the estimator before 2026-12-07).
+BOUND_TRACE_METHODS = ("averaged", "slq")
+#: (probes, Lanczos steps) each estimator uses when --probes/--steps are 0.
+BOUND_TRACE_SHAPES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {"averaged": (2, 60), "slq": (16, 80)}
+)
 
 
 def _positive(name: str, value: float) -> None:
@@ -481,8 +491,20 @@ class BoundSpec:
         2000, "kept dimension up to which H_L is built densely and eigendecomposed exactly; "
         "stochastic Lanczos quadrature above", metavar="D",
     )  # fmt: skip
-    probes: int = setting(16, "SLQ probes (above --exact-below)")
-    steps: int = setting(80, "Lanczos steps per SLQ probe", metavar="M")
+    probes: int = setting(
+        0, "Rademacher probes of the trace estimator above --exact-below (0: the method's "
+        "default, 2 for averaged, 16 for slq)",
+    )  # fmt: skip
+    steps: int = setting(
+        0, "Lanczos steps per probe (0: the method's default, 60 for averaged, 80 for slq)",
+        metavar="M",
+    )  # fmt: skip
+    trace_method: str = setting(
+        "averaged", "trace estimator above --exact-below: averaged Gauss-anti-Gauss "
+        "quadrature rules (default, 2 x 60 products) or Gauss rules (slq, 16 x 80, the "
+        "estimator before 2026-12-07; its result folders keep their names)",
+        choices=BOUND_TRACE_METHODS,
+    )  # fmt: skip
     empirical: bool = setting(
         False, "also the empirical one-shot ratio: prune the level's solution by each of "
         "--ratios (magnitude and random masks), retrain from the rewind point, check matching "
@@ -501,8 +523,17 @@ class BoundSpec:
     def __post_init__(self) -> None:
         if not (self.epsilon >= 0 and self.epsilon < float("inf")):
             raise ValueError(f"--epsilon must be 0 (default rule) or positive, got {self.epsilon}")
-        if self.probes < 1 or self.steps < 2 or self.exact_below < 0 or self.workers < 1:
-            raise ValueError("--probes ≥ 1, --steps ≥ 2, --exact-below ≥ 0 and --workers ≥ 1")
+        if self.trace_method not in BOUND_TRACE_METHODS:
+            raise ValueError(
+                f"--trace-method must be one of {', '.join(BOUND_TRACE_METHODS)}, "
+                f"got {self.trace_method!r}"
+            )
+        probes, steps = self.trace_shape()
+        if probes < 2 or steps < 2 or self.exact_below < 0 or self.workers < 1:
+            raise ValueError(
+                "--probes ≥ 2 (the standard error needs two), --steps ≥ 2, --exact-below ≥ 0 "
+                "and --workers ≥ 1"
+            )
         if self.tolerance < 0:
             raise ValueError(f"--tolerance must be 0 or more, got {self.tolerance}")
         self.ratio_list()  # checked here, before any work
@@ -510,6 +541,12 @@ class BoundSpec:
     def ratio_list(self) -> list[float]:
         """``ratios`` as sorted floats, each in (0, 1)."""
         return _numbers("--ratios", self.ratios, lambda v: 0 < v < 1, "lie in (0, 1)")
+
+    def trace_shape(self) -> tuple[int, int]:
+        """``(probes, steps)`` of the trace estimator: the given ones, or the method's
+        defaults (:data:`BOUND_TRACE_SHAPES`) where 0."""
+        probes, steps = BOUND_TRACE_SHAPES[self.trace_method]
+        return self.probes or probes, self.steps or steps
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ Biases and BatchNorm parameters are never pruned; they are held fixed at ``w^(L)
 **How the trace is computed**: :mod:`landscape.analysis.bound_trace`
 (:func:`inverse_trace`). One spectral computation serves every ``c = R²/2ε``: the exact
 eigendecomposition of ``H_L`` up to ``exact_below`` kept coordinates, stochastic Lanczos
-quadrature above; that module gives the cost crossover and SLQ's errors.
+quadrature above (by default with averaged Gauss–anti-Gauss rules, 2 probes × 60 steps);
+that module gives the cost crossover and the estimators' measured errors.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class BoundResult:
         dim: kept prunable coordinates ``D``.
         weight_norm_sq: ``‖w^(L)‖²`` over them.
         epsilon: the ε used.
-        method: how the trace was computed (``"exact"`` or ``"slq"``).
+        method: how the trace was computed (``"exact"``, ``"averaged"`` or ``"slq"``).
         ratios: the grid of ``p``.
         r2: ``{kind: R(p)² on the grid}``.
         rhs: ``{kind: tr[(I + R(p)²/(2ε) H)^{-1}] on the grid}`` (the left side is ``p·D``).
@@ -253,9 +254,10 @@ def flatness_bound(
     epsilon: float,
     *,
     exact_below: int = 2000,
-    probes: int = 16,
-    steps: int = 80,
+    probes: int = 0,
+    steps: int = 0,
     seed: int = 0,
+    trace_method: str = "averaged",
     kinds: Sequence[str] = KINDS,
     factors: Sequence[float] = EPSILON_FACTORS,
     grid: int = GRID,
@@ -272,7 +274,8 @@ def flatness_bound(
         mask: ``m_L`` over the prunable tensors (``True`` keeps); ``H_L`` is restricted
             to these tensors' kept coordinates, biases and BatchNorm held fixed.
         epsilon: the loss increase ε (:func:`default_epsilon` gives the default rule).
-        exact_below, probes, steps, seed: how the trace is computed (:func:`inverse_trace`).
+        exact_below, probes, steps, seed, trace_method: how the trace is computed
+            (:func:`inverse_trace`'s ``method``; 0 probes or steps: the method's default).
         kinds: the mask rules (``"magnitude"``, ``"random"``).
         factors: ``p*`` is also found for ε × each factor.
         grid: ratio grid points (:func:`max_ratio`).
@@ -286,7 +289,8 @@ def flatness_bound(
         raise ValueError("the mask names no prunable tensor: pass the level's mask m_L")
     op = HessianOperator(model, data, params=list(mask), mask=mask, method=hvp,
                          chunk_size=chunk_size, on_product=on_product)  # fmt: skip
-    trace = inverse_trace(op, exact_below=exact_below, probes=probes, steps=steps, seed=seed)
+    trace = inverse_trace(op, exact_below=exact_below, probes=probes, steps=steps, seed=seed,
+                          method=trace_method)  # fmt: skip
     op.release()
     return bound_from_trace(trace, op.parameters_vector(), epsilon, kinds=kinds, factors=factors,
                             grid=grid)  # fmt: skip

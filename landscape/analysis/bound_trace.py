@@ -7,7 +7,9 @@ serves every ``c = R²/2ε``, so the root find costs no further Hessian-vector p
   (``H e_i``), symmetrised, and eigendecomposed in float64 (exact);
 - above: stochastic Lanczos quadrature, one set of ``(nodes, weights)`` from
   :func:`~landscape.analysis.hessian.slq` evaluated at every ``c``
-  (:func:`~landscape.analysis.hessian.quadrature_trace`).
+  (:func:`~landscape.analysis.hessian.quadrature_trace`): by default 2 probes × 60 steps
+  with averaged Gauss–anti-Gauss rules (``"averaged"``), or the estimator before
+  2026-12-07, 16 probes × 80 steps with Gauss rules (``"slq"``); below, why.
 
 The cost crossover: a product costs the same whatever ``D`` (it is a pass over the
 whole network and data), so the exact path costs ``D`` products plus an ``O(D³)``
@@ -22,13 +24,38 @@ at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 a
 time for an answer without estimator noise or quadrature bias. (These timings were taken
 by hand with the job's own timers, ``trace_seconds`` in each result, on a machine shared
 with other work — the exact figures overlap SLQ's noise; no bench script reproduces them
-yet, so treat the crossover as approximate.)
+yet, so treat the crossover as approximate.) Against the default ``"averaged"`` estimator's
+120 products the exact path costs more wherever ``D > 120``: ``exact_below = 2000`` keeps
+the exact answer there at up to ~17× the products; lower it where time matters more.
 
 SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
-the Gauss quadrature's. ``f(λ) = 1/(1 + cλ)`` has a pole at ``λ = −1/c``, next to the
-bulk of near-zero eigenvalues when ``c`` is large, so few Lanczos steps misjudge it (on
-the 308-coordinate test network, 20 steps were 5% low at the random ``p*``'s ``c`` and
-40 steps within 0.2%; ``tests/test_bound.py``).
+the Gauss quadrature's. ``f(λ) = 1/(1 + c·max(λ, 0))`` has a kink at ``λ = 0``, inside
+the bulk of near-zero eigenvalues of both signs, and for large ``c`` it falls from 1 to
+nearly 0 within that bulk, so a Gauss rule of ``m`` nodes misjudges it and its error swings
+in sign with ``m``. Measured on the mlp-mnist1d IMP-WR run (seed 0, 4096 samples,
+2026-12-07, four probes × 240 Lanczos steps at level 0, ``D = 15,000``, 37% of the
+spectral weight at ``λ ≤ 0``; the dense float64 Hessian at level 8, ``D = 2,517``): at the
+``c`` of the random mask's ``p*`` the Gauss rule's bias was +12% at 70 steps, +0.6% at 80,
+−5% at 90 and still ±4–7% at 100–145 steps (level 0); at level 8 +2% at 80 steps. With the
+negative eigenvalues clamped in the *operator* instead (``H₊``, no kink) the same rule was
+within 0.01% by 60 steps: the kink, not the pole at ``−1/c``, is what costs steps.
+
+**The averaged rule** (``method="averaged"``, the default): Laurie's averaged
+Gauss–anti-Gauss rule from the same products (:func:`~landscape.analysis.hessian.slq`
+with ``rule="averaged"``) cancels most of that swing: at level 0 its bias was −0.5% /
+−1.7% (magnitude / random ``c``) at 70 steps, −0.07% / −0.2% at 60 and −0.5..+0.04% /
+−2.6..+0.2% from 56 to 72 steps, and within ±0.3% / ±1.1% from 90 to 145 steps;
+at level 8 within ±0.9% from 54 steps and ±0.4% from 72 (level 0's reference: the
+averaged rule at 240 steps; level 8's: the exact eigendecomposition). With the quadrature error that small the probes'
+error is what is left, and it shrinks with ``D``: one probe's relative standard deviation
+of ``tr f`` at ``p*`` was 0.3% at ``D = 15,000`` and 2–2.4% at ``D = 2,517`` — and it is
+**not** reduced by deflating the top eigenvectors (the suggestion of issue #22): ``f`` is
+≈ 0 on them already, and about half of the spectrum has ``cλ ≫ 1``, so neither ``f`` nor
+``1 − f`` is of low rank (deflating the top 10, 30 or 100 exact eigenvectors left that
+standard deviation unchanged at level 8). So the default spends its products on steps,
+not probes: 2 probes × 60 steps = 120 products against ``"slq"``'s 16 × 80 = 1,280
+(``bench/RESULTS.md``, "The flatness bound per level", has the measured p* errors of both
+against the exact spectrum and their times).
 
 Both paths go through the operator's block products
 (:mod:`landscape.analysis.hessian.batched`): the columns in blocks of unit vectors, SLQ's
@@ -55,8 +82,13 @@ from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
 from landscape.analysis.hessian.batched import block_size
 from landscape.errors import NonFiniteResultError
+from landscape.specs import BOUND_TRACE_METHODS, BOUND_TRACE_SHAPES
 
-__all__ = ["InverseTrace", "inverse_trace", "kept_hessian"]
+__all__ = ["BOUND_TRACE_METHODS", "BOUND_TRACE_SHAPES", "InverseTrace", "inverse_trace",
+           "kept_hessian"]  # fmt: skip
+
+#: The quadrature rule of each stochastic method (:func:`~landscape.analysis.hessian.slq`).
+_RULE = {"slq": "gauss", "averaged": "averaged"}
 
 
 def _f(lam: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -69,11 +101,12 @@ class InverseTrace:
     """``c ↦ tr[(I + c·H)^{-1}]`` (eigenvalues ``≤ 0`` counting 1) from one spectral computation.
 
     Attributes:
-        method: ``"exact"`` (the eigenvalues of the dense ``H``) or ``"slq"`` (one
-            Gauss quadrature per probe).
+        method: ``"exact"`` (the eigenvalues of the dense ``H``), ``"slq"`` (one Gauss
+            quadrature per probe) or ``"averaged"`` (one averaged Gauss–anti-Gauss rule per
+            probe; module docstring).
         dim: the operator's dimension ``D``.
         eigenvalues: the exact spectrum (``"exact"``), ascending.
-        quadrature: the SLQ rules (``"slq"``).
+        quadrature: the SLQ rules (``"slq"``, ``"averaged"``).
         hvps: Hessian-vector products spent.
         seconds: wall time of the spectral computation.
     """
@@ -88,10 +121,12 @@ class InverseTrace:
     def __post_init__(self) -> None:
         if self.method == "exact" and self.eigenvalues is None:
             raise ValueError("an exact InverseTrace needs the eigenvalues")
-        if self.method == "slq" and self.quadrature is None:
+        if self.method in _RULE and self.quadrature is None:
             raise ValueError("an SLQ InverseTrace needs the quadrature (landscape.hessian.slq)")
-        if self.method not in ("exact", "slq"):
-            raise ValueError(f"method must be 'exact' or 'slq', got {self.method!r}")
+        if self.method not in ("exact", *_RULE):
+            raise ValueError(
+                f"method must be 'exact' or one of {', '.join(_RULE)}, got {self.method!r}"
+            )
 
     @classmethod
     def exact(cls, eigenvalues: Any, hvps: int = 0, seconds: float = 0.0) -> InverseTrace:
@@ -99,8 +134,12 @@ class InverseTrace:
         return cls("exact", len(lam), eigenvalues=lam, hvps=hvps, seconds=seconds)
 
     @classmethod
-    def from_quadrature(cls, quad: Quadrature, seconds: float = 0.0) -> InverseTrace:
-        return cls("slq", quad.dim, quadrature=quad, hvps=quad.matvecs, seconds=seconds)
+    def from_quadrature(
+        cls, quad: Quadrature, seconds: float = 0.0, method: str = "slq"
+    ) -> InverseTrace:
+        """From :func:`~landscape.analysis.hessian.slq`'s rules (``method``: ``"slq"`` for
+        Gauss rules, ``"averaged"`` for averaged Gauss–anti-Gauss rules)."""
+        return cls(method, quad.dim, quadrature=quad, hvps=quad.matvecs, seconds=seconds)
 
     def __call__(self, c: float | np.ndarray) -> np.ndarray:
         """``tr f_c(H)`` for each ``c ≥ 0`` (an array of the shape of ``c``)."""
@@ -122,7 +161,9 @@ class InverseTrace:
 
     @property
     def top(self) -> float:
-        """The largest eigenvalue (SLQ: the largest Ritz value over the probes)."""
+        """The largest eigenvalue (SLQ: the largest Ritz value over the probes; the averaged
+        rule: its largest node, the anti-Gauss half's, equal to that Ritz value once it has
+        converged)."""
         if self.method == "exact":
             return float(self.eigenvalues[-1])
         q = self.quadrature
@@ -202,9 +243,10 @@ def inverse_trace(
     op: HessianOperator,
     *,
     exact_below: int = 2000,
-    probes: int = 16,
-    steps: int = 80,
+    probes: int = 0,
+    steps: int = 0,
     seed: int = 0,
+    method: str = "averaged",
 ) -> InverseTrace:
     """The spectral summary of ``op`` that
     :func:`~landscape.analysis.bound.max_ratio` needs (module docstring).
@@ -212,9 +254,17 @@ def inverse_trace(
     Args:
         op: ``H_L`` over the kept prunable coordinates.
         exact_below: up to this dimension, the exact eigendecomposition of the dense matrix.
-        probes, steps: SLQ's Rademacher probes and Lanczos steps per probe (above it).
-        seed: seed of the SLQ probes.
+        probes, steps: Rademacher probes and Lanczos steps per probe (above it); 0: the
+            method's default (:data:`BOUND_TRACE_SHAPES`: averaged 2 × 60, slq 16 × 80).
+        seed: seed of the probes.
+        method: the estimator above ``exact_below``: ``"averaged"`` (averaged
+            Gauss–anti-Gauss rules) or ``"slq"`` (Gauss rules, the estimator before
+            2026-12-07).
     """
+    if method not in _RULE:
+        raise ValueError(f"unknown trace method {method!r}: use one of {', '.join(_RULE)}")
+    probes = probes or BOUND_TRACE_SHAPES[method][0]
+    steps = steps or BOUND_TRACE_SHAPES[method][1]
     t0 = time.perf_counter()
     before = op.count
     if op.dim <= exact_below:
@@ -224,5 +274,5 @@ def inverse_trace(
             hvps = sum(distributed.all_gather_objects(hvps))  # every rank's columns
         return InverseTrace.exact(lam, hvps=hvps, seconds=time.perf_counter() - t0)
     quad = slq(op, op.dim, probes=probes, steps=steps, seed=seed, device=op.device,
-               dtype=op.dtype)  # fmt: skip
-    return InverseTrace.from_quadrature(quad, seconds=time.perf_counter() - t0)
+               dtype=op.dtype, rule=_RULE[method])  # fmt: skip
+    return InverseTrace.from_quadrature(quad, seconds=time.perf_counter() - t0, method=method)

@@ -167,8 +167,10 @@ def _actual_ratio(run: Run, level: int) -> tuple[float | None, str]:
 
 def _bound_settings(t: Checkpoint, spec: BoundSpec, method: str) -> dict[str, Any]:
     cs = spec.curvature
+    probes, steps = spec.trace_shape()
+    # "slq" hashes exactly as before the averaged rule existed: its folders keep their names.
     trace = {"method": "exact"} if method == "exact" else {
-        "method": "slq", "probes": spec.probes, "steps": spec.steps}  # fmt: skip
+        "method": method, "probes": probes, "steps": steps}  # fmt: skip
     return {
         "kind": "bound", "weights": t.ident, "mask": f"level_{t.level:02d}/mask.safetensors",
         "epsilon": spec.epsilon if spec.epsilon > 0 else EPSILON_RULE,
@@ -186,7 +188,7 @@ def _predict(
     cs = spec.curvature
     mask = run.mask(t.level)
     kept = sum(int(m.sum()) for m in mask.values())
-    method = "exact" if kept <= spec.exact_below else "slq"
+    method = "exact" if kept <= spec.exact_below else spec.trace_method
     settings = _bound_settings(t, spec, method)
     key = digest(settings)
     folder = Path(out) / f"bound_{key}" if out else t.result_dir("bound", key)
@@ -199,13 +201,14 @@ def _predict(
         eps, rule = _epsilon(run, spec, model, data, eps_cache)
         model.load_state_dict(t.state)
         model.to(dtype)
-        total = kept if method == "exact" else spec.probes * spec.steps
+        probes, steps = spec.trace_shape()
+        total = kept if method == "exact" else probes * steps
         with progress(total=total, desc=f"HVPs (level {t.level}, {method})", unit="hvp",
                       disable=True if how.quiet else None) as bar:  # fmt: skip
             res = flatness_bound(
-                model, data, mask, eps, exact_below=spec.exact_below, probes=spec.probes,
-                steps=spec.steps, seed=cs.seed, hvp=cs.hvp, chunk_size=cs.hvp_chunk_size or None,
-                on_product=bar.update,
+                model, data, mask, eps, exact_below=spec.exact_below, probes=probes,
+                steps=steps, seed=cs.seed, trace_method=spec.trace_method, hvp=cs.hvp,
+                chunk_size=cs.hvp_chunk_size or None, on_product=bar.update,
             )  # fmt: skip
         actual, source = _actual_ratio(run, t.level)
         metrics = run.metrics(t.level)

@@ -102,11 +102,12 @@ __all__ = [
 ]
 
 
-#: The flatness-bound settings of ``--prune-ratio adaptive``: :class:`BoundSpec`'s defaults
-#: (16 SLQ probes × 80 Lanczos steps over 4096 training samples, exact below 2000 kept
-#: weights, the default ε rule). Not part of the run's settings: changing it changes the
-#: masks of adaptive runs made afterwards.
-ADAPTIVE_BOUND = BoundSpec()
+#: The flatness-bound settings of ``--prune-ratio adaptive``: 16 SLQ probes × 80 Lanczos
+#: steps with Gauss rules (``trace_method="slq"``, the bound's estimator before 2026-12-07)
+#: over 4096 training samples, exact below 2000 kept weights, the default ε rule. Not part
+#: of the run's settings: changing it changes the masks of adaptive runs made afterwards,
+#: so it stays on the estimator those runs were made with.
+ADAPTIVE_BOUND = BoundSpec(trace_method="slq")
 
 
 def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
@@ -128,9 +129,9 @@ def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
     model.load_state_dict(weights)
     kind = "random" if p.prune_strategy == "random" else "magnitude"
     res = flatness_bound(
-        model, data, mask, eps, exact_below=spec.exact_below, probes=spec.probes,
-        steps=spec.steps, seed=cs.seed, kinds=(kind,), factors=(), hvp=cs.hvp,
-        chunk_size=cs.hvp_chunk_size or None,
+        model, data, mask, eps, exact_below=spec.exact_below, probes=spec.trace_shape()[0],
+        steps=spec.trace_shape()[1], seed=cs.seed, trace_method=spec.trace_method,
+        kinds=(kind,), factors=(), hvp=cs.hvp, chunk_size=cs.hvp_chunk_size or None,
     )  # fmt: skip
     kept = res.dim
     ratio = min(p.adaptive_factor * res.p_star[kind], (kept - 1) / kept)

@@ -12,6 +12,16 @@ Rademacher probes (scaled to unit norm, ``‖v‖² = n``) gives
   (Ubaru, Chen & Saad 2017) — the trace of ``(I + c·H)^{-1}`` that the flatness
   bound needs (docs/science.md) is ``f(λ) = 1/(1 + cλ)``.
 
+``rule="averaged"`` replaces each probe's Gauss rule by Laurie's averaged Gauss–anti-Gauss
+rule (Laurie 1996, "Anti-Gaussian quadrature formulas", Math. Comp. 65; Calvetti, Reichel
+& Sgallari 1999 for quadratic forms) from the same ``m`` products: the Gauss rule of
+``T_{m-1}`` and the anti-Gauss rule of ``T_m`` with its last off-diagonal ``β_{m-1}``
+scaled by ``√2``, weighted ½ each. The anti-Gauss rule's error is the Gauss rule's with the
+opposite sign up to degree ``2m − 1``, so the mean cancels most of it; no further product
+is needed. It matters where ``f`` is not smooth on the spectrum: the flatness bound's
+``1/(1 + c·max(λ, 0))`` has a kink at 0 inside a Hessian's bulk, where the Gauss rule's
+error swings in sign with ``m`` (``landscape.analysis.bound_trace`` gives measurements).
+
 Under ``torchrun`` rank ``r`` of ``R`` runs probes ``r, r + R, …`` (the same vectors
 as one process draws) and every rank gets every probe's rule (:mod:`landscape.distributed`).
 """
@@ -28,12 +38,14 @@ from torch import Tensor
 
 from landscape import distributed
 from landscape.analysis.hessian.hutchinson import Estimate
-from landscape.analysis.hessian.lanczos import lanczos, ritz
+from landscape.analysis.hessian.lanczos import LanczosRun, lanczos, ritz
 from landscape.analysis.hessian.probes import rademacher_share
 
 __all__ = [
+    "RULES",
     "Density",
     "Quadrature",
+    "averaged_rule",
     "quadrature_of",
     "quadrature_trace",
     "slq",
@@ -43,6 +55,9 @@ __all__ = [
 ]
 
 MatVec = Callable[[Tensor], Tensor]
+
+#: Quadrature rules of :func:`slq`: Gauss, or Laurie's averaged Gauss–anti-Gauss (module docstring).
+RULES: tuple[str, ...] = ("gauss", "averaged")
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ def slq(
     seed: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    rule: str = "gauss",
 ) -> Quadrature:
     """Run ``steps`` Lanczos steps from each of ``probes`` Rademacher probes.
 
@@ -79,6 +95,8 @@ def slq(
         steps: Lanczos steps per probe (PyHessian's ``iter``; default 100).
         seed: seed of the probes.
         device, dtype: of the vectors ``matvec`` takes.
+        rule: ``"gauss"`` (``m`` nodes a probe) or ``"averaged"`` (Laurie's averaged
+            Gauss–anti-Gauss rule, ``2m − 1`` nodes a probe, same products; module docstring).
 
     Returns:
         :class:`Quadrature`. On a CPU a probe stops at breakdown (its quadrature is
@@ -86,9 +104,13 @@ def slq(
     """
     if probes < 1 or steps < 1:
         raise ValueError(f"SLQ needs probes ≥ 1 and steps ≥ 1, got {probes} and {steps}")
+    if rule not in RULES:
+        raise ValueError(f"unknown quadrature rule {rule!r}: use one of {', '.join(RULES)}")
     rows = slq_rows(matvec, dim, distributed.my_indices(probes), steps=steps, seed=seed,
-                    device=device, dtype=dtype)  # fmt: skip
-    return quadrature_of(dim, min(steps, dim), distributed.assemble(probes, rows))
+                    device=device, dtype=dtype, rule=rule)  # fmt: skip
+    m = min(steps, dim)
+    width = 2 * m - 1 if rule == "averaged" else m
+    return quadrature_of(dim, width, distributed.assemble(probes, rows))
 
 
 Rule = tuple[np.ndarray, np.ndarray, int]
@@ -103,6 +125,7 @@ def slq_rows(
     seed: int = 0,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    rule: str = "gauss",
 ) -> list[Rule]:
     """``(nodes, weights, matvecs)`` of the probes ``keep`` (ascending) of :func:`slq`'s
     stream: this process's share of the probes, the same numbers as in one process."""
@@ -124,9 +147,31 @@ def slq_rows(
                 for v in starts]  # fmt: skip
     rows = []
     for run in runs:
-        theta, s = ritz(run)
-        rows.append((theta, s[0] ** 2, run.matvecs))
+        if rule == "averaged":
+            rows.append((*averaged_rule(run), run.matvecs))
+        else:
+            theta, s = ritz(run)
+            rows.append((theta, s[0] ** 2, run.matvecs))
     return rows
+
+
+def averaged_rule(run: LanczosRun) -> tuple[np.ndarray, np.ndarray]:
+    """Laurie's averaged Gauss–anti-Gauss rule of a Lanczos run of ``m`` steps: nodes and
+    weights (summing to 1) of ½·(Gauss rule of ``T_{m-1}``) + ½·(anti-Gauss rule: ``T_m``
+    with ``β_{m-1}`` scaled by ``√2``), exact for polynomials of degree ``≤ 2m − 1``.
+
+    A run whose Krylov space was exhausted (``tail == 0``: ``T`` is exact for the start
+    vector) or of one step keeps its Gauss rule, which is then exact (or all there is).
+    """
+    theta, s = ritz(run)
+    if run.steps < 2 or run.tail == 0.0:
+        return theta, s[0] ** 2
+    gauss = LanczosRun(run.alpha[:-1], run.beta[:-1], float(run.beta[-1]), None, 0)
+    theta_g, s_g = ritz(gauss)
+    beta = run.beta.copy()
+    beta[-1] *= math.sqrt(2.0)
+    theta_a, s_a = ritz(LanczosRun(run.alpha, beta, run.tail, None, 0))
+    return np.concatenate([theta_g, theta_a]), 0.5 * np.concatenate([s_g[0] ** 2, s_a[0] ** 2])
 
 
 # The Krylov bases of probes run in lockstep are held together: at most this many bytes.
