@@ -78,7 +78,7 @@ def measure() -> dict:
     # trace_method="slq": the estimator the committed records were made with (16 × 80 Gauss
     # rules), so a repeated call reuses them; the toolkit's default since 2026-12-07 is
     # "averaged" (docs/science.md §10).
-    spec = BoundSpec(empirical=True, ratios=ratios, trace_method="slq",
+    spec = BoundSpec(empirical=True, ratios=ratios, trace_method="slq", exact_below=2000,
                      curvature=CurvatureSpec(samples=SAMPLES))  # fmt: skip
     test_samples = args.test_samples
     if test_samples is None:

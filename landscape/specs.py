@@ -488,8 +488,9 @@ class BoundSpec:
         metavar="EPS",
     )  # fmt: skip
     exact_below: int = setting(
-        2000, "kept dimension up to which H_L is built densely and eigendecomposed exactly; "
-        "stochastic Lanczos quadrature above", metavar="D",
+        120, "kept dimension up to which H_L is built densely (D products) and eigendecomposed "
+        "exactly, the trace estimator above (default: the averaged estimator's 120 products, "
+        "so no level costs more; 2000 before 2026-12-07)", metavar="D",
     )  # fmt: skip
     probes: int = setting(
         0, "Rademacher probes of the trace estimator above --exact-below (0: the method's "

@@ -170,6 +170,14 @@ def test_the_trace_method_defaults_and_names():
         inverse_trace(HessianOperator(*_tiny(0)[:2]), exact_below=0, method="gauss")
 
 
+def test_the_exact_path_is_taken_only_where_it_costs_no_more_products_by_default():
+    # the exact path costs D products, the default estimator probes × steps
+    probes, steps = BoundSpec().trace_shape()
+    assert BoundSpec().exact_below == probes * steps
+    with pytest.raises(ValueError, match="--exact-below"):
+        BoundSpec(exact_below=-1)
+
+
 # --------------------------------------------------------------------------- (b) the root
 
 

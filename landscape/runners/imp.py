@@ -107,7 +107,9 @@ __all__ = [
 #: over 4096 training samples, exact below 2000 kept weights, the default ε rule. Not part
 #: of the run's settings: changing it changes the masks of adaptive runs made afterwards,
 #: so it stays on the estimator those runs were made with.
-ADAPTIVE_BOUND = BoundSpec(trace_method="slq")
+# Pinned: the estimator is not part of a run's hash, so a new default would silently change
+# the masks of new adaptive runs (16 × 80 Gauss rules, exact up to 2,000 kept weights).
+ADAPTIVE_BOUND = BoundSpec(trace_method="slq", exact_below=2000)
 
 
 def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
