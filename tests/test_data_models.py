@@ -137,3 +137,14 @@ def test_paul_preset_has_10000_test_samples_and_the_old_form_keeps_its_run_names
     assert old.hash() == "b25a500ee6"
     new = old.replace(test_samples=10000)
     assert new.hash() != old.hash() and new.non_default()["test_samples"] == 10000
+
+
+def test_generated_data_records_its_digest_and_generator_versions(tmp_path):
+    """The same command gives other numbers where the generator's output differs: each
+    level's metrics.json records the arrays' digest and the generator's versions."""
+    default = load_data("mnist1d", str(tmp_path))
+    larger = load_data("mnist1d", str(tmp_path), test_samples=200)
+    assert default.provenance["generator"]["mnist1d"] != "absent"
+    assert len(default.provenance["digest"]) == 16
+    assert larger.provenance["digest"] != default.provenance["digest"]
+    assert load_data("mnist1d", str(tmp_path)).provenance == default.provenance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -70,6 +70,10 @@ class ResidentData:
     num_classes: int
     augment_fn: Augment | None = None
     normalize: Callable[[Tensor], Tensor] | None = None
+    #: Where the arrays are generated locally: a digest of them as generated (before any
+    #: ``--train-subset``) and the generator's package versions, recorded with every level
+    #: (the same command gives other numbers if the generator's output differs).
+    provenance: dict[str, Any] | None = None
 
     @property
     def in_shape(self) -> tuple[int, ...]:

@@ -17,6 +17,7 @@ is unchanged, so runs that differ only in ``--test-samples`` train identically.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -154,7 +155,11 @@ def load_mnist1d(root: Path, download: bool = False, test_samples: int = 0) -> R
         if len(extra["y_test"]) != test_samples:
             extra = _generate_test(test_samples)
         arrays = {**arrays, **extra}
+    sha = hashlib.sha256()
+    for key in _KEYS:
+        sha.update(np.ascontiguousarray(arrays[key]).tobytes())
     return ResidentData(
+        provenance={"digest": sha.hexdigest()[:16], "generator": generator_versions()},
         name="mnist1d",
         train_x=torch.as_tensor(arrays["x"], dtype=torch.float32),
         train_y=torch.as_tensor(arrays["y"], dtype=torch.long),

@@ -220,6 +220,8 @@ def write_level(
         "test_accuracy": 1.0 - test_m["error"],
         # The evaluation set's size: the resolution of every error above (1 / test_samples).
         "test_samples": int(ctx.data.num_test),
+        # generated data: the arrays' digest and the generator's versions (docs/results.md)
+        **({"data": ctx.data.provenance} if getattr(ctx.data, "provenance", None) else {}),
         "steps": result.steps,
         "train_seconds": result.seconds,
         "seconds": (time.perf_counter() - started) if started is not None else result.seconds,
