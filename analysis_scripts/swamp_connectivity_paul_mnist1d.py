@@ -33,7 +33,7 @@ from landscape import jobs, paths
 from landscape.io import save_json
 from landscape.plotting.slices import plot_slice
 from landscape.runs import run_dir_of
-from landscape.specs import ConnectivitySpec, EngineSpec, SliceSpec
+from landscape.specs import BarrierSpec, ConnectivitySpec, EngineSpec, SliceSpec
 
 # ----------------------------------------------------------------------------- settings
 PRESET = "paul-mnist1d"
@@ -44,7 +44,10 @@ POINTS = 11
 
 
 def extra(parser) -> None:
-    parser.add_argument("--levels", type=int, default=4, help="path through levels 0..L")
+    parser.add_argument("--levels", type=int, default=4,
+                        help="path through levels 0..L (0: the planes only)")  # fmt: skip
+    parser.add_argument("--eval-samples", type=int, default=0,
+                        help="planes: measure on the first N test samples (0: all)")  # fmt: skip
     parser.add_argument("--rewind-steps", default="200,40", help="τ values, the first drawn solid")
     parser.add_argument("--plane-seed", type=int, default=0)
     parser.add_argument("--plane-level", type=int, default=0)
@@ -59,7 +62,7 @@ engine = EngineSpec(threads=args.threads)
 spec = ConnectivitySpec(points=POINTS, matrix=False, levels=f"0-{args.levels}", engine=engine)
 barriers: dict[str, dict[str, list[list[float]]]] = {}
 runs: dict[str, dict[str, list[str]]] = {}
-for tau in taus:
+for tau in taus if args.levels > 0 else []:
     barriers[str(tau)] = {"imp-wr": [], "swamp": []}
     runs[str(tau)] = {"imp-wr": [], "swamp": []}
     for seed in args.seeds:
@@ -80,7 +83,7 @@ for tau in taus:
                   f"({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
 
 summary = {}
-for tau in map(str, taus):
+for tau in map(str, taus if args.levels > 0 else []):
     rows = []
     for k in range(args.levels):
         sw = [b[k] for b in barriers[tau]["swamp"]]
@@ -89,6 +92,22 @@ for tau in map(str, taus):
         rows.append({"segment": f"{k}->{k + 1}", "swamp": mean_sd(sw), "imp_wr": mean_sd(imp),
                      "swamp_minus_imp_wr": [m, m - h, m + h]})  # fmt: skip
     summary[tau] = rows
+
+# ---- at --plane-level, every seed: the barrier between particles 0 and 1, and particle 0 → average
+pairs: dict[str, dict[str, list[float]]] = {}
+for tau in taus:
+    pairs[str(tau)] = {"particle0_particle1": [], "particle0_average": []}
+    for seed in args.seeds:
+        base = base_config(args).replace(seed=seed, data_seed=seed, rewind_step=str(tau), **SWAMP)
+        run = run_dir_of(base, root=args.root)
+        lv = args.plane_level
+        p0, p1, avg = (str(paths.particle(run, lv, 0)), str(paths.particle(run, lv, 1)),
+                       str(paths.weights(run, lv)))  # fmt: skip
+        for key, (a, b) in (("particle0_particle1", (p0, p1)), ("particle0_average", (p0, avg))):
+            rec = jobs.barrier(a, b, BarrierSpec(points=POINTS, engine=engine), log=lambda _: None)
+            pairs[str(tau)][key].append(rec.record["error_barrier"])
+    print(f"τ {tau}: level {args.plane_level} barriers {pairs[str(tau)]} ({time.time() - t0:.0f} s)",
+          flush=True)  # fmt: skip
 
 # ---- the plane through the average and two particles (one seed, one level) ---------------------
 planes = {}
@@ -99,7 +118,8 @@ for tau in taus:
     lv = args.plane_level
     anchors = [paths.weights(run, lv), paths.particle(run, lv, 0), paths.particle(run, lv, 1)]
     rec = jobs.slice([str(a) for a in anchors],
-                     SliceSpec(plane="checkpoints", grid=args.grid, engine=engine),
+                     SliceSpec(plane="checkpoints", grid=args.grid,
+                               engine=EngineSpec(threads=args.threads, eval_samples=args.eval_samples)),
                      quiet=True).record  # fmt: skip
     planes[str(tau)] = {**rec, "level": lv}
     print(f"τ {tau}: plane done ({time.time() - t0:.0f} s)", flush=True)
@@ -108,29 +128,34 @@ out = {
     "preset": args.preset, "seeds": args.seeds, "levels": args.levels, "rewind_steps": taus,
     "swamp": SWAMP, "points": POINTS, "bn_policy": engine.bn_policy,
     "bn_samples": engine.bn_samples, "error_barriers": barriers, "summary": summary,
-    "runs": runs, "planes": planes, "torch": torch.__version__,
+    "runs": runs, "level_barriers": pairs, "planes": planes, "torch": torch.__version__,
     "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
     "command": f"python3 analysis_scripts/swamp_connectivity_paul_mnist1d.py --levels {args.levels} "
-    f"--rewind-steps {args.rewind_steps}",
+    f"--rewind-steps {args.rewind_steps} --plane-seed {args.plane_seed} --plane-level "
+    f"{args.plane_level} --grid {args.grid} --eval-samples {args.eval_samples} --name {args.name}",
 }  # fmt: skip
 save_json(args.figures / f"{args.name}.json", out)
 
 # ---- figure 1: successive barriers, SWAMP against IMP-WR, per τ ----------------------------------
-fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-x = np.arange(args.levels)
-for j, tau in enumerate(map(str, taus)):
-    for method, color, label in (("imp-wr", "C0", "IMP-WR"), ("swamp", "C3", "SWAMP (averages)")):
-        m, s = zip(*(mean_sd(b[k] for b in barriers[tau][method]) for k in range(args.levels)))
-        ax.errorbar(x + (0.08 if method == "swamp" else -0.08) + 0.02 * j, m, yerr=s,
-                    color=color, ls="-" if j == 0 else "--", marker="o" if j == 0 else "s",
-                    capsize=3, label=f"{label}, τ = {tau}")  # fmt: skip
-ax.set_xticks(x, [f"{k}→{k + 1}" for k in range(args.levels)])
-ax.set_xlabel("segment between successive levels")
-ax.set_ylabel("test error barrier (1 = 100%)")
-ax.set_title(f"{args.preset}: successive level solutions, mean ± std over {len(args.seeds)} "
-             f"seeds (torch {torch.__version__})", fontsize=9)  # fmt: skip
-ax.legend(frameon=False, fontsize=8)
-fig.savefig(args.figures / f"{args.name}.png", dpi=150)
+if args.levels > 0:
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    x = np.arange(args.levels)
+    for j, tau in enumerate(map(str, taus)):
+        for method, color, label in (
+            ("imp-wr", "C0", "IMP-WR"),
+            ("swamp", "C3", "SWAMP (averages)"),
+        ):
+            m, s = zip(*(mean_sd(b[k] for b in barriers[tau][method]) for k in range(args.levels)))
+            ax.errorbar(x + (0.08 if method == "swamp" else -0.08) + 0.02 * j, m, yerr=s,
+                        color=color, ls="-" if j == 0 else "--", marker="o" if j == 0 else "s",
+                        capsize=3, label=f"{label}, τ = {tau}")  # fmt: skip
+    ax.set_xticks(x, [f"{k}→{k + 1}" for k in range(args.levels)])
+    ax.set_xlabel("segment between successive levels")
+    ax.set_ylabel("test error barrier (1 = 100%)")
+    ax.set_title(f"{args.preset}: successive level solutions, mean ± std over {len(args.seeds)} "
+                 f"seeds (torch {torch.__version__})", fontsize=9)  # fmt: skip
+    ax.legend(frameon=False, fontsize=8)
+    fig.savefig(args.figures / f"{args.name}.png", dpi=150)
 
 # ---- figure 2: the planes (drawn by the toolkit's slice panel) -----------------------------------
 fig, axes = plt.subplots(1, len(taus), figsize=(5.5 * len(taus), 5.5), layout="constrained",

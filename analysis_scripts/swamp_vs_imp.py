@@ -44,7 +44,8 @@ SEEDS = [0, 1, 2]  # initialisation and data-order seed (particle n adds 1000·n
 LEVELS = 8  # levels 0..8: down to 0.8^8 = 17% of the weights
 PARTICLES = 4  # N [SWAMP default]
 SWA_START, SWA_LR = 0.75, 0.05  # [SWAMP]: SWA over the last quarter of each level at 0.05
-# Same numbers in every particle mode; on the CPU vectorised was 1.7-2x faster for the
+# The same algorithm and batches in every particle mode, but not the same bits: a rerun in
+# another mode drifts (docs/science.md §5). On the CPU vectorised was 1.7-2x faster for the
 # MNIST-1D models (bench/RESULTS.md).
 MODE = "vectorized"
 ROOT = "runs/swamp_vs_imp"
