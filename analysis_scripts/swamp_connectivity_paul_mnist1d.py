@@ -6,14 +6,17 @@ For the runs of ``swamp_vs_imp.py --preset paul-mnist1d --swa-lr 0 --rewind-step
 between successive level solutions, level 0 → 1 → … → L, for the SWAMP run (its averaged
 networks) and the IMP-WR run of the same seed and τ: 11 points a segment, BatchNorm
 statistics re-estimated at every point on 2000 training samples; the error barrier of every
-segment [PAUL Def. 2.1]. Then, for one seed, the error plane through the averaged network
-and two of its particles at level 0 (``landscape slice --checkpoints``), for each τ.
+segment [PAUL Def. 2.1]. Then, at ``--plane-level`` (default 0) of every seed's SWAMP run,
+the error barrier between particles 0 and 1 and between particle 0 and the average
+(``landscape barrier``); and for one seed the error plane through the averaged network and
+particles 0 and 1 (``landscape slice --checkpoints``), for each τ. ``--levels 0`` skips the
+path through the levels (for runs with one level).
 
 Writes ``figures/<name>.json`` and ``.png`` (barriers) and ``figures/<name>_plane.png``.
 Run from the repository root, after ``swamp_vs_imp.py`` with the same ``--root``:
 
-    python3 analysis_scripts/swamp_connectivity_paul_mnist1d.py --root /tmp/swamp2/runs \\
-        --levels 4 --rewind-steps 200,40
+    python3 analysis_scripts/swamp_connectivity_paul_mnist1d.py --root RUNS \\
+        --levels 1 --rewind-steps 200,40 --grid 13 --eval-samples 2000
 
 A repeated call reuses every finished result.
 """
@@ -52,6 +55,9 @@ def extra(parser) -> None:
     parser.add_argument("--plane-seed", type=int, default=0)
     parser.add_argument("--plane-level", type=int, default=0)
     parser.add_argument("--grid", type=int, default=15, help="plane: points per axis")
+    parser.add_argument("--margin", type=float, default=0.5,
+                        help="plane: the grid spans [-margin·s, (1+margin)·s] (0.5: room for "
+                        "a particle on the far side of the origin)")  # fmt: skip
     parser.add_argument("--name", default="swamp_connectivity_paul_mnist1d")
 
 
@@ -118,7 +124,7 @@ for tau in taus:
     lv = args.plane_level
     anchors = [paths.weights(run, lv), paths.particle(run, lv, 0), paths.particle(run, lv, 1)]
     rec = jobs.slice([str(a) for a in anchors],
-                     SliceSpec(plane="checkpoints", grid=args.grid,
+                     SliceSpec(plane="checkpoints", grid=args.grid, margin=args.margin,
                                engine=EngineSpec(threads=args.threads, eval_samples=args.eval_samples)),
                      quiet=True).record  # fmt: skip
     planes[str(tau)] = {**rec, "level": lv}
@@ -132,7 +138,7 @@ out = {
     "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
     "command": f"python3 analysis_scripts/swamp_connectivity_paul_mnist1d.py --levels {args.levels} "
     f"--rewind-steps {args.rewind_steps} --plane-seed {args.plane_seed} --plane-level "
-    f"{args.plane_level} --grid {args.grid} --eval-samples {args.eval_samples} --name {args.name}",
+    f"{args.plane_level} --grid {args.grid} --margin {args.margin} --eval-samples {args.eval_samples} --name {args.name}",
 }  # fmt: skip
 save_json(args.figures / f"{args.name}.json", out)
 

@@ -117,8 +117,10 @@ out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "lev
        "command": "python3 analysis_scripts/swamp_particles_paul_mnist1d.py " + " ".join(
            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
            if k in ("preset", "rewind_step", "levels", "name", "particles") and v is not None)}  # fmt: skip
-fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-for n in PARTICLES:
+fig, axs = plt.subplots(1, 2 if LEVELS else 1, figsize=(11 if LEVELS else 6, 4),
+                        layout="constrained", squeeze=False)  # fmt: skip
+a1, a2 = axs[0][0], axs[0][-1]  # one level: only the panel against N
+for n in PARTICLES if LEVELS else ():
     s = summary[str(n)]["average"]
     a1.errorbar([100 * d for d in density], [100 * v["mean"] for v in s],
                 yerr=[100 * v["std"] for v in s], marker="o", ms=3, capsize=2,
@@ -130,14 +132,15 @@ for key, label, style in (("average", "averaged network", "o-"),
         a2.errorbar(PARTICLES, [100 * x["mean"] for x in v], yerr=[100 * x["std"] for x in v],
                     fmt=style, color=color, capsize=3,
                     label=f"{label}, {100 * density[lvl]:.1f}% of the weights")  # fmt: skip
-a1.set_xscale("log")
-a1.set_xticks([round(100 * d, 1) for d in density])
-a1.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-a1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-a1.invert_xaxis()
-a1.set_xlabel("weights remaining (%)")
-a1.set_ylabel("averaged network: test accuracy (%)")
-a1.legend(frameon=False)
+if LEVELS:
+    a1.set_xscale("log")
+    a1.set_xticks([round(100 * d, 1) for d in density])
+    a1.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    a1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    a1.invert_xaxis()
+    a1.set_xlabel("weights remaining (%)")
+    a1.set_ylabel("averaged network: test accuracy (%)")
+    a1.legend(frameon=False)
 a2.set_xscale("log", base=2)
 a2.set_xticks(PARTICLES, [str(n) for n in PARTICLES])
 a2.set_xlabel("particles N")

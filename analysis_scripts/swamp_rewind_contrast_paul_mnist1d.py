@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("inputs", nargs="+", help="swamp_vs_imp.py JSON files, one per τ")
 parser.add_argument("--out", default="figures/swamp_rewind_contrast_paul_mnist1d")
+parser.add_argument("--preset", default=None,
+                    help="only a check: every input must be of this preset (default: any)")  # fmt: skip
 args = parser.parse_args()
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained", sharey=True)
@@ -32,6 +34,8 @@ for j, path in enumerate(args.inputs):
     with open(path) as fh:
         r = json.load(fh)
     s = r["settings"]
+    if args.preset and s["preset"] != args.preset:
+        raise SystemExit(f"{path} is of preset {s['preset']!r}, not --preset {args.preset}")
     x = [100 * row["density"] for row in r["levels"]]
     densities |= {round(v, 1) for v in x}
     for ax, (key, title) in zip(axes, keys):
@@ -47,7 +51,7 @@ for ax in axes:
     ax.set_xscale("log")
     ax.set_xticks(sorted(densities), [f"{t:g}" for t in sorted(densities)])
     ax.minorticks_off()
-    ax.invert_xaxis()
+    ax.set_xlim(max(densities) * 1.12, min(densities) / 1.12)  # decreasing to the right
     ax.set_xlabel("weights remaining (%)")
     ax.legend(frameon=False, fontsize=8)
 axes[0].set_ylabel("test error difference (percentage points)\nmean over seeds, 95% t interval")

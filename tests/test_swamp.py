@@ -205,7 +205,8 @@ def test_particle_modes_see_the_same_batches_and_differ_by_rounding_only(data):
     """What the two modes share exactly and what they do not (docs/science.md §5).
 
     Exactly equal: every particle's batches (data seed + 1000·n, step by step), the start,
-    and a mode's result with itself on a rerun. Not equal across modes: the first step's update, in its last bits — the vectorised mode's
+    and a vectorised particle's result whatever the stack size from two on (so also on a
+    rerun). Not equal across modes: the first step's update, in its last bits — the vectorised mode's
     batched kernels (vmap's convolution, BatchNorm and weight-gradient reductions) sum in
     another order than one particle's. One step apart by float rounding, no more: well
     below one part in 1e4 of the update itself.
@@ -229,8 +230,9 @@ def test_particle_modes_see_the_same_batches_and_differ_by_rounding_only(data):
                 step_v, step_s, rtol=0, atol=1e-4 * step_s.abs().max().item() + 1e-9, msg=k
             )
     assert sorted(rec_v.batches) == sorted(rec_s.batches) == seeds
-    # Each mode on its own is exact: the same call again gives the same bits.
-    again = train_particles(model, [start] * 3, data, hp, 32, data_seeds=seeds, **common)
+    # Each mode on its own is exact: the same call again gives the same bits; and a vectorised
+    # particle does not depend on how many others share its stack (from two on).
+    again = train_particles(model, [start] * 2, data, hp, 32, data_seeds=seeds[:2], **common)
     assert all(torch.equal(a.state[k], b.state[k]) for a, b in zip(vec, again) for k in start)
 
 
