@@ -31,6 +31,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from script_args import paired_interval
+
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
 from landscape.io import level_metrics, save_json
@@ -42,7 +44,8 @@ SEEDS = [0, 1, 2]  # initialisation and data-order seed (particle n adds 1000·n
 LEVELS = 8  # levels 0..8: down to 0.8^8 = 17% of the weights
 PARTICLES = 4  # N [SWAMP default]
 SWA_START, SWA_LR = 0.75, 0.05  # [SWAMP]: SWA over the last quarter of each level at 0.05
-# Same numbers in every particle mode; on the CPU vectorised was 1.7-2x faster for the
+# The same algorithm and batches in every particle mode, but not the same bits: a rerun in
+# another mode drifts (docs/science.md §5). On the CPU vectorised was 1.7-2x faster for the
 # MNIST-1D models (bench/RESULTS.md).
 MODE = "vectorized"
 ROOT = "runs/swamp_vs_imp"
@@ -57,6 +60,8 @@ parser.add_argument("--particles", type=int, default=PARTICLES)
 parser.add_argument("--swa-start", type=float, default=SWA_START)
 parser.add_argument("--swa-lr", type=float, default=SWA_LR)
 parser.add_argument("--particle-mode", default=MODE)
+parser.add_argument("--rewind-step", default=None,
+                    help="rewind point τ (steps, or e.g. 5ep; default: the preset's)")  # fmt: skip
 parser.add_argument("--root", default=ROOT, help="where the run directories go")
 parser.add_argument("--out", default=OUT, help="output path without extension")
 parser.add_argument("--threads", type=int, default=THREADS, help="torch CPU threads (0: default)")
@@ -69,6 +74,8 @@ base = RunConfig().replace(**PRESETS[args.preset]).replace(
     levels=args.levels, device=args.device, threads=args.threads, data_root=args.data_root,
     download=args.download,
 )  # fmt: skip
+if args.rewind_step is not None:  # both methods rewind to the same τ
+    base = base.replace(rewind_step=str(args.rewind_step))
 swamp = dict(method="swamp", particles=args.particles, swa_start=args.swa_start,
              swa_lr=args.swa_lr, particle_mode=args.particle_mode)  # fmt: skip
 
@@ -86,21 +93,35 @@ for seed in seeds:
         print(f"seed {seed} {method:6s} {run}  {time.perf_counter() - t:.0f}s", flush=True)
 
 # ---- the result: one row per level, every seed ------------------------------------------------
+
+
+def interval(diffs: list[float]) -> list[float]:
+    """[mean, low, high]: the paired difference over seeds and its 95% t interval."""
+    m, h = paired_interval(diffs)
+    return [m, m - h, m + h]
+
+
 rows = []
 for level in range(args.levels + 1):
     imp = [m[level] for m in metrics["imp-wr"]]
     sw = [m[level] for m in metrics["swamp"]]
+    imp_err, sw_err = [m["test_error"] for m in imp], [m["test_error"] for m in sw]
+    part_mean = [statistics.mean(m["particle_test_errors"]) for m in sw]
     rows.append({
         "level": level,
         "density": sw[0]["density"],
-        "imp_wr_test_error": [m["test_error"] for m in imp],
-        "swamp_test_error": [m["test_error"] for m in sw],
+        "imp_wr_test_error": imp_err,
+        "swamp_test_error": sw_err,
         "swamp_particle_test_errors": [m["particle_test_errors"] for m in sw],
+        # paired over seeds: mean and 95% t interval [low, high] of the per-seed difference
+        "swamp_minus_imp_wr_error": interval([a - b for a, b in zip(sw_err, imp_err)]),
+        "average_minus_particle_mean_error": interval([a - b for a, b in zip(sw_err, part_mean)]),
     })  # fmt: skip
 result = {
     "settings": {
         "preset": args.preset, "seeds": seeds, "levels": args.levels, "particles": args.particles,
         "swa_start": args.swa_start, "swa_lr": args.swa_lr, "particle_mode": args.particle_mode,
+        "rewind_step": base.prune.rewind_step, "test_samples": base.data.test_samples,
         "bn_recompute": metrics["swamp"][0][0].get("bn_recompute"),
         "runs": {m: [str(r) for r in rs] for m, rs in runs.items()},
     },
@@ -135,5 +156,10 @@ for row in rows:
     parts = [statistics.mean(p) for p in row["swamp_particle_test_errors"]]
     print(f"{row['level']:5d} {100 * row['density']:7.2f} {cell(row['imp_wr_test_error']):>14} "
           f"{cell(row['swamp_test_error']):>14} {cell(parts):>14}")  # fmt: skip
+print(f"\n{'level':>5} {'SWAMP − IMP-WR error [95% CI]':>34} {'average − particles [95% CI]':>34}")
+for row in rows:
+    d, e = row["swamp_minus_imp_wr_error"], row["average_minus_particle_mean_error"]
+    print(f"{row['level']:5d} {d[0]:+10.4f} [{d[1]:+.4f}, {d[2]:+.4f}]      "
+          f"{e[0]:+10.4f} [{e[1]:+.4f}, {e[2]:+.4f}]")  # fmt: skip
 print(f"wrote {args.out}.json, {args.out}_accuracy.png, {args.out}_particles.png "
       f"in {time.perf_counter() - t0:.0f}s")  # fmt: skip

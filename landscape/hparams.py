@@ -285,7 +285,8 @@ class PruneHparams:
     )  # fmt: skip
     swamp_plus: int = _f(0, "swamp+: use one particle for the first K levels", methods=("swamp",))
     particle_mode: str = _f(
-        "auto", "swamp: how particles train (same result)",
+        "auto", "swamp: how particles train (same algorithm, batches and seeds; not bit-equal "
+        "across modes, docs/science.md §5)",
         hashed=False, choices=("auto", "sequential", "vectorized", "distributed"),
         methods=("swamp",),
     )  # fmt: skip

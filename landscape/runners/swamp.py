@@ -17,8 +17,11 @@ a level), then the averaged network (``weights.safetensors``) and ``metrics.json
 with every particle's test error beside the average's. The mask of the next level
 is computed from the averaged weights when that level starts.
 
-Particles train in one of three modes that give the same numbers for the same
-seeds (to float tolerance; ``--particle-mode``, not part of the run hash):
+Particles train in one of three modes (``--particle-mode``, not part of the run hash)
+that run the same algorithm on the same batches; they are not bit-equal: the batched
+kernels sum in another order, so the first steps agree to float rounding and a long,
+high-learning-rate level drifts apart like a run with slightly different SGD noise
+(docs/science.md §5 measures how far):
 ``sequential`` (the reference, one after another, each saved as soon as it is
 done), ``vectorized`` (all at once through ``torch.func.vmap``, the default on
 CUDA) and ``distributed`` (``torchrun --nproc-per-node R``: particle ``n`` trains on

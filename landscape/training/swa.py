@@ -4,7 +4,8 @@ A particle is trained with masked SGD on the base schedule until ``T_swa``, then
 constant ``η_swa``, while a running mean of its iterates is kept, one snapshot per
 epoch ([SWAMP Alg. 1]; docs/science.md). :func:`train_particle` is the sequential reference;
 :mod:`landscape.training.vectorized` trains N particles at once with the same update
-math, and the SWAMP runner checks nothing else but that both give the same numbers.
+math on the same batches (equal to float rounding over the first steps, not bit-equal;
+docs/science.md §5).
 
 Why not ``torch.optim.swa_utils.AveragedModel``: it wraps a deep copy of one module,
 so it cannot hold the stacked parameters of vectorised particles. We use its

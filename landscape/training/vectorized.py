@@ -7,8 +7,11 @@ particle draws its own data order), so a GPU runs N small networks as one large
 one. The loss is the sum of the N per-particle mean losses, whose gradient with
 respect to the stack is exactly the N separate gradients; ``torch.optim.SGD`` over
 the stacked tensors is elementwise and therefore the same update as N optimisers.
-The result matches :func:`landscape.training.swa.train_particle` run N times to
-float tolerance (tests/test_swamp.py).
+The batches, start and update rule are those of :func:`landscape.training.swa.train_particle`
+run N times; the numbers agree to float rounding over the first steps (tests/test_swamp.py),
+not bit for bit: vmap's batched kernels (convolution, BatchNorm, a linear layer's weight
+gradient over the particle stack) sum in another order, and over a long level at a high
+learning rate the difference grows (docs/science.md §5).
 
 BatchNorm under ``vmap`` (measured on a 2-core CPU): running statistics are updated in place on
 the stacked buffers, which works because every buffer is stacked too and the
