@@ -108,3 +108,59 @@ def test_row_builder_on_a_planted_record(claims):
     line = claims.markdown_row(row, results, [c.digits for c in row.comparisons])
     assert line.startswith('| [ZIMMER] "Renda et al.') and line.endswith("| **partly** |")
     assert "10.7%: IMP-FT − IMP-WR -2.0 [" in line and "n = 10,000" in line
+
+
+def test_table2_builder_on_a_planted_record(claims):
+    """A planted [ZIMMER] Table 2 record: DPF beats BIMP by 2, 3, 4 points per seed (opposite
+    to the paper's "BIMP outperforms"), GMP is level with BIMP on average (+1, 0, −1)."""
+    bimp = [0.60, 0.60, 0.60]
+    runs = {"BIMP": {"test_accuracy": bimp},
+            "DPF": {"test_accuracy": [0.62, 0.63, 0.64]},
+            "GMP": {"test_accuracy": [0.61, 0.60, 0.59]}}  # fmt: skip
+    record = {"seeds": [0, 1, 2], "goal_sparsity": 0.9, "reference": "BIMP",
+              "budgets": {"52": runs, "40": runs}}  # fmt: skip
+    built = claims.build_rows({"zimmer_table2_mnist1d": record})
+    # the only other row: the IMP-WR/LRR/FT placeholder that says its record is missing
+    ours = [b for b in built if "zimmer_table2_mnist1d" in b[0].figure]
+    assert len(built) == 2 and len(ours) == 1
+    row, results = ours[0]
+    assert [(r["label"], r["arm_a"]) for r in results] == [
+        ("40 epochs", "DPF"),
+        ("52 epochs", "DPF"),
+        ("40 epochs", "GMP"),
+        ("52 epochs", "GMP"),
+    ]  # budgets in numeric order, each method against BIMP
+    dpf, gmp = results[0], results[2]
+    half = T975[2] * 0.01 / math.sqrt(3)  # differences 0.02, 0.03, 0.04: sd 0.01
+    assert dpf["mean"] == pytest.approx(0.03) and dpf["ci95"] == pytest.approx(
+        [0.03 - half, 0.03 + half]
+    )
+    assert dpf["direction"] == -1 and dpf["verdict"] == "opposite"
+    assert dpf["test_samples"] == 1000  # no test_samples in the record: the package's 1,000
+    assert gmp["mean"] == pytest.approx(0, abs=1e-12) and gmp["verdict"] == "unresolved"
+    line = claims.markdown_row(row, results, [c.digits for c in row.comparisons])
+    assert line.startswith('| [ZIMMER] BIMP "is capable of outperforming')
+    assert "40 epochs: DPF − BIMP +3.0 [" in line and "at 90% sparsity" in line
+    assert line.endswith("| **opposite in part, otherwise unresolved** |")
+
+
+def test_fig2_counts_text_and_failures(claims):
+    """[PAUL] Fig. 2 both-directions counts: the text quotes each rewind point's stored counts
+    and the failing implications are those whose holds < of at 0.02."""
+
+    def counts(th, m_nb, m_b, n_nb, n_b):
+        return {"matching_no_barrier": m_nb, "matching_barrier": m_b,
+                "not_matching_no_barrier": n_nb, "not_matching_barrier": n_b, "threshold": th,
+                "matching_level": 0.035, "matching_implies_no_barrier": [m_nb, m_nb + m_b],
+                "no_barrier_implies_matching": [m_nb, m_nb + n_nb]}  # fmt: skip
+
+    per_tau = {"40": {"barrier_matching": {"epsilon": counts(0.0035, 5, 3, 2, 2),
+                                           "0.02": counts(0.02, 8, 0, 2, 2)}},
+               "200": {"barrier_matching": {"epsilon": counts(0.0035, 9, 1, 1, 1),
+                                            "0.02": counts(0.02, 10, 0, 0, 2)}}}  # fmt: skip
+    text, fails = claims._fig2_counts(per_tau)
+    assert "over 12 (seed, level) pairs" in text
+    assert "matching ⇒ no barrier in 8 of 8 (τ = 40), 10 of 10 (τ = 200)" in text
+    assert "no barrier ⇒ matching in 8 of 10 (τ = 40), 10 of 10 (τ = 200)" in text
+    assert "(ε = 0.0035, the seed spread of the dense error): 5 of 8 and 5 of 7 (τ = 40)" in text
+    assert fails == [("no_barrier_implies_matching", "40", 8, 10)]
