@@ -516,8 +516,11 @@ def _slices(R: dict[str, dict]) -> list[Row]:
     def verdict_of(results: Sequence[dict]) -> str:
         if all(agree[t] == n for t in matching):
             return "**agrees**"
-        return (f"**partly** ({' and '.join(str(agree[t]) for t in matching)} of {n} "
-                f"consistent at τ = {' and '.join(matching)})")  # fmt: skip
+        counts = sorted({agree[t] for t in matching})
+        return (
+            f"**partly** ({' and '.join(map(str, counts))} of {n} "
+            f"consistent at τ = {' and '.join(matching)})"
+        )
 
     return [
         Row(
@@ -990,6 +993,11 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
                             pair["40"]["particle0_particle1"], pair["200"]["particle0_particle1"],
                             +1))  # fmt: skip
     groups.append(("particle barrier", 1))
+    ranges = "; ".join(
+        f"particle-pair error barriers at level 0 from τ = {t}: "
+        f"{min(pair[t]['particle0_particle1']):.4f}–{max(pair[t]['particle0_particle1']):.4f}"
+        for t in ("200", "40")
+    )
     rows.append(
         Row(
             '"we concurrently train multiple sparse models, referred to as particles ... '
@@ -1001,7 +1009,7 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
             "`swamp_mnist1d` (MLP, older code)",
             comps,
             note="accuracy for the 1,000-sample records, test error (SWAMP predicts "
-            "average − particle mean < 0) for the 10,000-sample ones",
+            f"average − particle mean < 0) for the 10,000-sample ones; {ranges}",
             verdict_of=grouped_verdict(groups),
         )
     )
@@ -1036,7 +1044,7 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
             '"achieves performance comparable to an ensemble of two IMP solutions" '
             "(more particles help)",
             "SWAMP",
-            f"`swamp_particles_paul_mnist1d_tau200` (N = {', '.join(map(str, p200['particles']))}, "
+            f"`swamp_particles_paul_mnist1d_tau200` ({'dense, ' if p200['density'] == [1.0] else ''}N = {', '.join(map(str, p200['particles']))}, "
             f"{test_samples_of(p200):,} test samples), `swamp_particles_paul_mnist1d` (τ = 40), "
             "`swamp_particles_mnist1d` (MLP)",
             comps,
