@@ -93,9 +93,17 @@ def test_mnist1d_raw_draws_are_the_packages_own_samples():
     assert np.array_equal(y[:160], reference["y"]) and np.array_equal(y[160:], reference["y_test"])
 
 
-def test_mnist1d_test_samples_replace_the_test_set_and_keep_the_training_set(tmp_path):
+@pytest.fixture(scope="module")
+def mnist1d_cache(tmp_path_factory):
+    """One fresh cache folder for this module's generation tests (the default set is
+    generated once, ~4 s, then read from the cache)."""
+    return tmp_path_factory.mktemp("mnist1d_cache")
+
+
+def test_mnist1d_test_samples_replace_the_test_set_and_keep_the_training_set(mnist1d_cache):
     import numpy as np
 
+    tmp_path = mnist1d_cache
     default = load_data("mnist1d", str(tmp_path))
     larger = load_data("mnist1d", str(tmp_path), test_samples=200)
     assert torch.equal(default.train_x, larger.train_x)
@@ -139,9 +147,10 @@ def test_paul_preset_has_10000_test_samples_and_the_old_form_keeps_its_run_names
     assert new.hash() != old.hash() and new.non_default()["test_samples"] == 10000
 
 
-def test_generated_data_records_its_digest_and_generator_versions(tmp_path):
+def test_generated_data_records_its_digest_and_generator_versions(mnist1d_cache):
     """The same command gives other numbers where the generator's output differs: each
     level's metrics.json records the arrays' digest and the generator's versions."""
+    tmp_path = mnist1d_cache
     default = load_data("mnist1d", str(tmp_path))
     larger = load_data("mnist1d", str(tmp_path), test_samples=200)
     assert default.provenance["generator"]["mnist1d"] != "absent"
