@@ -75,12 +75,10 @@ def main() -> None:
         .replace(**PRESETS[args.preset])
         .replace(levels=max([*levels, args.exact_level]), device="cpu", threads=args.threads)
     )
-    if args.run:
-        from landscape.runs import open_run
+    from landscape.runs import open_run
 
-        run = open_run(args.run, "cpu")
-    else:
-        run = jobs.prune(cfg, root=root, quiet=True)
+    # jobs.prune returns the run's directory
+    run = open_run(args.run or jobs.prune(cfg, root=root, quiet=True), "cpu")
     import landscape.plotting.bound  # noqa: F401  (matplotlib's import is not the first job's cost)
 
     specs = {m: BoundSpec(trace_method=m) for m in METHODS}
