@@ -27,6 +27,7 @@ from landscape.settings import checked, setting
 __all__ = [
     "ALIGN_METHODS",
     "BN_POLICIES",
+    "BOUND_EXACT_BELOW",
     "BOUND_TRACE_METHODS",
     "BOUND_TRACE_SHAPES",
     "CURVATURES",
@@ -71,6 +72,9 @@ BOUND_TRACE_METHODS = ("averaged", "slq")
 BOUND_TRACE_SHAPES: Mapping[str, tuple[int, int]] = MappingProxyType(
     {"averaged": (2, 60), "slq": (16, 80)}
 )
+#: Kept dimension up to which the bound's H_L is eigendecomposed exactly: the default
+#: estimator's product count, so no level costs more products (docs/science.md §10).
+BOUND_EXACT_BELOW = BOUND_TRACE_SHAPES["averaged"][0] * BOUND_TRACE_SHAPES["averaged"][1]
 
 
 def _positive(name: str, value: float) -> None:
@@ -488,7 +492,7 @@ class BoundSpec:
         metavar="EPS",
     )  # fmt: skip
     exact_below: int = setting(
-        120, "kept dimension up to which H_L is built densely (D products) and eigendecomposed "
+        BOUND_EXACT_BELOW, "kept dimension up to which H_L is built densely (D products) and eigendecomposed "
         "exactly, the trace estimator above (default: the averaged estimator's 120 products, "
         "so no level costs more; 2000 before 2026-12-07)", metavar="D",
     )  # fmt: skip

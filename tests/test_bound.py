@@ -293,7 +293,9 @@ def test_the_adaptive_runner_prunes_round_c_p_star_kept(tmp_path, monkeypatch):
         model = run.model()
         model.load_state_dict(run.weights(level - 1))
         res = flatness_bound(model, data, run.mask(level - 1), m["p_star_epsilon"], probes=2,
-                             steps=8, kinds=("magnitude",), factors=())  # fmt: skip
+                             steps=8, exact_below=CHEAP.exact_below,
+                             trace_method=CHEAP.trace_method, kinds=("magnitude",),
+                             factors=())  # fmt: skip
         assert res.p_star["magnitude"] == pytest.approx(m["p_star"], rel=1e-9)
         model.load_state_dict(run.weights(0))
         with torch.no_grad():

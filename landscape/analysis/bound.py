@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from landscape.analysis.bound_trace import InverseTrace, inverse_trace, kept_hessian
 from landscape.analysis.hessian import HessianOperator
 from landscape.functional import call
+from landscape.specs import BOUND_EXACT_BELOW
 
 __all__ = [
     "EPSILON_FACTORS",
@@ -253,7 +254,7 @@ def flatness_bound(
     mask: Mapping[str, Tensor],
     epsilon: float,
     *,
-    exact_below: int = 2000,
+    exact_below: int = BOUND_EXACT_BELOW,
     probes: int = 0,
     steps: int = 0,
     seed: int = 0,

@@ -20,13 +20,14 @@ a shared 2-core CPU, 2026-12-01; batching the products with ``vmap`` or
 ``bench/bench_bound.py``): a product takes 11–17 ms, ``eigvalsh`` 0.09 s
 at ``D = 1000`` and 0.34 s at 2000; exact 7.8 s at ``D = 500``, 17.5 s at 1000 and
 21.2 s at 2000, against 14.2–14.8 s for SLQ at 16 × 80. SLQ becomes cheaper near
-``D ≈ probes × steps = 1280``; the default ``exact_below = 2000`` pays up to ~1.5× SLQ's
+``D ≈ probes × steps = 1280``; ``exact_below = 2000`` (the default until 2026-12-07) pays up to ~1.5× SLQ's
 time for an answer without estimator noise or quadrature bias. (These timings were taken
 by hand with the job's own timers, ``trace_seconds`` in each result, on a machine shared
 with other work — the exact figures overlap SLQ's noise; no bench script reproduces them
 yet, so treat the crossover as approximate.) Against the default ``"averaged"`` estimator's
-120 products the exact path costs more wherever ``D > 120``: ``exact_below = 2000`` keeps
-the exact answer there at up to ~17× the products; lower it where time matters more.
+120 products the exact path costs more wherever ``D > 120``, so the default ``exact_below``
+is 120 (:data:`~landscape.specs.BOUND_EXACT_BELOW`); 2000, the former default, keeps the
+exact answer up to 2,000 kept weights at up to ~17× the products.
 
 SLQ's two errors: the Rademacher probes' (unbiased; the recorded standard error) and
 the Gauss quadrature's. ``f(λ) = 1/(1 + c·max(λ, 0))`` has a kink at ``λ = 0``, inside
@@ -82,7 +83,7 @@ from landscape import distributed
 from landscape.analysis.hessian import HessianOperator, Quadrature, quadrature_trace, slq
 from landscape.analysis.hessian.batched import block_size
 from landscape.errors import NonFiniteResultError
-from landscape.specs import BOUND_TRACE_METHODS, BOUND_TRACE_SHAPES
+from landscape.specs import BOUND_EXACT_BELOW, BOUND_TRACE_METHODS, BOUND_TRACE_SHAPES
 
 __all__ = ["BOUND_TRACE_METHODS", "BOUND_TRACE_SHAPES", "InverseTrace", "inverse_trace",
            "kept_hessian"]  # fmt: skip
@@ -242,7 +243,7 @@ def _kept_eigenvalues(op: HessianOperator) -> np.ndarray:
 def inverse_trace(
     op: HessianOperator,
     *,
-    exact_below: int = 2000,
+    exact_below: int = BOUND_EXACT_BELOW,
     probes: int = 0,
     steps: int = 0,
     seed: int = 0,
