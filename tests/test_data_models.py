@@ -157,3 +157,15 @@ def test_generated_data_records_its_digest_and_generator_versions(mnist1d_cache)
     assert len(default.provenance["digest"]) == 16
     assert larger.provenance["digest"] != default.provenance["digest"]
     assert load_data("mnist1d", str(tmp_path)).provenance == default.provenance
+
+
+def test_a_test_set_cache_of_the_wrong_size_is_regenerated_and_rewritten(mnist1d_cache):
+    import numpy as np
+
+    cache = mnist1d_cache / "mnist1d_test200_seed1042.npz"
+    good = load_data("mnist1d", str(mnist1d_cache), test_samples=200)
+    np.savez(cache, x_test=good.test_x.numpy()[:100], y_test=good.test_y.numpy()[:100])
+    again = load_data("mnist1d", str(mnist1d_cache), test_samples=200)
+    assert torch.equal(again.test_x, good.test_x)
+    with np.load(cache) as z:
+        assert len(z["y_test"]) == 200  # the regenerated set replaced the wrong cache

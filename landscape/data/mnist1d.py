@@ -93,14 +93,16 @@ def generator_versions() -> dict[str, str]:
     return out
 
 
-def _load_cached(cache: Path, keys: tuple[str, ...], make: Any) -> dict[str, np.ndarray]:
-    """The arrays of ``cache`` if they pass :func:`_checked`; generated (and cached, where
-    the folder is writable) otherwise."""
+def _load_cached(
+    cache: Path, keys: tuple[str, ...], make: Any, test_len: int = 0
+) -> dict[str, np.ndarray]:
+    """The arrays of ``cache`` if they pass :func:`_checked` (and hold ``test_len`` test
+    samples, where given); generated (and cached, where the folder is writable) otherwise."""
     arrays = None
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as z:
-                arrays = _checked({k: z[k] for k in keys})
+                arrays = _checked({k: z[k] for k in keys}, test_len)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             arrays = None  # a corrupt, truncated or foreign cache is regenerated
     if arrays is None:
@@ -117,9 +119,12 @@ def _load_cached(cache: Path, keys: tuple[str, ...], make: Any) -> dict[str, np.
 _LENGTH, _CLASSES = 40, 10
 
 
-def _checked(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _checked(arrays: dict[str, np.ndarray], test_len: int = 0) -> dict[str, np.ndarray]:
     """The cached arrays if they have MNIST-1D's shape (N × 40 finite inputs, N labels in
-    0..9); ``ValueError`` otherwise, so that a cache of another width is regenerated."""
+    0..9; ``test_len`` test samples where given); ``ValueError`` otherwise, so that a cache
+    of another width or size is regenerated."""
+    if test_len and len(arrays["y_test"]) != test_len:
+        raise ValueError(f"{len(arrays['y_test'])} test samples, not {test_len}")
     for x, y in (("x", "y"), ("x_test", "y_test")):
         if x not in arrays:
             continue
@@ -151,9 +156,8 @@ def load_mnist1d(root: Path, download: bool = False, test_samples: int = 0) -> R
             Path(root) / f"mnist1d_test{test_samples}_seed{TEST_SEED}.npz",
             ("x_test", "y_test"),
             lambda: _generate_test(test_samples),
+            test_len=test_samples,
         )
-        if len(extra["y_test"]) != test_samples:
-            extra = _generate_test(test_samples)
         arrays = {**arrays, **extra}
     sha = hashlib.sha256()
     for key in _KEYS:
