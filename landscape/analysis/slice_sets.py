@@ -87,8 +87,12 @@ def origin_path_barrier(
     Returns:
         ``[len(b), len(a)]``.
     """
-    rays = origin_rays(a, b, z, samples)
-    gamma = np.linspace(0.0, 1.0, samples)[:, None, None]
+    return _ray_barrier(origin_rays(a, b, z, samples))
+
+
+def _ray_barrier(rays: np.ndarray) -> np.ndarray:
+    """Each ray's height above the line between its ends (``[samples, ...]`` → ``[...]``)."""
+    gamma = np.linspace(0.0, 1.0, len(rays)).reshape(-1, *([1] * (rays.ndim - 1)))
     linear = (1.0 - gamma) * rays[:1] + gamma * rays[-1:]
     return np.maximum((rays - linear).max(axis=0), 0.0)
 
@@ -121,7 +125,4 @@ def linearly_connected_sublevel_set(
         ``True`` inside the set.
     """
     rays = origin_rays(a, b, z, samples, points)
-    gamma = np.linspace(0.0, 1.0, samples).reshape(-1, *([1] * (rays.ndim - 1)))
-    linear = (1.0 - gamma) * rays[:1] + gamma * rays[-1:]
-    heights = (rays - linear).max(axis=0)
-    return (rays.max(axis=0) <= level) & (heights <= barrier)
+    return (rays.max(axis=0) <= level) & (_ray_barrier(rays) <= barrier)
