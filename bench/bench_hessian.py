@@ -43,8 +43,10 @@ Contestants, all over the same samples, model in eval mode:
 Accuracy: the top-5 from each contestant against a reference (our Lanczos with a
 residual bound of 1e-7 in float64 on the MLP, 1e-5 in float32 on ResNet-20), as the
 largest relative error.
-The trace has no exact value at this size; ``--trace-reference N`` measures one with our
-Hutch++ in float64 over ``N`` products and reports each estimate's distance to it.
+The trace: for a network piecewise linear in each weight (both cases) its exact value is
+the exact diagonal summed (``ours-exact``, analysis/hessian/diagonal.py); the reference is
+that sum in float64 (``--trace-reference exact``, the default), or our Hutch++ in float64
+over ``N`` products (``--trace-reference N``; 0: none), and each row reports its distance.
 Speed claims are ratios against PyHessian's DataLoader path, and against ours (the
 ``× ours`` column: how many times longer the contestant took), measured in the same run.
 """
@@ -66,6 +68,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from landscape.analysis.hessian import HessianOperator, hutchpp, spectrum, top_eigen
+from landscape.analysis.hessian.diagonal import exact_trace
 from landscape.data import load_data
 from landscape.models import create_model
 
@@ -178,8 +181,9 @@ def main() -> None:
     ap.add_argument("--out", default="", help="write the measurements as JSON here")
     ap.add_argument("--contestants", default="ours,pyhessian",
                     help="comma-separated: ours, pyhessian, eigenthings, curvlinops")  # fmt: skip
-    ap.add_argument("--trace-reference", type=int, default=0,
-                    help="products of a float64 Hutch++ reference trace (0: none)")  # fmt: skip
+    ap.add_argument("--trace-reference", default="exact",
+                    help="the trace's reference: exact (float64 exact diagonal), or N products "
+                    "of a float64 Hutch++ (0: none)")  # fmt: skip
     ap.add_argument("--repeat", type=int, default=1,
                     help="time each new contestant's row this many times, keep the fastest")  # fmt: skip
     ap.add_argument("--reference", default="",
@@ -260,14 +264,26 @@ def main() -> None:
                 CONTESTANTS[name](model, x, y, device, "eigen", log, args)
 
     if "trace" in parts:
-        if args.trace_reference:
+        if args.trace_reference == "exact":
+            op = HessianOperator(_double(model), (x.double(), y))
+            value, sec = _timed(lambda: exact_trace(op), device)
+            args.trace_ref = (value, 0.0)
+            log({"part": "trace-reference", "trace": value, "stderr": 0.0, "seconds": sec,
+                 "hvps": 0, "how": "float64 exact diagonal"})  # fmt: skip
+        elif int(args.trace_reference):
             ref_model = _double(model)
             op = HessianOperator(ref_model, (x.double(), y))
-            est, sec = _timed(lambda: hutchpp(op, op.dim, args.trace_reference, seed=12345,
+            products = int(args.trace_reference)
+            est, sec = _timed(lambda: hutchpp(op, op.dim, products, seed=12345,
                                               dtype=torch.float64, device=device), device)  # fmt: skip
             args.trace_ref = (est.value, est.stderr)
             log({"part": "trace-reference", "trace": est.value, "stderr": est.stderr,
-                 "seconds": sec, "hvps": args.trace_reference})  # fmt: skip
+                 "seconds": sec, "hvps": products})  # fmt: skip
+        op_res, sec = _best(lambda: spectrum(model, (x, y), top_k=0, trace_method="exact",
+                                             trace_probes=1), device, args.repeat)  # fmt: skip
+        log({"part": "trace", "who": "ours-exact", "seconds": sec,
+             "hvps": op_res.hvp_count["total"], "trace": op_res.trace, "stderr": 0.0,
+             **_trace_err(op_res.trace, args)})  # fmt: skip
         for tm in ("hutchinson", "hutchpp"):
             op_res, sec = _best(lambda tm=tm: spectrum(model, (x, y), top_k=0, trace_method=tm,
                                                        trace_probes=_products(tm, args)),
@@ -468,6 +484,8 @@ def _table_vs_ours(rec: dict) -> None:
     """Each row against ours in the same run: ``× ours`` is how many times longer it took."""
     base = {"eigen": "ours-auto", "trace": "ours-auto", "density": "ours-auto"}
     secs = {(r["part"], r.get("who")): r for r in rec["rows"] if "seconds" in r}
+    if ("trace", "ours-exact") in secs:  # the exact trace, where the network allows it
+        base["trace"] = "ours-exact"
     print(
         "\n| part | who | wall s | CPU s | HVPs | rel. err top-5 | trace (abs. err) | × ours (wall) "
         "| × ours (CPU) |"
@@ -508,6 +526,8 @@ def _table(rec: dict) -> None:
     print("| part | who | seconds | HVPs | rel. err top-5 | speed-up vs pyhessian-loader | note |")
     print("|---|---|---:|---:|---:|---:|---|")
     for r in rec["rows"]:
+        if "who" not in r:  # the trace reference: a value, not a contestant
+            continue
         if r["part"] == "reference":
             continue
         if "skipped" in r:

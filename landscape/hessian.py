@@ -17,7 +17,8 @@ For other uses, the engine's parts are here too: :class:`HessianOperator`
 :func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
 ``tr[(I + c·H)^{-1}]`` for the flatness bound of docs/science.md).
 ``curvature="ggn" | "fisher"`` measures the generalised Gauss-Newton or the empirical
-Fisher instead of the Hessian, :func:`hutchpp` is Hutch++ for the trace, and
+Fisher instead of the Hessian, :func:`hutchpp` is Hutch++ for the trace, :func:`exact_trace` the exact trace (from the
+exact diagonal, :func:`curvature_diagonal`, where :func:`linearity_obstacle` allows), and
 :func:`eigenspace_overlap` compares two networks' top-k eigenspaces.
 """
 
@@ -33,9 +34,12 @@ from landscape.analysis.hessian import (
     Spectrum,
     TopEigen,
     as_linear_operator,
+    curvature_diagonal,
     eigenspace_overlap,
+    exact_trace,
     hutchinson,
     hutchpp,
+    linearity_obstacle,
     overlap_matrix,
     param_groups,
     quadrature_trace,
@@ -58,9 +62,12 @@ __all__ = [
     "Spectrum",
     "TopEigen",
     "as_linear_operator",
+    "curvature_diagonal",
     "eigenspace_overlap",
+    "exact_trace",
     "hutchinson",
     "hutchpp",
+    "linearity_obstacle",
     "overlap_matrix",
     "param_groups",
     "quadrature_trace",

@@ -63,7 +63,7 @@ NORMALIZATIONS = ("filter", "layer", "none")
 WHICH = ("largest", "smallest", "magnitude")
 HVP_METHODS = ("auto", "cached", "double-backward", "forward-over-reverse")
 CURVATURES = ("hessian", "ggn", "fisher")
-TRACE_METHODS = ("hutchinson", "hutchpp")
+TRACE_METHODS = ("hutchinson", "hutchpp", "exact")
 SPLITS = ("test", "train")
 #: The flatness bound's trace estimators above --exact-below (landscape.analysis.bound_trace):
 #: averaged Gauss–anti-Gauss rules (the default) or Gauss rules (the estimator before 2026-12-07).
@@ -374,7 +374,9 @@ class HessianSpec:
         "(Martens 2020) or the empirical Fisher (Kunstner et al. 2019)", choices=CURVATURES,
     )  # fmt: skip
     trace_method: str = setting(
-        "hutchinson", "trace estimator, same products: Hutchinson or Hutch++ (Meyer et al. 2021)",
+        "hutchinson", "trace: Hutchinson or Hutch++ (Meyer et al. 2021) from --probes products, "
+        "or exact: the exact diagonal summed (for the Hessian, networks piecewise linear in "
+        "each weight, e.g. ReLU MLPs/CNNs/ResNets; any network for --curvature ggn|fisher)",
         choices=TRACE_METHODS,
     )  # fmt: skip
     params: str = setting(

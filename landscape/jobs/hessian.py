@@ -333,7 +333,13 @@ def _kept(model: nn.Module, names: Sequence[str], mask: Mapping[str, Tensor] | N
 
 _CURVATURE_NAMES = {"hessian": "Hessian", "ggn": "generalised Gauss-Newton matrix",
                     "fisher": "empirical Fisher"}  # fmt: skip
-_TRACE_NAMES = {"hutchinson": "Hutchinson", "hutchpp": "Hutch++"}
+_TRACE_NAMES = {"hutchinson": "Hutchinson", "hutchpp": "Hutch++", "exact": "exact diagonal"}
+
+
+def _trace_how(s: Mapping[str, Any], products: int) -> str:
+    """``"Hutch++, 99 products"`` or ``"exact diagonal"`` (no products, no error)."""
+    method = s.get("trace_method", "hutchinson")
+    return _TRACE_NAMES[method] + ("" if method == "exact" else f", {products} products")
 
 
 def _matrix(settings: Mapping[str, Any]) -> str:
@@ -368,8 +374,7 @@ def _level_report(rec: Mapping[str, Any]) -> str:
             ("eigenvalues converged (rel. tol)", f"{rec['eigen_converged']} ({s['tol']:g})")
         )
     if rec["trace"] is not None:
-        rows.append((f"trace ({_TRACE_NAMES[s.get('trace_method', 'hutchinson')]}, "
-                     f"{rec['trace_probes']} products)",
+        rows.append((f"trace ({_trace_how(s, rec['trace_probes'])})",
                      plus_minus(rec["trace"], rec["trace_stderr"])))  # fmt: skip
     hv, sec = rec["hvp_count"], rec["seconds"]
     rows += [(f"{stage}: HVPs / seconds", f"{hv[stage]} / {sec[stage]:.2f}")
@@ -468,12 +473,11 @@ def _summary(first: Checkpoint, spec: HessianSpec, results: Sequence[Result]) ->
             _num(over["overlap"][i, i + 1]) for i in range(len(results) - 1)
         ]
     k, s = spec.top_k, records[0]["settings"]
-    trace_name = _TRACE_NAMES[s.get("trace_method", "hutchinson")]
     md = [f"# {_upper(_matrix(s))} spectrum across levels — {run.path.name}", "",
           f"Training-loss {_matrix(s)} over {records[0]['num_samples']} {s['split']} samples, {s['dtype']}, "
           + ("kept weights only (m ⊙ H ⊙ m)" if s["masked"] else "all parameters")
           + f"; top-{k} by Lanczos (rel. tol {s['tol']:g})"
-          + (f", trace by {trace_name} ({s['trace_probes']} products)" if s["trace_probes"] else "")
+          + (f", trace by {_trace_how(s, s['trace_probes'])}" if s["trace_probes"] else "")
           + ".", "",
           format_table(summary_headers(k, s["masked"]), summary_rows(records, k), markdown=True), "",
           "![top eigenvalue and trace against sparsity](levels.png)", ""]  # fmt: skip

@@ -15,6 +15,7 @@
 The public entry point is :mod:`landscape.hessian`.
 """
 
+from landscape.analysis.hessian.diagonal import curvature_diagonal, exact_trace, linearity_obstacle
 from landscape.analysis.hessian.gauss_newton import CURVATURES, fisher_product, ggn_product
 from landscape.analysis.hessian.hutchinson import TRACE_METHODS, Estimate, hutchinson, hutchpp
 from landscape.analysis.hessian.hvp import (
@@ -50,13 +51,16 @@ __all__ = [
     "Spectrum",
     "TopEigen",
     "as_linear_operator",
+    "curvature_diagonal",
     "default_chunk_size",
     "eigenspace_overlap",
+    "exact_trace",
     "fisher_product",
     "ggn_product",
     "hutchinson",
     "hutchpp",
     "lanczos",
+    "linearity_obstacle",
     "overlap_matrix",
     "param_groups",
     "quadrature_trace",

@@ -25,6 +25,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from landscape import distributed
+from landscape.analysis.hessian.diagonal import exact_trace
 from landscape.analysis.hessian.gauss_newton import CURVATURES
 from landscape.analysis.hessian.hutchinson import TRACE_METHODS, Estimate, hutchpp, probe_values
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
@@ -100,7 +101,7 @@ class Spectrum:
             "trace_stderr": num(self.trace_stderr),
             # products spent on the trace (Hutch++ keeps fewer samples than it spends)
             "trace_probes": 0
-            if self.trace_samples is None
+            if self.trace_samples is None or self.settings.get("trace_method") == "exact"
             else int(self.settings.get("trace_probes") or len(self.trace_samples)),
             "density_sigma": num(self.density_sigma),
             "num_params": self.num_params,
@@ -181,7 +182,11 @@ def _stages(
             op, op.dim, top_k, tol=tol, max_steps=max_steps, which=which, seed=seed,
             vectors=eigenvectors, **kw))  # fmt: skip
     values: list[float] = []
-    if trace_probes and trace_method == "hutchpp":
+    if trace_probes and trace_method == "exact":
+        # no products: the exact diagonal (diagonal.py), on the rank the plan gave probe 0
+        if trace_owner[0] == me:
+            values = [stage("trace", lambda: exact_trace(op))]
+    elif trace_probes and trace_method == "hutchpp":
         # Hutch++'s products depend on each other (the sketch's basis): one rank runs them
         # all, the one the plan gave the first probe.
         if trace_owner[0] == me:
@@ -209,7 +214,10 @@ def _stages(
     # products of the ``auto`` method's choice, which one process makes once).
     counts["others"] = sum(counts.values()) - sum(local.values())
     tr = quad = None
-    if trace_probes and trace_method == "hutchpp":
+    if trace_probes and trace_method == "exact":
+        value = float(shared[trace_owner[0]][1][0])
+        tr = Estimate(value, 0.0, np.asarray([value]))
+    elif trace_probes and trace_method == "hutchpp":
         tr = Estimate.from_samples(np.asarray(shared[trace_owner[0]][1]))
     elif trace_probes:
         tr = Estimate.from_samples(np.asarray(_placed(trace_owner, [p[1] for p in shared])))
@@ -292,7 +300,10 @@ def spectrum(
             Fisher, Kunstner et al. 2019); see
             :mod:`~landscape.analysis.hessian.gauss_newton`.
         trace_method: ``"hutchinson"`` or ``"hutchpp"`` (Hutch++, Meyer et al. 2021),
-            both spending ``trace_probes`` products.
+            both spending ``trace_probes`` products, or ``"exact"``: the exact diagonal
+            summed, no products (:mod:`~landscape.analysis.hessian.diagonal`; for the
+            Hessian the network must be piecewise linear in each parameter; any
+            ``trace_probes`` > 0 asks for it).
 
     Returns:
         :class:`Spectrum`.
