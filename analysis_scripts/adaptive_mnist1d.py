@@ -7,11 +7,17 @@ accuracy against the weights remaining, mean ± std over seeds. Writes
 ``figures/adaptive_mnist1d.png`` and ``.json``. Run from the repository root:
 
     python3 analysis_scripts/adaptive_mnist1d.py [--seeds 0,1,2]
+    python3 analysis_scripts/adaptive_mnist1d.py --seeds 0,1,2,3,4 --test-samples 10000 \
+        --out adaptive_mnist1d_test10000                # the MLP with 10,000 test samples
+    python3 analysis_scripts/adaptive_mnist1d.py --preset paul-mnist1d --fixed-levels 9 \
+        --adaptive-levels 4 --out adaptive_paul_mnist1d  # [PAUL]'s regime (1-D CNN, tau = 40)
 
-About 2 minutes per seed on a 2-core CPU (one thread): the bound costs ~15 s a level.
+About 2 minutes per seed on a 2-core CPU (one thread) for the MLP: the bound costs ~15 s a
+level; about 25 minutes per seed for the CNN (training ~2 minutes a level).
 """
 
 import statistics
+import sys
 import time
 
 import matplotlib
@@ -31,14 +37,29 @@ ADAPTIVE_LEVELS = 5  # the adaptive run prunes far faster than 20% a level
 FIXED_LEVELS = 12  # 0.8^12 = 6.9% of the weights
 # ---------------------------------------------------------------------------------------
 
-args = options(__doc__, PRESET, "adaptive_mnist1d")
+
+def _extra(parser) -> None:
+    parser.add_argument("--fixed-levels", type=int, default=FIXED_LEVELS,
+                        help=f"levels of the fixed-ratio run (default {FIXED_LEVELS})")  # fmt: skip
+    parser.add_argument("--adaptive-levels", type=int, default=ADAPTIVE_LEVELS,
+                        help=f"levels of the adaptive run (default {ADAPTIVE_LEVELS})")  # fmt: skip
+    parser.add_argument("--test-samples", type=int, default=None,
+                        help="MNIST-1D test samples (default: the preset's)")  # fmt: skip
+    parser.add_argument("--out", default="adaptive_mnist1d",
+                        help="record name under --figures (default adaptive_mnist1d)")  # fmt: skip
+
+
+args = options(__doc__, PRESET, "adaptive_mnist1d", extra=_extra)
 seeds, ROOT = args.seeds, args.root
-OUT = args.figures / "adaptive_mnist1d"
+OUT = args.figures / args.out
+FIXED_LEVELS, ADAPTIVE_LEVELS = args.fixed_levels, args.adaptive_levels
 t0 = time.time()
 rows: dict[str, list[list[dict]]] = {"fixed 20%": [], f"adaptive c = {FACTOR}": []}
 for seed in seeds:
     base = base_config(args)
     base = base.replace(seed=seed, data_seed=seed)
+    if args.test_samples is not None:
+        base = base.replace(test_samples=args.test_samples)
     fixed = jobs.prune(base.replace(levels=FIXED_LEVELS), root=ROOT, quiet=True)
     adaptive = jobs.prune(base.replace(levels=ADAPTIVE_LEVELS, prune_ratio="adaptive",
                                        adaptive_factor=FACTOR), root=ROOT, quiet=True)  # fmt: skip
@@ -47,7 +68,8 @@ for seed in seeds:
     print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
 out = {"preset": args.preset, "seeds": seeds, "adaptive_factor": FACTOR, "torch": torch.__version__,
-       "command": "python3 analysis_scripts/adaptive_mnist1d.py", "seconds": time.time() - t0,
+       "test_samples": base.data.test_samples, "levels": {"fixed": FIXED_LEVELS, "adaptive": ADAPTIVE_LEVELS},
+       "command": "python3 " + " ".join(sys.argv), "seconds": time.time() - t0,
        "runs": {}}  # fmt: skip
 fig, ax = plt.subplots(figsize=(6, 4))
 for label, per_seed in rows.items():
