@@ -1,8 +1,8 @@
 """Figures a reader can trust at a glance: what every figure the verbs draw must satisfy.
 
 Every committed record in ``figures/`` that a verb draws (``landscape plot result``) is drawn
-again and checked: each data axes has both axis labels, each legend lies inside the figure,
-no text reads ``-0.000``; and the cases that went wrong before are planted: a 13-level
+again and checked: each data axes has both axis labels, each legend lies inside the figure
+and no curve or reference line runs through it, no text reads ``-0.000``; and the cases that went wrong before are planted: a 13-level
 barrier matrix with ``-0.0`` cells and no BatchNorm, a slice whose sets are empty, small
 multiples of histograms.
 """
@@ -19,6 +19,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
 from landscape.plotting import DRAWERS
@@ -51,6 +52,40 @@ def _data_axes(fig: Figure):
     return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.axison]
 
 
+def _line_points(line: Line2D, samples: int = 100) -> np.ndarray:
+    """Display coordinates a line covers: its vertices, and points along each segment when it
+    is drawn as a line (an ``axvline`` has only two vertices, at the axes' edges)."""
+    xy = np.column_stack([np.asarray(v, dtype=np.float64) for v in line.get_data()])
+    xy = line.get_transform().transform(xy)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if line.get_linestyle() in ("None", "none", "", " ") or len(xy) < 2:
+        return xy
+    t = np.linspace(0.0, 1.0, samples)[:, None, None]
+    return (xy[:-1][None] * (1 - t) + xy[1:][None] * t).reshape(-1, 2)
+
+
+def legend_hides_data(fig: Figure) -> list[str]:
+    """The lines (curves, markers, reference lines) that run through their axes' legend, in
+    the part of the legend that lies over the data area (``fig`` drawn first)."""
+    renderer = fig.canvas.get_renderer()
+    hidden = []
+    for ax in _data_axes(fig):
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        area = ax.get_window_extent(renderer)
+        for line in ax.lines:
+            if not line.get_visible():
+                continue
+            x, y = _line_points(line).T
+            over = (x >= max(box.x0, area.x0)) & (x <= min(box.x1, area.x1))
+            over &= (y >= max(box.y0, area.y0)) & (y <= min(box.y1, area.y1))
+            if over.any():
+                hidden.append(f"{ax.get_ylabel()!r}: {line.get_label()!r} runs through the legend")
+    return hidden
+
+
 def check_figure(fig: Figure) -> list[str]:
     """What is wrong with ``fig`` at a glance (empty: nothing)."""
     fig.set_dpi(40)  # geometry scales with the dpi; fewer pixels draw faster
@@ -75,6 +110,7 @@ def check_figure(fig: Figure) -> list[str]:
                 or ext.y1 > box.y1 + 1
             ):
                 problems.append(f"{where}: legend runs past the figure's edge")
+    problems += legend_hides_data(fig)
     for text in fig.findobj(Text):
         if text.get_visible() and NEGATIVE_ZERO.search(text.get_text()):
             problems.append(f"text {text.get_text()!r} shows a negative zero")
@@ -195,3 +231,35 @@ def test_categorical_panels_name_their_axes():
              "kappa_random_std": 0.007, "kappa_magnitude": 0.004, "kappa_ratio": 0.16}  # fmt: skip
     for fig in (plot_layers(layers)[0], plot_curvature(kappa)[0]):
         assert check_figure(fig) == []
+
+
+def _bound_record() -> dict:
+    p = np.linspace(0, 1, 41)
+    return {
+        "kind": "bound", "ratios": p.tolist(), "num_kept": 100, "method": "exact",
+        "rhs": {"magnitude": (100 * (1 - 0.3 * p**2)).tolist(),
+                "random": (100 * (1 - 0.6 * p)).tolist()},
+        "p_star": {"magnitude": 0.8, "random": 0.62}, "actual_ratio": 0.2,
+        "epsilon": 0.09, "epsilon_rule": "dense-train-loss",
+        "epsilon_factors": [0.25, 0.5, 1.0, 2.0, 4.0],
+        "p_star_epsilon": {"magnitude": [0.6, 0.7, 0.8, 0.85, 0.9],
+                           "random": [0.4, 0.5, 0.62, 0.7, 0.75]},
+    }  # fmt: skip
+
+
+def test_bound_legends_lie_outside_the_data_area_and_name_their_units():
+    """The p* and run's-ratio verticals crossed the legend wherever it sat inside the axes:
+    both bound figures put each legend below its panel, clear of the axes, and inside the
+    figure; the error axes say they are fractions."""
+    empirical = _draw(FIGURES / "bound_empirical_mnist1d.json")
+    for fig in (empirical, _draw(_bound_record())):
+        assert check_figure(fig) == []
+        renderer = fig.canvas.get_renderer()
+        for ax in _data_axes(fig):
+            legend = ax.get_legend().get_window_extent(renderer)
+            assert not legend.overlaps(ax.get_window_extent(renderer)), ax.get_ylabel()
+    labels = [ax.get_ylabel() for ax in _data_axes(empirical)]
+    assert labels == ["test error after retraining (fraction)", "error barrier to w^(L) (fraction)"]
+    # the record says the MLP has no BatchNorm: no policy is named
+    assert "no BatchNorm" in empirical.axes[1].get_title()
+    assert "BN:" not in " ".join(t.get_text() for t in empirical.findobj(Text))
