@@ -121,7 +121,7 @@ def plot_bound_levels(
     if np.isfinite(actual).any():
         ax.plot(lv, actual, "x--", color="k", lw=1, ms=6, label="ratio the run used")
     ax.set_xlabel("level L")
-    ax.set_ylabel("pruning ratio of the kept weights")
+    ax.set_ylabel("pruning ratio (fraction of the kept weights)")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(lv)
     ax.grid(alpha=0.3)
@@ -162,13 +162,13 @@ def plot_bound_empirical(
     ax.axhline(res["threshold"], color="gray", lw=0.8,
                label=f"matching: ≤ {res['reference_error']:.3f} + {res['tolerance']:g}")  # fmt: skip
     _actual(ax, res.get("actual_ratio"))
-    ax.set_xlabel("one-shot pruning ratio p (fraction of the kept weights)")
+    ax.set_xlabel("one-shot pruning ratio p (fraction)")
     ax.set_ylabel("test error after retraining (fraction)")
     ax.set_xlim(0, 1)
     _legend_below(ax, ncol=2)
     ax.grid(alpha=0.3)
     bx.axhline(res["tolerance"], color="gray", lw=0.8, label=f"tolerance {res['tolerance']:g}")
-    bx.set_xlabel("one-shot pruning ratio p (fraction of the kept weights)")
+    bx.set_xlabel("one-shot pruning ratio p (fraction)")
     bx.set_ylabel("error barrier to w^(L) (fraction)")
     bx.set_title(f"linear path to w^(L), {bn_note(res)}", fontsize=8)
     bx.set_xlim(0, 1)
