@@ -1,10 +1,11 @@
 """Figures a reader can trust at a glance: what every figure the verbs draw must satisfy.
 
 Every committed record in ``figures/`` that a verb draws (``landscape plot result``) is drawn
-again and checked: each data axes has both axis labels, each legend lies inside the figure,
-no text reads ``-0.000``; and the cases that went wrong before are planted: a 13-level
-barrier matrix with ``-0.0`` cells and no BatchNorm, a slice whose sets are empty, small
-multiples of histograms.
+again and checked: each data axes has both axis labels, inside the figure; each legend lies
+inside the figure and no curve or reference line runs through it; no text reads ``-0.000``;
+and the cases that went wrong before are planted: a 13-level barrier matrix with ``-0.0``
+cells and no BatchNorm, a slice whose sets are empty, small multiples of histograms, the
+flatness-bound figures' legends, the units on the axes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
 from landscape.plotting import DRAWERS
@@ -51,6 +53,48 @@ def _data_axes(fig: Figure):
     return [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.axison]
 
 
+def _line_points(line: Line2D, samples: int = 100) -> np.ndarray:
+    """Display coordinates a line covers: its vertices, and points along each segment when it
+    is drawn as a line (an ``axvline`` has only two vertices, at the axes' edges)."""
+    xy = np.column_stack([np.asarray(v, dtype=np.float64) for v in line.get_data()])
+    xy = line.get_transform().transform(xy)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if line.get_linestyle() in ("None", "none", "", " ") or len(xy) < 2:
+        return xy
+    t = np.linspace(0.0, 1.0, samples)[:, None, None]
+    return (xy[:-1][None] * (1 - t) + xy[1:][None] * t).reshape(-1, 2)
+
+
+def legend_hides_data(fig: Figure) -> list[str]:
+    """The lines (curves, markers, reference lines) that run through their axes' legend, in
+    the part of the legend that lies over the data area (``fig`` drawn first)."""
+    renderer = fig.canvas.get_renderer()
+    hidden = []
+    for ax in _data_axes(fig):
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        area = ax.get_window_extent(renderer)
+        for line in ax.lines:
+            if not line.get_visible():
+                continue
+            x, y = _line_points(line).T
+            over = (x >= max(box.x0, area.x0)) & (x <= min(box.x1, area.x1))
+            over &= (y >= max(box.y0, area.y0)) & (y <= min(box.y1, area.y1))
+            if over.any():
+                hidden.append(f"{ax.get_ylabel()!r}: {line.get_label()!r} runs through the legend")
+    return hidden
+
+
+def _inside(ext, box) -> bool:
+    """Whether the extent ``ext`` lies inside ``box`` (a pixel of slack for rounding)."""
+    return (
+        ext.x0 >= box.x0 - 1 and ext.y0 >= box.y0 - 1 and ext.x1 <= box.x1 + 1
+        and ext.y1 <= box.y1 + 1
+    )  # fmt: skip
+
+
 def check_figure(fig: Figure) -> list[str]:
     """What is wrong with ``fig`` at a glance (empty: nothing)."""
     fig.set_dpi(40)  # geometry scales with the dpi; fewer pixels draw faster
@@ -65,16 +109,16 @@ def check_figure(fig: Figure) -> list[str]:
             problems.append(f"{where}: no x label")
         if not ax.get_ylabel().strip():
             problems.append(f"{where}: no y label")
+        for axis, label in (("x", ax.xaxis.label), ("y", ax.yaxis.label)):
+            ext = label.get_window_extent(renderer)
+            if label.get_text() and not _inside(ext, box):
+                problems.append(f"{where}: {axis} label {label.get_text()!r} is clipped")
         legend = ax.get_legend()
         if legend is not None:
             ext = legend.get_window_extent(renderer)
-            if (
-                ext.x0 < box.x0 - 1
-                or ext.y0 < box.y0 - 1
-                or ext.x1 > box.x1 + 1
-                or ext.y1 > box.y1 + 1
-            ):
+            if not _inside(ext, box):
                 problems.append(f"{where}: legend runs past the figure's edge")
+    problems += legend_hides_data(fig)
     for text in fig.findobj(Text):
         if text.get_visible() and NEGATIVE_ZERO.search(text.get_text()):
             problems.append(f"text {text.get_text()!r} shows a negative zero")
@@ -195,3 +239,84 @@ def test_categorical_panels_name_their_axes():
              "kappa_random_std": 0.007, "kappa_magnitude": 0.004, "kappa_ratio": 0.16}  # fmt: skip
     for fig in (plot_layers(layers)[0], plot_curvature(kappa)[0]):
         assert check_figure(fig) == []
+
+
+def _bound_record() -> dict:
+    p = np.linspace(0, 1, 41)
+    return {
+        "kind": "bound", "ratios": p.tolist(), "num_kept": 100, "method": "exact",
+        "rhs": {"magnitude": (100 * (1 - 0.3 * p**2)).tolist(),
+                "random": (100 * (1 - 0.6 * p)).tolist()},
+        "p_star": {"magnitude": 0.8, "random": 0.62}, "actual_ratio": 0.2,
+        "epsilon": 0.09, "epsilon_rule": "dense-train-loss",
+        "epsilon_factors": [0.25, 0.5, 1.0, 2.0, 4.0],
+        "p_star_epsilon": {"magnitude": [0.6, 0.7, 0.8, 0.85, 0.9],
+                           "random": [0.4, 0.5, 0.62, 0.7, 0.75]},
+    }  # fmt: skip
+
+
+def test_bound_legends_lie_outside_the_data_area_and_name_their_units():
+    """The p* and run's-ratio verticals crossed the legend wherever it sat inside the axes:
+    both bound figures put each legend below its panel, clear of the axes, and inside the
+    figure; the error axes say they are fractions."""
+    empirical = _draw(FIGURES / "bound_empirical_mnist1d.json")
+    for fig in (empirical, _draw(_bound_record())):
+        assert check_figure(fig) == []
+        renderer = fig.canvas.get_renderer()
+        for ax in _data_axes(fig):
+            legend = ax.get_legend().get_window_extent(renderer)
+            assert not legend.overlaps(ax.get_window_extent(renderer)), ax.get_ylabel()
+    labels = [ax.get_ylabel() for ax in _data_axes(empirical)]
+    assert labels == ["test error after retraining (fraction)", "error barrier to w^(L) (fraction)"]
+    # the record says the MLP has no BatchNorm: no policy is named
+    assert "no BatchNorm" in empirical.axes[1].get_title()
+    assert "BN:" not in " ".join(t.get_text() for t in empirical.findobj(Text))
+
+
+def _colour_bar_labels(fig: Figure) -> list[str]:
+    return [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def test_a_slice_names_its_units_and_batchnorm_only_where_the_network_has_it():
+    """The colour bars say fraction / nats; the titles name the BN policy only for a network
+    with BatchNorm (the record's ``has_batchnorm``, written by the slice job from the model:
+    the 1-D CNN has three BatchNorm1d, so its committed slices rightly say ``BN: recompute``)."""
+    without = _slice_record(None, 0.04) | {"has_batchnorm": False}
+    fig = _draw(without, "anchors")  # both panels: test error and train loss
+    assert check_figure(fig) == []
+    assert _colour_bar_labels(fig) == ["test error (fraction)", "train loss (nats)"]
+    titles = " ".join(t.get_text() for t in fig.findobj(Text))
+    assert "no BatchNorm" in titles and "BN:" not in titles
+    from landscape.plotting.slices import plot_slices
+
+    committed = plot_slices(FIGURES / "slice_cnn1d_tau0_level2.json")[0]
+    assert all("(BN: recompute)" in ax.get_title() for ax in _data_axes(committed))
+
+
+def test_each_quantity_is_labelled_in_the_unit_the_record_holds_it():
+    from landscape.plotting._common import unit, with_unit
+    from landscape.plotting.levels import plot_metric_vs_sparsity
+    from landscape.plotting.reequilibration import plot_histograms, plot_reequilibration
+
+    assert [unit(q) for q in ("test_error", "test accuracy", "error barrier", "train_loss")] == [
+        "fraction", "fraction", "fraction", "nats"]  # fmt: skip
+    assert with_unit("κ") == "κ" and with_unit("test error") == "test error (fraction)"
+    rows = [{"level": 0, "density": 1.0, "test_accuracy": 0.68},
+            {"level": 1, "density": 0.8, "test_accuracy": 0.67}]  # fmt: skip
+    ax = plot_metric_vs_sparsity({"IMP-WR": rows})[1]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == (
+        "weights remaining (%)",
+        "test accuracy (fraction)",
+    )
+    # The share of kept weights below t_L: a fraction on the summary's axis and in the
+    # histograms' titles (those said 12.3 % for the axis's 0.123).
+    rec = json.loads((FIGURES / "reequilibration_mnist1d.json").read_text())
+    assert "(fraction)" in plot_reequilibration(rec)[1].flat[0].get_ylabel()
+    below = rec["runs"][0]["levels"][0]["below_retrained"]
+    title = plot_histograms(rec)[1][0, 0].get_title()
+    assert title.endswith(f"below t_L: {below:.3f}") and "%" not in title
+    for name in ("instability_scan_cnn1d_tau0_level2", "robustness_mnist1d"):
+        fig = _draw(FIGURES / f"{name}.json")
+        assert _data_axes(fig)[0].get_ylabel() == "test error barrier (fraction)"
+    fig = _draw(FIGURES / "connectivity_cnn1d_tau0.json")
+    assert _data_axes(fig)[0].get_ylabel() == "test error (fraction)"

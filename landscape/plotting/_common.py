@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from landscape.io import load_json
 
-__all__ = ["axes", "bn_note", "cell_label", "load_result", "matrix_font"]
+__all__ = ["axes", "bn_note", "cell_label", "load_result", "matrix_font", "unit", "with_unit"]
 
 
 def load_result(
@@ -62,6 +62,29 @@ def bn_note(res: Mapping[str, Any]) -> str:
     if res.get("has_batchnorm") is False:
         return "no BatchNorm"
     return f"BN: {res.get('bn_policy')}"
+
+
+def unit(quantity: str) -> str:
+    """The unit the records hold ``quantity`` in, for an axis label: errors, accuracies and
+    their barriers are fractions of the split (0.05, never 5 %); losses are cross-entropy in
+    nats; anything else (a ratio, a curvature) has no unit to name (``""``).
+
+    Every figure of a verb draws a record's number as it is, so its label says which of the
+    two a reader is looking at: the analysis scripts draw some of the same quantities in %.
+    """
+    q = quantity.replace("_", " ").lower()
+    if "error" in q or "accuracy" in q:
+        return "fraction"
+    if "loss" in q:
+        return "nats"
+    return ""
+
+
+def with_unit(label: str, quantity: str | None = None) -> str:
+    """``label (unit)`` for the unit of ``quantity`` (default: the label itself), or
+    ``label`` alone when the quantity has none (:func:`unit`)."""
+    u = unit(label if quantity is None else quantity)
+    return f"{label} ({u})" if u else label
 
 
 def matrix_font(n: int) -> float:

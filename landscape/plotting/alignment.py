@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from landscape.plotting._common import axes as _axes
-from landscape.plotting._common import load_result
+from landscape.plotting._common import load_result, with_unit
 
 __all__ = ["plot_across", "plot_alignment"]
 
@@ -35,7 +35,7 @@ def plot_alignment(
                  ("" if part == "before" else f" ({res['method']} matching)"))  # fmt: skip
         ax.plot(curve["alphas"], curve[key], style, ms=3, label=label)
     ax.set_xlabel("γ  (w = (1−γ)·w_A + γ·w_B)")
-    ax.set_ylabel(f"{split} {metric}")
+    ax.set_ylabel(with_unit(f"{split} {metric}"))
     repair = f", REPAIR by {res['repair_by']}" if res.get("repair") else ""
     ax.set_title(f"{res.get('title', '')}\n‖θ_A − θ_B‖ {res['distance_before']:.3g} → "
                  f"{res['distance_after']:.3g}{repair}", fontsize=8)  # fmt: skip
@@ -60,8 +60,8 @@ def plot_across(result: str | Path | Mapping[str, Any]) -> tuple[Figure, np.ndar
         axes[1].plot(levels, [p["summary"][f"mask_iou_{part}"] for p in per], style, ms=4,
                      label=label)  # fmt: skip
     split = res.get("settings", {}).get("split", "test")
-    axes[0].set_ylabel(f"{split} error barrier (mean over run pairs)")
-    axes[1].set_ylabel("mask IoU (mean over run pairs)")
+    axes[0].set_ylabel(f"{split} error barrier (fraction, mean over run pairs)")
+    axes[1].set_ylabel("mask IoU (fraction, mean over run pairs)")
     for ax in axes:
         ax.set_xlabel("level")
         ax.legend(frameon=False, fontsize=8)

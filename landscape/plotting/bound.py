@@ -32,6 +32,13 @@ def _two(axes: Sequence[Axes] | None, size: tuple[float, float]) -> tuple[Figure
     return fig, list(fig.subplots(1, 2))
 
 
+def _legend_below(ax: Axes, ncol: int) -> None:
+    """The legend under the axes, outside the data area: inside, the vertical markers of
+    ``p*`` and the run's ratio run through it whatever corner it takes."""
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=ncol)  # fmt: skip
+
+
 def _actual(ax: Axes, ratio: float | None, vertical: bool = True) -> None:
     if ratio is None:
         return
@@ -53,7 +60,7 @@ def plot_bound(
         axes: two axes to draw into (default: a new 1×2 figure).
     """
     res = load_result(result, ("bound",))
-    fig, (ax, bx) = _two(axes, (9.0, 3.6))
+    fig, (ax, bx) = _two(axes, (9.0, 4.6))
     p, dim = np.asarray(res["ratios"]), res["num_kept"]
     ax.plot(p, p, color="gray", lw=1, label="left side p")
     for k in _KINDS:
@@ -63,11 +70,11 @@ def plot_bound(
         ax.plot([star], [star], "o", color=_COLORS[k], ms=5)
         ax.axvline(star, color=_COLORS[k], ls="--", lw=0.8, label=f"p* {k} = {star:.3f}")
     _actual(ax, res.get("actual_ratio"))
-    ax.set_xlabel("pruning ratio p (of the kept weights)")
-    ax.set_ylabel("(1/D) · side")
+    ax.set_xlabel("pruning ratio p (fraction of the kept weights)")
+    ax.set_ylabel("(1/D) · side (fraction of D)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(frameon=False, fontsize=7)
+    _legend_below(ax, ncol=2)
     ax.grid(alpha=0.3)
     factors = np.asarray(res["epsilon_factors"])
     eps = res["epsilon"]
@@ -79,8 +86,8 @@ def plot_bound(
     bx.set_xticks(factors * eps, [f"{v:.3g}" for v in factors * eps])
     bx.minorticks_off()
     bx.set_xlabel("ε (loss increase)")
-    bx.set_ylabel("predicted p*")
-    bx.legend(frameon=False, fontsize=7)
+    bx.set_ylabel("predicted p* (fraction of the kept weights)")
+    _legend_below(bx, ncol=2)
     bx.grid(alpha=0.3, which="both")
     fig.suptitle(f"{res.get('title', '')}: D = {dim}, trace {res['method']}", fontsize=9)
     return fig, np.asarray([ax, bx])
@@ -114,7 +121,7 @@ def plot_bound_levels(
     if np.isfinite(actual).any():
         ax.plot(lv, actual, "x--", color="k", lw=1, ms=6, label="ratio the run used")
     ax.set_xlabel("level L")
-    ax.set_ylabel("pruning ratio of the kept weights")
+    ax.set_ylabel("pruning ratio (fraction of the kept weights)")
     ax.set_ylim(0, 1.02)
     ax.set_xticks(lv)
     ax.grid(alpha=0.3)
@@ -127,16 +134,17 @@ def plot_bound_levels(
 def plot_bound_empirical(
     result: str | Path | Mapping[str, Any], axes: Sequence[Axes] | None = None
 ) -> tuple[Figure, np.ndarray]:
-    """Left: test error of each one-shot pruned and retrained network against the ratio
-    (filled: linearly connected to ``w^(L)``), the matching threshold and the predicted
-    ``p*``. Right: the error barrier to ``w^(L)`` against the ratio, with the tolerance.
+    """Left: test error (a fraction) of each one-shot pruned and retrained network against
+    the ratio (filled: linearly connected to ``w^(L)``), the matching threshold and the
+    predicted ``p*``. Right: the error barrier to ``w^(L)`` (a fraction) against the ratio,
+    with the tolerance. Each legend sits below its panel, where no curve or line runs.
 
     Args:
         result: a ``bound-empirical`` result.
         axes: two axes to draw into (default: a new 1×2 figure).
     """
     res = load_result(result, ("bound-empirical",))
-    fig, (ax, bx) = _two(axes, (9.0, 3.6))
+    fig, (ax, bx) = _two(axes, (9.0, 4.8))
     r = np.asarray(res["ratios"])
     for k in _KINDS:
         q, c = res[k], _COLORS[k]
@@ -154,16 +162,17 @@ def plot_bound_empirical(
     ax.axhline(res["threshold"], color="gray", lw=0.8,
                label=f"matching: ≤ {res['reference_error']:.3f} + {res['tolerance']:g}")  # fmt: skip
     _actual(ax, res.get("actual_ratio"))
-    ax.set_xlabel("one-shot pruning ratio p")
-    ax.set_ylabel("test error after retraining")
+    ax.set_xlabel("one-shot pruning ratio p (fraction)")
+    ax.set_ylabel("test error after retraining (fraction)")
     ax.set_xlim(0, 1)
-    ax.legend(frameon=False, fontsize=6)
+    _legend_below(ax, ncol=2)
     ax.grid(alpha=0.3)
     bx.axhline(res["tolerance"], color="gray", lw=0.8, label=f"tolerance {res['tolerance']:g}")
-    bx.set_xlabel("one-shot pruning ratio p")
-    bx.set_ylabel(f"error barrier to w^(L) ({bn_note(res)})")
+    bx.set_xlabel("one-shot pruning ratio p (fraction)")
+    bx.set_ylabel("error barrier to w^(L) (fraction)")
+    bx.set_title(f"linear path to w^(L), {bn_note(res)}", fontsize=8)
     bx.set_xlim(0, 1)
-    bx.legend(frameon=False, fontsize=7)
+    _legend_below(bx, ncol=3)
     bx.grid(alpha=0.3)
     fig.suptitle(f"{res.get('title', '')} (filled: linearly connected)", fontsize=9)
     return fig, np.asarray([ax, bx])

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from landscape.plotting._common import axes as _axes
-from landscape.plotting._common import bn_note, cell_label, load_result, matrix_font
+from landscape.plotting._common import bn_note, cell_label, load_result, matrix_font, with_unit
 
 __all__ = [
     "load_result",
@@ -32,7 +32,7 @@ _METRICS = {"error": ("errors", "test error"), "loss": ("losses", "loss")}
 def _split_label(res: Mapping[str, Any], metric: str) -> str:
     split = res.get("settings", {}).get("split", "")
     name = "error" if metric == "error" else "loss"
-    return f"{split} {name}".strip()
+    return with_unit(f"{split} {name}".strip(), name)
 
 
 def plot_barrier(
@@ -154,7 +154,7 @@ def plot_instability_scan(
     if res.get("onset") is not None:
         ax.axvline(res["onset"], ls=":", color="C3", lw=1, label=f"onset: step {res['onset']}")
     ax.set_xlabel("rewind step τ")
-    ax.set_ylabel(f"{res.get('split', 'test')} error barrier")
+    ax.set_ylabel(with_unit(f"{res.get('split', 'test')} error barrier"))
     ax.set_title(res.get("title", ""), fontsize=9)
     ax.legend(frameon=False, fontsize=8)
     return fig, ax

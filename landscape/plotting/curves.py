@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import bn_note, load_result
+from landscape.plotting._common import bn_note, load_result, with_unit
 
 __all__ = ["plot_curve"]
 
@@ -41,7 +41,7 @@ def plot_curve(
         ax.plot(t, res["line"][key], "o--", ms=3, color="gray", label="straight line")
         ax.plot(t, res["curve"][key], "o-", ms=3, color="C0", label=f"trained {family}")
         ax.set_xlabel("t  (t = 0: CKPT_A, t = 1: CKPT_B)")
-        ax.set_ylabel(f"{split} {what}" + (" (cross-entropy)" if what == "loss" else ""))
+        ax.set_ylabel(with_unit(f"{split} {what}"))
         ax.set_title(f"{what} barrier: line {res['line'][f'{what}_barrier']:.4f}, "
                      f"curve {res['curve'][f'{what}_barrier']:.4f}", fontsize=9)  # fmt: skip
         ax.legend(frameon=False, fontsize=8)

@@ -9,6 +9,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from landscape.io import level_metrics
+from landscape.plotting._common import with_unit
 
 __all__ = ["plot_metric_vs_sparsity"]
 
@@ -42,7 +43,7 @@ def plot_metric_vs_sparsity(
     ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
-    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_ylabel(with_unit(metric.replace("_", " ")))
     ax.grid(alpha=0.3, which="both")
     ax.legend(frameon=False)
     fig.tight_layout()

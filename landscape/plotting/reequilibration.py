@@ -96,9 +96,9 @@ def plot_reequilibration(
             _step(d, edges, row["hist_retrained"], color=col, lw=1.4, label=e["label"])
             if row.get("threshold"):
                 d.axvline(np.log10(row["threshold"]), color=col, lw=0.7, alpha=0.7)
-    a.set_ylabel("kept weights below t_L after retraining")
+    a.set_ylabel("kept weights below t_L\nafter retraining (fraction)")
     b.set_ylabel("‖w − m_{L+1}⊙w‖ / ‖w‖")
-    c.set_ylabel("overlap of successive pruning steps")
+    c.set_ylabel("overlap of successive pruning steps (fraction)")
     for ax in (a, b, c):
         ax.set_xlabel("level L (pruned to L+1)")
         ax.grid(alpha=0.3)
@@ -155,12 +155,13 @@ def plot_histograms(
             if r.get("threshold"):
                 ax.axvline(np.log10(r["threshold"]), color="k", ls="--", lw=0.7)
             below = r.get("below_retrained")
-            note = f": {100 * below:.1f}% < t_L" if below is not None else ""
+            # a fraction, as on the summary figure's axis: one unit for the quantity
+            note = f", below t_L: {below:.3f}" if below is not None else ""
             ax.set_title(f"{e['label']}, L={lv}{note}", fontsize=7)
             ax.tick_params(labelsize=6)
             # Every panel says what its axes are: small multiples are read one at a time.
             ax.set_xlabel("log10 |w|", fontsize=7)
             ax.set_ylabel("density", fontsize=7)
     fig.suptitle("kept weights: projection m_{L+1}⊙w^(L) (grey) and retrained w^(L+1) (colour); "
-                 "dashed: t_L", fontsize=8)  # fmt: skip
+                 "dashed: t_L; titles: the fraction below t_L after retraining", fontsize=8)  # fmt: skip
     return fig, axes

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import axes, load_result
+from landscape.plotting._common import axes, load_result, with_unit
 
 __all__ = ["plot_robustness"]
 
@@ -53,7 +53,7 @@ def plot_robustness(
     ax.set_xticks(radii)
     ax.set_xticklabels([f"{r:g}" for r in radii])
     ax.set_xlabel(f"perturbation radius r  (‖δ‖ = r·d_L, d_L = {res['step_distance']:.3g})")
-    ax.set_ylabel(f"{res.get('split', 'test')} {metric} barrier")
+    ax.set_ylabel(with_unit(f"{res.get('split', 'test')} {metric} barrier"))
     ax.set_ylim(bottom=min(0.0, float(np.nanmin(mean - std))))
     ax.set_title(res.get("title", ""), fontsize=8)
     ax.legend(frameon=False, fontsize=8)

@@ -14,7 +14,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from landscape.plotting._common import bn_note, load_result
+from landscape.plotting._common import bn_note, load_result, with_unit
 
 __all__ = ["plot_slice", "plot_slices"]
 
@@ -63,7 +63,7 @@ def plot_slice(
         cs = ax.contourf(a, b, z, levels=lv, norm=LogNorm(), cmap="viridis")
     else:
         cs = ax.contourf(a, b, z, levels=levels, cmap="viridis")
-    cbar = fig.colorbar(cs, ax=ax, label=metric.replace("_", " "), format="%.3g")
+    cbar = fig.colorbar(cs, ax=ax, label=with_unit(metric.replace("_", " ")), format="%.3g")
     if metric.endswith("loss") and len(cs.levels) > 6:
         cbar.set_ticks(cs.levels[:: max(1, len(cs.levels) // 5)])
         cbar.minorticks_off()
