@@ -1056,7 +1056,7 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
     return rows
 
 
-# [PAUL] App. F at matched density: each adaptive level from 2 on against the fixed-20% level
+# [PAUL] App. F at matched density: each adaptive level from 1 on against the fixed-20% level
 # whose mean density is nearest, where the two lie within this many points of weights.
 ADAPTIVE_MATCH = 0.015
 # The adaptive records, newest form first for the MLP: (label, candidate record names).
@@ -1068,7 +1068,7 @@ def adaptive_pairs(ad: dict, fx: dict) -> list[tuple[int, int]]:
     """(adaptive level, fixed level) pairs at matched mean density (:data:`ADAPTIVE_MATCH`)."""
     mean = [statistics.mean(d) for d in fx["density"]]
     pairs = []
-    for a in range(2, len(ad["density"])):
+    for a in range(1, len(ad["density"])):
         da = statistics.mean(ad["density"][a])
         f = min(range(len(mean)), key=lambda i: abs(mean[i] - da))
         if abs(mean[f] - da) <= ADAPTIVE_MATCH:

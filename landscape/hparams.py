@@ -230,6 +230,14 @@ class PruneHparams:
         "--prune-ratio adaptive: the factor c in c·p*(L), 0 < c ≤ 1",
         methods=_IMP,
     )
+    adaptive_bound: str = _f(
+        "slq",
+        "--prune-ratio adaptive: the flatness bound's trace estimator, slq (16 x 80 Gauss "
+        "rules, exact below 2000 kept weights: every adaptive run before 2026-12-07) or "
+        "averaged (2 x 60 averaged Gauss-anti-Gauss rules, exact below 120: the bound verb's "
+        "default, ~10x fewer Hessian-vector products)",
+        choices=("slq", "averaged"), methods=_IMP,
+    )  # fmt: skip
     prune_strategy: str = _f("global", "mask rule", choices=("global", "layerwise", "random"))
     prune_scope: str = _f("conv+linear", "prunable tensors", choices=("conv+linear", "conv"))
     prune_ignore: str = _f(
@@ -307,6 +315,11 @@ class PruneHparams:
             raise ValueError(
                 "--adaptive-factor applies with --prune-ratio adaptive only; add "
                 "--prune-ratio adaptive, or drop --adaptive-factor"
+            )
+        if self.adaptive_bound != "slq" and self.prune_ratio != "adaptive":
+            raise ValueError(
+                "--adaptive-bound applies with --prune-ratio adaptive only; add "
+                "--prune-ratio adaptive, or drop --adaptive-bound"
             )
         if not 0 <= self.goal_sparsity < 1:
             raise ValueError(f"--goal-sparsity must lie in [0, 1), got {self.goal_sparsity}")

@@ -303,6 +303,31 @@ def test_the_adaptive_runner_prunes_round_c_p_star_kept(tmp_path, monkeypatch):
         assert m["p_star_epsilon"] == pytest.approx(dense_loss, rel=1e-6)
 
 
+def test_adaptive_bound_averaged_uses_its_own_estimator_and_names_the_run(tmp_path, monkeypatch):
+    from landscape.hparams import RunConfig
+    from landscape.runners import imp
+    from landscape.runs import open_run
+
+    cheap = BoundSpec(trace_method="averaged", probes=2, steps=8, exact_below=50,
+                      curvature=CurvatureSpec(samples=256))  # fmt: skip
+    monkeypatch.setattr(imp, "ADAPTIVE_BOUND", CHEAP)  # must not be used
+    monkeypatch.setattr(imp, "ADAPTIVE_BOUND_AVERAGED", cheap)
+    _, run_dir = run_method(tmp_path / "av", method="imp-wr", levels=1, prune_ratio="adaptive",
+                            adaptive_bound="averaged")  # fmt: skip
+    run = open_run(run_dir, "cpu")
+    m = json.loads((run_dir / "level_01" / "metrics.json").read_text())
+    model = run.model()
+    model.load_state_dict(run.weights(0))
+    res = flatness_bound(model, run.data.tensors("train", 256), run.mask(0), m["p_star_epsilon"],
+                         probes=2, steps=8, exact_below=50, trace_method="averaged",
+                         kinds=("magnitude",), factors=())  # fmt: skip
+    assert res.p_star["magnitude"] == pytest.approx(m["p_star"], rel=1e-9)
+    slq = RunConfig().replace(prune_ratio="adaptive")
+    assert slq.replace(adaptive_bound="averaged").hash() != slq.hash()
+    with pytest.raises(ValueError, match="--adaptive-bound applies with --prune-ratio adaptive"):
+        RunConfig().replace(adaptive_bound="averaged")
+
+
 def test_adaptive_settings_are_checked():
     from landscape.hparams import RunConfig
 

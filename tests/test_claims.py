@@ -168,7 +168,7 @@ def test_fig2_counts_text_and_failures(claims):
 
 def test_adaptive_levels_are_paired_with_the_fixed_level_of_nearest_density(claims):
     """[PAUL] App. F is judged at matched density: an adaptive level without a fixed level
-    within 1.5 points of weights is left out, and level 0/1 never enter."""
+    within 1.5 points of weights is left out, and level 0 never enters."""
     fixed = {"density": [[0.8**k] * 2 for k in range(13)]}
-    adaptive = {"density": [[1.0] * 2, [0.5] * 2, [0.21, 0.21], [0.125, 0.12], [0.03, 0.03]]}
+    adaptive = {"density": [[1.0] * 2, [0.55] * 2, [0.21, 0.21], [0.125, 0.12], [0.03, 0.03]]}
     assert claims.adaptive_pairs(adaptive, fixed) == [(2, 7), (3, 9)]

@@ -17,7 +17,9 @@ Instead of the fixed ``1 − α = --prune-fraction``, level ``L + 1`` prunes
 flatness bound's predicted maximal ratio at ``w^(L)`` [PAUL §3.3] (docs/science.md §10;
 :func:`landscape.analysis.bound.flatness_bound` with :data:`ADAPTIVE_BOUND`, the
 default ε rule — the dense network's training loss) and ``c = --adaptive-factor``
-(default 0.8). ``p*`` is that of the run's mask rule: random pruning's for
+(default 0.8); ``--adaptive-bound averaged`` computes it with
+:data:`ADAPTIVE_BOUND_AVERAGED` (the ``bound`` verb's faster defaults) instead. ``p*`` is
+that of the run's mask rule: random pruning's for
 ``--prune-strategy random``, magnitude pruning's (global) otherwise. [PAUL, App. F]
 mentions adapting the ratio but not an exact rule; this rule is **ours**. Level
 ``L + 1``'s ``metrics.json`` records ``p_star``, ``adaptive_factor``,
@@ -93,6 +95,7 @@ from landscape.training import constant, lr_schedule
 
 __all__ = [
     "ADAPTIVE_BOUND",
+    "ADAPTIVE_BOUND_AVERAGED",
     "adaptive_ratio",
     "copy_level_zero",
     "dense_context",
@@ -110,6 +113,10 @@ __all__ = [
 # Pinned: the estimator is not part of a run's hash, so a new default would silently change
 # the masks of new adaptive runs (16 × 80 Gauss rules, exact up to 2,000 kept weights).
 ADAPTIVE_BOUND = BoundSpec(trace_method="slq", exact_below=2000)
+#: ``--adaptive-bound averaged``: the ``bound`` verb's defaults (averaged Gauss–anti-Gauss
+#: rules, 2 × 60 products, exact up to ``specs.BOUND_EXACT_BELOW`` kept weights). A run
+#: setting, so it names the run: masks made with it never mix with the pinned estimator's.
+ADAPTIVE_BOUND_AVERAGED = BoundSpec()
 
 
 def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
@@ -123,7 +130,9 @@ def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
     """
     from landscape.analysis.bound import default_epsilon, flatness_bound
 
-    spec, cs, p = ADAPTIVE_BOUND, ADAPTIVE_BOUND.curvature, ctx.cfg.prune
+    p = ctx.cfg.prune
+    spec = ADAPTIVE_BOUND_AVERAGED if p.adaptive_bound == "averaged" else ADAPTIVE_BOUND
+    cs = spec.curvature
     model = ctx.model().to(torch.float64 if cs.dtype == "float64" else torch.float32)
     weights, mask = ctx.previous(level, model)
     data = ctx.data.tensors(cs.split, cs.samples)
