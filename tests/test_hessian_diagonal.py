@@ -181,3 +181,20 @@ def test_verb_trace_method_exact_per_layer_masked(tmp_path: Path):
     assert rec["trace_stderr"] == 0.0 and rec["trace_probes"] == 0
     assert sum(g["trace"] for g in rec["groups"]) == pytest.approx(rec["trace"], rel=1e-9)
     assert "trace (exact diagonal)" in (found[0].parent / "report.md").read_text()
+
+
+def test_verb_refuses_the_exact_trace_before_writing_anything(tmp_path: Path, monkeypatch, capsys):
+    """A network the check refuses: one line naming the reason, exit 2, no result folder."""
+    import sys
+
+    job = sys.modules["landscape.jobs.hessian"]  # the package's `hessian` is the function
+    run = untrained_two_level_run(tmp_path / "run", 0.3)
+    monkeypatch.setattr(
+        job, "linearity_obstacle", lambda m: "module 1 (Tanh) is not piecewise linear"
+    )
+    args = ["hessian", str(run), "--level", "1", "--trace", "--trace-method", "exact",
+            "--top-k", "1", "--samples", "64", "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "(Tanh) is not piecewise linear; use --trace-method hutchpp" in err[0]
+    assert not list((paths.level_dir(run, 1) / "analysis").glob("hessian_*"))

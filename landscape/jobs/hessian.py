@@ -30,7 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from landscape import distributed, paths
-from landscape.analysis.hessian import Spectrum, overlap_matrix, param_groups, spectrum
+from landscape.analysis.hessian import (
+    Spectrum,
+    linearity_obstacle,
+    overlap_matrix,
+    param_groups,
+    spectrum,
+)
 from landscape.checkpoint import load_state, save_state
 from landscape.errors import LandscapeError
 from landscape.jobs.common import Log
@@ -88,6 +94,13 @@ def hessian(
             t.mask()
     model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
                                   samples=spec.samples)  # fmt: skip
+    if spec.trace and spec.trace_method == "exact" and spec.curvature == "hessian":
+        obstacle = linearity_obstacle(model)  # before a folder is claimed
+        if obstacle is not None:
+            raise LandscapeError(
+                f"--trace-method exact needs a network piecewise linear in each weight, but "
+                f"{obstacle}; use --trace-method hutchpp, or --curvature ggn"
+            )
     jobs = [(t, *_where(spec, t, out)) for t in targets]
     if quiet:  # no progress bar and no line per level
         log = _silent
