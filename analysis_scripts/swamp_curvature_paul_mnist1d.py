@@ -13,12 +13,16 @@ Writes ``figures/swamp_curvature_paul_mnist1d.json`` and ``.png``. Run from the
 repository root, after the runs exist (a missing run is trained, ≈ 8 CPU-minutes each):
 
     python3 analysis_scripts/swamp_curvature_paul_mnist1d.py --root /tmp/swamp_paul
+    python3 analysis_scripts/swamp_curvature_paul_mnist1d.py --root RUNS --rewind-step 200 \
+        --trace-method exact --name swamp_curvature_paul_mnist1d_tau200
+                                          # past the stability onset; the exact trace
 
 Results go to each level's ``analysis/`` folder; a repeated call reuses them.
 """
 
 import datetime
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -55,10 +59,21 @@ def weight_norm(run, level):
     return float(sum((v.double() ** 2).sum() for v in w.values() if v.dim() >= 2)) ** 0.5
 
 
-args = options(__doc__, PRESET, "swamp_vs_imp")
+def _extra(parser) -> None:
+    parser.add_argument("--rewind-step", default=None, help="τ (default: the preset's, 40)")
+    parser.add_argument("--trace-method", default="hutchinson", choices=("hutchinson", "exact"),
+                        help="Hutchinson with 50 probes (default), or the exact trace")  # fmt: skip
+    parser.add_argument("--name", default=NAME, help=f"record name (default {NAME})")
+
+
+args = options(__doc__, PRESET, "swamp_vs_imp", extra=_extra)
+NAME = args.name
+SPEC = SPEC if args.trace_method == "hutchinson" else SPEC.replace(trace_method="exact")
 seeds, FIGURES = args.seeds, args.figures
 t0 = time.time()
 base = base_config(args).replace(levels=LEVELS)
+if args.rewind_step is not None:
+    base = base.replace(rewind_step=args.rewind_step)
 res: dict = {"imp-wr": {}, "swamp": {}}
 dens = {}
 for seed in seeds:
@@ -103,9 +118,10 @@ out = {
     "preset": args.preset, "levels_measured": MEASURED, "seeds": seeds, "swamp": SWAMP,
     "hessian": {"top_k": SPEC.top_k, "trace_probes": SPEC.probes, "masked": SPEC.masked,
                 "samples": SPEC.samples, "split": SPEC.split, "bn_mode": "eval",
-                "tol": SPEC.tol, "seed": SPEC.seed},
+                "tol": SPEC.tol, "seed": SPEC.seed, "trace_method": SPEC.trace_method},
+    "rewind_step": base.prune.rewind_step, "test_samples": base.data.test_samples,
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"python3 analysis_scripts/{NAME}.py --root /tmp/swamp_paul",
+    "command": "python3 " + " ".join(sys.argv),
     "table": table, "per_run": {m: {f"seed{s}": {str(k): v for k, v in res[m][s].items()}
                                     for s in seeds} for m in res},
     "seconds": time.time() - t0,
@@ -121,7 +137,8 @@ for method, color, label in (("imp-wr", "C3", "IMP-WR"), ("swamp", "C0", "SWAMP 
         s = [r[f"{method}_{key}"]["std"] for r in table]
         ax.errorbar(x, m, yerr=s, color=color, marker="o", ms=4, capsize=3, label=label)
 for ax, lab in zip(axes, ("top Hessian eigenvalue λ_max (kept weights)",
-                          f"Hessian trace (kept weights, {SPEC.probes} probes)",
+                          "Hessian trace (kept weights, exact)" if SPEC.trace_method == "exact"
+                          else f"Hessian trace (kept weights, {SPEC.probes} probes)",
                           "test error")):  # fmt: skip
     ax.set_xscale("log")
     ax.set_xticks([100, 51.2, 26.2, 13.4, 6.9])
@@ -131,8 +148,8 @@ for ax, lab in zip(axes, ("top Hessian eigenvalue λ_max (kept weights)",
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel(lab)
     ax.legend(frameon=False)
-fig.suptitle(f"{args.preset}: curvature of SWAMP vs IMP-WR at matched sparsity, mean ± std over "
-             f"{len(seeds)} seeds (torch {torch.__version__})")  # fmt: skip
+fig.suptitle(f"{args.preset}, τ = {base.prune.rewind_step}: curvature of SWAMP vs IMP-WR at "
+             f"matched sparsity, mean ± std over {len(seeds)} seeds (torch {torch.__version__})")  # fmt: skip
 fig.tight_layout()
 fig.savefig(FIGURES / f"{NAME}.png", dpi=150)
 print(f"wrote {FIGURES / NAME}.png in {time.time() - t0:.0f} s")
