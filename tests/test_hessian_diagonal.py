@@ -129,7 +129,7 @@ class _Scaled(nn.Module):
 def test_the_linearity_check_names_what_breaks_it():
     assert linearity_obstacle(_Scaled()) is None
     assert "called twice" in linearity_obstacle(_Shared())
-    assert "multiplies two tensors" in linearity_obstacle(_Gated())
+    assert linearity_obstacle(_Gated()) == "mul is not a tensor scaled by a constant"
     assert "LayerNorm" in linearity_obstacle(nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)))
     bn = nn.BatchNorm1d(3, track_running_stats=False)
     assert "batch statistics" in linearity_obstacle(nn.Sequential(nn.Linear(3, 3), bn))
@@ -198,3 +198,109 @@ def test_verb_refuses_the_exact_trace_before_writing_anything(tmp_path: Path, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "(Tanh) is not piecewise linear; use --trace-method hutchpp" in err[0]
     assert not list((paths.level_dir(run, 1) / "analysis").glob("hessian_*"))
+
+
+class _Tied(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 3), nn.Linear(3, 3)
+        self.b.weight = self.a.weight
+
+    def forward(self, x):
+        return self.b(torch.relu(self.a(x)))
+
+
+class _TwoShapes(nn.Module):
+    """One linear layer on [n, 3] and again on [n, 1, 3]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.fc(x)).unsqueeze(1)).squeeze(1)
+
+
+class _Centred(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        return h - h.mean(0, keepdim=True)
+
+
+@pytest.mark.parametrize("curvature", ["hessian", "ggn"])
+def test_in_place_relu_shared_weights_and_layers_called_twice(curvature: str):
+    """The factored path takes each linear layer's output before in-place operations rewrite
+    it, and leaves tied or twice-called layers to the per-sample path (GGN); the Hessian
+    refuses the tie."""
+    torch.manual_seed(4)
+    x, y = torch.randn(12, 3, dtype=F64), torch.randint(0, 3, (12,))
+    inplace = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 3))
+    nets = {"in-place ReLU": inplace, "tied": _Tied(), "two shapes": _TwoShapes()}
+    for name, net in nets.items():
+        net = net.to(F64).eval()
+        op = HessianOperator(net, (x, y), curvature=curvature)
+        if curvature == "hessian" and name != "in-place ReLU":
+            with pytest.raises(LandscapeError, match="used twice"):
+                curvature_diagonal(op)
+            continue
+        ref = dense_hessian(net, x, y) if curvature == "hessian" else _matrix(op)
+        diag = op.from_state(curvature_diagonal(op))
+        torch.testing.assert_close(diag, ref.diagonal(), rtol=1e-10, atol=1e-13, msg=name)
+
+
+def test_a_network_that_mixes_samples_is_refused_for_every_curvature():
+    torch.manual_seed(5)
+    net = _Centred().to(F64).eval()
+    x, y = torch.randn(12, 3, dtype=F64), torch.randint(0, 3, (12,))
+    assert linearity_obstacle(net) == "mean reduces over the batch dimension"
+    with pytest.raises(LandscapeError, match="depends on the other samples of its batch"):
+        curvature_diagonal(HessianOperator(net, (x, y), curvature="ggn"))
+
+
+class _ReadTwice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(nn.functional.linear(x, self.fc.weight)))
+
+
+class _Inverse(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return 2.0 / (self.a(x) + 5)
+
+
+class _Leaf(nn.Module):
+    piecewise_linear = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+class _LeafTwice(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blk = _Leaf()
+
+    def forward(self, x):
+        return self.blk(self.blk(x))
+
+
+def test_parameters_read_twice_and_inverses_are_refused():
+    assert "used twice" in linearity_obstacle(_ReadTwice())
+    assert "used twice" in linearity_obstacle(_LeafTwice())
+    assert "used twice" in linearity_obstacle(_Tied())
+    assert linearity_obstacle(_Inverse()) == "truediv is not a tensor scaled by a constant"

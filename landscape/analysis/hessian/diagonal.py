@@ -27,7 +27,10 @@ backward pass per block of samples (BackPACK's exact GGN diagonal, Dangel, Kunst
 Hennig 2020, ICLR, computes the same quantity module by module; here one function covers
 any traceable network). The empirical Fisher has ``Λ_n = r_n r_nᵀ`` with ``r_n = ∂ℓ_n/∂f``
 (Kunstner et al. 2019), so its diagonal is the mean squared per-sample gradient; it
-always applies. Against a Hutchinson estimate from ``m`` Hessian-vector products
+applies to any network. Every curvature needs samples that do not interact (checked:
+outputs computed alone and together must agree) and a loss that is the mean of per-sample
+terms (``op.loss_fn`` of one sample is that sample's term; cross-entropy with class
+weights is not). Against a Hutchinson estimate from ``m`` Hessian-vector products
 (standard error ~ ``‖H‖_F √(2/m)``), this is the exact value for the cost of about ``C``
 gradients: bench/RESULTS.md measures both.
 """
@@ -90,17 +93,25 @@ def linearity_obstacle(model: nn.Module) -> str | None:
     (module docstring), else one line naming the first operation that is not.
 
     Conservative: the network must trace with ``torch.fx`` and use only the operations
-    listed in this module, every parameter once; anything else is reported, never
-    assumed linear. A module of one's own that is piecewise linear in its input and in
-    each of its parameters (and uses each once) may say so with a class attribute
-    ``piecewise_linear = True``; it is then taken as one operation, not traced into.
+    listed in this module, every parameter exactly once (a module called twice, a weight
+    tied to another module's, a parameter read directly and also through its module, or
+    read and then reshaped are all refused), scalings by a constant only, and no reduction
+    over the batch dimension; anything else is reported, never assumed linear. A module of
+    one's own that is piecewise linear in its input and in each of its parameters (and
+    uses each once) may say so with a class attribute ``piecewise_linear = True``; it is
+    then taken as one operation, not traced into.
     """
     try:
         graph = _Tracer().trace(model)
     except Exception as exc:  # any tracing failure means "cannot tell"
         return f"it does not trace with torch.fx ({type(exc).__name__}: {exc})"
     modules = dict(model.named_modules())
-    calls: dict[str, int] = {}
+    uses: dict[int, int] = {}
+
+    def used_again(t: Tensor) -> bool:
+        uses[id(t)] = uses.get(id(t), 0) + 1
+        return uses[id(t)] > 1
+
     for node in graph.nodes:
         if node.op == "call_module":
             m = modules[node.target]
@@ -108,25 +119,63 @@ def linearity_obstacle(model: nn.Module) -> str | None:
                 return f"module {node.target} ({type(m).__name__}) is not piecewise linear"
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None:
                 return f"module {node.target} normalises by batch statistics even in eval mode"
-            if any(True for _ in m.parameters(recurse=False)):
-                calls[node.target] = calls.get(node.target, 0) + 1
-                if calls[node.target] > 1:
-                    return f"module {node.target} is called twice (its parameters are shared)"
+            if any(used_again(q) for q in m.parameters()):  # a declared leaf's children too
+                return (f"a parameter of module {node.target} is used twice (the module is "
+                        "called twice, or its weight is shared with another use)")  # fmt: skip
         elif node.op == "get_attr":
-            if len(node.users) > 1:
-                return f"tensor {node.target} is used by {len(node.users)} operations"
+            t = _attribute(model, node.target)
+            if isinstance(t, Tensor) and t.requires_grad:
+                if used_again(t):
+                    return f"parameter {node.target} is used twice"
+                users = list(node.users)
+                if len(users) != 1 or users[0].target not in _WEIGHT_USERS:
+                    return (f"parameter {node.target} is used other than directly as a "
+                            "layer's weight or an added bias")  # fmt: skip
         elif node.op == "call_function":
-            if node.target in _SCALINGS:
-                nodes = [a for a in node.args if isinstance(a, torch.fx.Node)]
-                numbers = [a for a in node.args if isinstance(a, (int, float))]
-                if len(nodes) != 1 or len(numbers) != 1:
-                    return f"{node.name} multiplies two tensors"
-            elif node.target not in _LINEAR_FUNCTIONS:
+            if node.target in _SCALINGS and not _scaling(node):
+                return f"{node.name} is not a tensor scaled by a constant"
+            if node.target not in _LINEAR_FUNCTIONS | _SCALINGS:
                 name = getattr(node.target, "__name__", str(node.target))
                 return f"function {name} ({node.name}) is not piecewise linear"
-        elif node.op == "call_method" and node.target not in _LINEAR_METHODS:
-            return f"method .{node.target}() ({node.name}) is not piecewise linear"
+            if node.target in (torch.mean, torch.sum) and _over_batch(node, 1):
+                return f"{node.name} reduces over the batch dimension"
+        elif node.op == "call_method":
+            if node.target not in _LINEAR_METHODS:
+                return f"method .{node.target}() ({node.name}) is not piecewise linear"
+            if node.target in ("mean", "sum") and _over_batch(node, 1):
+                return f"{node.name} reduces over the batch dimension"
     return None
+
+
+# A parameter read directly must go straight into one of these (as weight or bias).
+_WEIGHT_USERS = {F.linear, F.conv1d, F.conv2d, F.conv3d, operator.add, torch.add}
+
+
+def _attribute(model: nn.Module, target: str):
+    obj = model
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _scaling(node: torch.fx.Node) -> bool:
+    """``x * c``, ``c * x`` or ``x / c`` with ``c`` a number."""
+    a = list(node.args)
+    if len(a) != 2:
+        return False
+    if node.target in (operator.truediv, torch.div):
+        return isinstance(a[0], torch.fx.Node) and isinstance(a[1], (int, float))
+    kinds = {isinstance(v, torch.fx.Node) for v in a}, {isinstance(v, (int, float)) for v in a}
+    return kinds == ({True, False}, {True, False})
+
+
+def _over_batch(node: torch.fx.Node, position: int) -> bool:
+    """Whether a mean/sum reduces over dimension 0 (or over everything)."""
+    dim = node.kwargs.get("dim", node.args[position] if len(node.args) > position else None)
+    if dim is None:
+        return True
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return any(d == 0 for d in dims)
 
 
 def curvature_diagonal(op: HessianOperator, *, block_bytes: int = 1 << 28) -> dict[str, Tensor]:
@@ -167,6 +216,7 @@ def curvature_diagonal(op: HessianOperator, *, block_bytes: int = 1 << 28) -> di
 
     diag = {n: torch.zeros_like(p) for n, p in op._params.items()}
     with _eval_mode(op.model):
+        _check_per_sample(op)
         for x, y in op.chunks:
             out, factored = _outputs(op, x)
             lam, u = _loss_curvature(op, out.detach(), y, curvature)
@@ -185,16 +235,28 @@ def _outputs(op: HessianOperator, x: Tensor) -> tuple[Tensor, list[tuple[str, Te
     hooks = []
     selected = set(op._params)
 
+    owners: dict[int, int] = {}  # a parameter shared by two modules is not factored
+    for m in op.model.modules():
+        for q in m.parameters(recurse=False):
+            owners[id(q)] = owners.get(id(q), 0) + 1
+    calls: dict[str, int] = {}
+
     def record(prefix: str):
-        def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+        def hook(module: nn.Module, args: tuple, output: Tensor) -> Tensor:
+            calls[prefix] = calls.get(prefix, 0) + 1
             a = args[0] if args else None
             if isinstance(a, Tensor) and a.dim() == 2 and output.dim() == 2:
                 seen.append((prefix, a.detach(), output))
+            # later in-place operations (ReLU(inplace=True)) must not rewrite the output
+            # whose gradient is taken: they get a copy
+            return output.clone()
 
         return hook
 
     for name, m in op.model.named_modules():
-        if type(m) is nn.Linear and any(f"{name}.{k}" in selected for k in ("weight", "bias")):
+        if (type(m) is nn.Linear
+                and any(f"{name}.{k}" in selected for k in ("weight", "bias"))
+                and all(owners[id(q)] == 1 for q in m.parameters(recurse=False))):  # fmt: skip
             hooks.append(m.register_forward_hook(record(name)))
     try:
         with torch.enable_grad():
@@ -207,9 +269,30 @@ def _outputs(op: HessianOperator, x: Tensor) -> tuple[Tensor, list[tuple[str, Te
             f"the exact diagonal needs outputs of shape [samples, classes], got "
             f"{tuple(out.shape)}; use --trace-method hutchpp"
         )
-    # a layer called twice would need both calls' products: leave it to the general path
-    counts = {p: sum(1 for q, _, _ in seen if q == p) for p, _, _ in seen}
-    return out, [s for s in seen if counts[s[0]] == 1]
+    # a layer called twice (on any input) needs every call's products: the general path
+    return out, [s for s in seen if calls[s[0]] == 1]
+
+
+def _check_per_sample(op: HessianOperator, count: int = 4) -> None:
+    """Refuse a network whose output for one sample depends on the others in its batch
+    (batch statistics, a mean over the batch): the diagonal is a sum over samples."""
+    x = op.chunks[0][0][:count]
+    if x.shape[0] < 2:
+        return
+    params = {**op._fixed, **op._params}
+    with torch.no_grad():
+        together = functional_call(op.model, params, (x,))
+        alone = torch.cat(
+            [functional_call(op.model, params, (x[i : i + 1],)) for i in range(len(x))]
+        )
+    scale = float(together.abs().max()) or 1.0
+    tol = (1e-4 if together.dtype == torch.float32 else 1e-10) * scale
+    if together.shape != alone.shape or float((together - alone).abs().max()) > tol:
+        raise LandscapeError(
+            "the network's output for one sample depends on the other samples of its batch "
+            "(batch statistics?), so its curvature is not a sum over samples and the exact "
+            "diagonal does not apply; use --trace-method hutchpp"
+        )
 
 
 def _loss_curvature(op: HessianOperator, out: Tensor, y: Tensor, curvature: str):
@@ -260,7 +343,8 @@ def _per_sample_part(op, x, lam, u, names: list[str], diag, block_bytes: int) ->
         g = vmap(pull)(u_i)[0]  # {name: [k, *shape]}
         return {n: torch.tensordot(lam_i, t * t, dims=1) for n, t in g.items()}
 
-    step = max(1, block_bytes // max(1, per_sample * u.shape[1]))
+    # the gradients, their squares and the weighted sum: about three copies per sample
+    step = max(1, block_bytes // max(1, 3 * per_sample * u.shape[1]))
     with torch.no_grad():
         for s in range(0, x.shape[0], step):
             part = vmap(one)(x[s : s + step], lam[s : s + step], u[s : s + step])
