@@ -20,6 +20,7 @@ repository root, after the runs exist (a missing run is trained, ≈ 8 CPU-minut
 Results go to each level's ``analysis/`` folder; a repeated call reuses them.
 """
 
+import dataclasses
 import datetime
 import statistics
 import sys
@@ -68,7 +69,7 @@ def _extra(parser) -> None:
 
 args = options(__doc__, PRESET, "swamp_vs_imp", extra=_extra)
 NAME = args.name
-SPEC = SPEC if args.trace_method == "hutchinson" else SPEC.replace(trace_method="exact")
+SPEC = SPEC if args.trace_method == "hutchinson" else dataclasses.replace(SPEC, trace_method="exact")
 seeds, FIGURES = args.seeds, args.figures
 t0 = time.time()
 base = base_config(args).replace(levels=LEVELS)
