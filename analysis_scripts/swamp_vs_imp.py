@@ -126,7 +126,9 @@ result = {
         "runs": {m: [str(r) for r in rs] for m, rs in runs.items()},
     },
     "command": "python analysis_scripts/swamp_vs_imp.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in ("", None, False)
+        # `v is False`, not `v == False`: --swa-lr 0.0 is a value to keep (it equals False)
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        if v is not None and v is not False and v != ""
     ),
     "date": date.today().isoformat(),
     "seconds": time.perf_counter() - t0,
