@@ -23,6 +23,7 @@ import sys
 import time
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -92,10 +93,23 @@ for label, per_seed in rows.items():
                                                for i in range(n)]}  # fmt: skip
     ax.errorbar(mean_d, mean_a, yerr=sd_a, marker="o", ms=3, capsize=2, label=label)
 ax.set_xscale("log")
+ax.set_xticks(
+    [
+        t
+        for t in (100, 50, 30, 20, 10, 5, 3)
+        if t >= 0.8 * min(min(ln.get_xdata()) for ln in ax.lines)
+    ]
+)
+ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 ax.invert_xaxis()
 ax.set_xlabel("weights remaining (%, mean over seeds)")
 ax.set_ylabel("test accuracy (%, mean ± std)")
-ax.set_title(f"{args.preset}, IMP-WR, {len(seeds)} seeds (torch {torch.__version__})", fontsize=9)
+ax.set_title(
+    f"{args.preset}, IMP-WR, {len(seeds)} seeds, {base.data.test_samples or 1000} test "
+    f"samples, bound: {args.adaptive_bound} (torch {torch.__version__})",
+    fontsize=9,
+)
 ax.legend(frameon=False)
 fig.tight_layout()
 OUT.parent.mkdir(exist_ok=True)

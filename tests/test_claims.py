@@ -166,9 +166,17 @@ def test_fig2_counts_text_and_failures(claims):
     assert fails == [("no_barrier_implies_matching", "40", 8, 10)]
 
 
-def test_adaptive_levels_are_paired_with_the_fixed_level_of_nearest_density(claims):
-    """[PAUL] App. F is judged at matched density: an adaptive level without a fixed level
-    within 1.5 points of weights is left out, and level 0 never enters."""
-    fixed = {"density": [[0.8**k] * 2 for k in range(13)]}
-    adaptive = {"density": [[1.0] * 2, [0.55] * 2, [0.21, 0.21], [0.125, 0.12], [0.03, 0.03]]}
-    assert claims.adaptive_pairs(adaptive, fixed) == [(2, 7), (3, 9)]
+def test_adaptive_levels_are_compared_with_the_fixed_run_interpolated_to_their_density(claims):
+    """[PAUL] App. F at equal density: log-linear interpolation per seed between the two
+    fixed levels around the adaptive level's density; a level below the fixed run's last
+    one is left out, and level 0 never enters."""
+    fixed = {"density": [[0.8**k] * 2 for k in range(4)],
+             "test_accuracy": [[0.70, 0.60], [0.68, 0.58], [0.66, 0.56], [0.60, 0.50]]}  # fmt: skip
+    # seed 0 halfway (in log density) between levels 1 and 2, seed 1 exactly at level 2
+    half = 0.8**1.5
+    adaptive = {"density": [[1.0, 1.0], [half, 0.64], [0.1, 0.1]],
+                "test_accuracy": [[0.70, 0.60], [0.675, 0.55], [0.5, 0.4]]}  # fmt: skip
+    rows = claims.adaptive_interpolated(adaptive, fixed)
+    assert [r[0] for r in rows] == [1]
+    assert rows[0][1] == [0.675, 0.55]
+    assert rows[0][2] == pytest.approx([0.67, 0.56])
