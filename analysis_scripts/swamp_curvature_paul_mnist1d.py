@@ -69,7 +69,9 @@ def _extra(parser) -> None:
 
 args = options(__doc__, PRESET, "swamp_vs_imp", extra=_extra)
 NAME = args.name
-SPEC = SPEC if args.trace_method == "hutchinson" else dataclasses.replace(SPEC, trace_method="exact")
+SPEC = (
+    SPEC if args.trace_method == "hutchinson" else dataclasses.replace(SPEC, trace_method="exact")
+)
 seeds, FIGURES = args.seeds, args.figures
 t0 = time.time()
 base = base_config(args).replace(levels=LEVELS)
