@@ -155,7 +155,9 @@ if args.levels > 0:
             ax.errorbar(x + (0.08 if method == "swamp" else -0.08) + 0.02 * j, m, yerr=s,
                         color=color, ls="-" if j == 0 else "--", marker="o" if j == 0 else "s",
                         capsize=3, label=f"{label}, τ = {tau}")  # fmt: skip
-    ax.set_xticks(x, [f"{k}→{k + 1}" for k in range(args.levels)])
+    # many segments: slanted labels, so that "10→11" and "11→12" do not run together
+    ax.set_xticks(x, [f"{k}→{k + 1}" for k in range(args.levels)],
+                  rotation=45 if args.levels > 8 else 0)  # fmt: skip
     ax.set_xlabel("segment between successive levels")
     ax.set_ylabel("test error barrier (1 = 100%)")
     ax.set_title(f"{args.preset}: successive level solutions, mean ± std over {len(args.seeds)} "
