@@ -950,12 +950,23 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
                     digits=1,
                 )
             )
+    names, verdict = "`swamp_curvature_paul_mnist1d` (τ = 40, Hutchinson)", None
+    c200 = R.get("swamp_curvature_paul_mnist1d_tau200")
+    if c200 is not None:  # past the stability onset, the exact trace: no probe noise
+        n40 = len(comps)
+        comps += [Comparison(f"τ = 200, exact Hessian trace at {100 * t['density']:.1f}%",
+                             "SWAMP", "IMP-WR", t["swamp_trace"]["values"],
+                             t["imp-wr_trace"]["values"], -1, digits=2)
+                  for t in c200["table"] if t["level"] in (0, 6, 9, 12)]  # fmt: skip
+        names += ", `swamp_curvature_paul_mnist1d_tau200` (τ = 200, exact trace)"
+        verdict = grouped_verdict([("τ = 40", n40), ("τ = 200", len(comps) - n40)])
     rows.append(
         Row(
             "SWAMP finds flatter solutions than IMP-WR (our paraphrase)",
             "SWAMP",
-            "`swamp_curvature_paul_mnist1d`",
+            names,
             comps,
+            **({"verdict_of": verdict} if verdict else {}),
         )
     )
 
