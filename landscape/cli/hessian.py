@@ -9,8 +9,10 @@ report.md + density.png; with --all-levels a summary across levels adds the top
 eigenvalue and trace against sparsity (and, per layer, each layer's), and with --overlap
 the level × level overlap of the top-k eigenspaces. --curvature ggn|fisher measures the
 generalised Gauss-Newton matrix or the empirical Fisher instead of the Hessian, and
---trace-method hutchpp estimates the trace by Hutch++. Re-running the same command reuses
-finished levels.
+--trace-method hutchpp estimates the trace by Hutch++, and --trace-method exact computes it
+exactly from the curvature's diagonal (no products, no sampling error; for the Hessian the
+network must be piecewise linear in each weight, as ReLU MLPs, CNNs and ResNets are, and
+others are refused with the reason). Re-running the same command reuses finished levels.
 
 TARGET is a run directory, a level_NN folder, any checkpoint file in a run (a SWAMP
 particle too: --masked uses its level's mask), or a bare state dict with --model and
