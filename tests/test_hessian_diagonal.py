@@ -270,6 +270,18 @@ class _ReadTwice(nn.Module):
         return self.fc(torch.relu(nn.functional.linear(x, self.fc.weight)))
 
 
+class _ViewTwice(nn.Module):
+    """A parameter read directly, reshaped, then used as the weight of two layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(9))
+
+    def forward(self, x):
+        w = self.w.view(3, 3)
+        return nn.functional.linear(torch.relu(nn.functional.linear(x, w)), w)
+
+
 class _Inverse(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -304,3 +316,4 @@ def test_parameters_read_twice_and_inverses_are_refused():
     assert "used twice" in linearity_obstacle(_LeafTwice())
     assert "used twice" in linearity_obstacle(_Tied())
     assert linearity_obstacle(_Inverse()) == "truediv is not a tensor scaled by a constant"
+    assert "used other than directly as a layer's weight" in linearity_obstacle(_ViewTwice())
