@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from landscape.analysis.slice_sets import LCS_BARRIER
 from landscape.hparams import PRESETS, RunConfig
 
 __all__ = [
@@ -112,9 +113,9 @@ def paired_interval(diffs) -> tuple[float, float]:
     return m, float(t.ppf(0.975, n - 1)) * s / n**0.5 if n > 1 else 0.0
 
 
-#: The error barrier above which a path counts as having one in these scripts: the 0.02
-#: of Frankle et al. 2020 (the library's ``analysis.slice_sets.LCS_BARRIER``).
-BARRIER = 0.02
+#: The error barrier above which a path counts as having one in these scripts: the library's
+#: (the 0.02 of Frankle et al. 2020), so the scripts and the ``slice`` verb's LCS agree.
+BARRIER = LCS_BARRIER
 
 
 def barrier_matching_counts(errors, barriers, matching_level: float, threshold: float) -> dict:

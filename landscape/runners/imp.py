@@ -110,8 +110,6 @@ __all__ = [
 #: over 4096 training samples, exact below 2000 kept weights, the default ε rule. Not part
 #: of the run's settings: changing it changes the masks of adaptive runs made afterwards,
 #: so it stays on the estimator those runs were made with.
-# Pinned: the estimator is not part of a run's hash, so a new default would silently change
-# the masks of new adaptive runs (16 × 80 Gauss rules, exact up to 2,000 kept weights).
 ADAPTIVE_BOUND = BoundSpec(trace_method="slq", exact_below=2000)
 #: ``--adaptive-bound averaged``: the ``bound`` verb's defaults (averaged Gauss–anti-Gauss
 #: rules, 2 × 60 products, exact up to ``specs.BOUND_EXACT_BELOW`` kept weights). A run
@@ -139,9 +137,10 @@ def adaptive_ratio(ctx: RunContext, level: int) -> dict[str, Any]:
     eps = spec.epsilon or default_epsilon(model, data, ctx.load(paths.weights(ctx.run_dir, 0)))
     model.load_state_dict(weights)
     kind = "random" if p.prune_strategy == "random" else "magnitude"
+    probes, steps = spec.trace_shape()
     res = flatness_bound(
-        model, data, mask, eps, exact_below=spec.exact_below, probes=spec.trace_shape()[0],
-        steps=spec.trace_shape()[1], seed=cs.seed, trace_method=spec.trace_method,
+        model, data, mask, eps, exact_below=spec.exact_below, probes=probes,
+        steps=steps, seed=cs.seed, trace_method=spec.trace_method,
         kinds=(kind,), factors=(), hvp=cs.hvp, chunk_size=cs.hvp_chunk_size or None,
     )  # fmt: skip
     kept = res.dim
