@@ -271,7 +271,8 @@ def test_nonpositive_eigenvalues_count_as_one():
 # --------------------------------------------------------------------------- (e) adaptive
 
 
-CHEAP = BoundSpec(probes=2, steps=8, curvature=CurvatureSpec(samples=256))
+# The pinned adaptive estimator's kind (slq), small: the default --adaptive-bound path.
+CHEAP = BoundSpec(trace_method="slq", probes=2, steps=8, curvature=CurvatureSpec(samples=256))
 
 
 def test_the_adaptive_runner_prunes_round_c_p_star_kept(tmp_path, monkeypatch):
@@ -322,6 +323,12 @@ def test_adaptive_bound_averaged_uses_its_own_estimator_and_names_the_run(tmp_pa
                          probes=2, steps=8, exact_below=50, trace_method="averaged",
                          kinds=("magnitude",), factors=())  # fmt: skip
     assert res.p_star["magnitude"] == pytest.approx(m["p_star"], rel=1e-9)
+    # the decoy (slq, same probes and seed) gives another p*: the test tells them apart
+    decoy = flatness_bound(model, run.data.tensors("train", 256), run.mask(0), m["p_star_epsilon"],
+                           probes=2, steps=8, exact_below=50, trace_method="slq",
+                           kinds=("magnitude",), factors=())  # fmt: skip
+    assert decoy.p_star["magnitude"] != pytest.approx(m["p_star"], rel=1e-6)
+    assert m["p_star_method"] == res.method
     slq = RunConfig().replace(prune_ratio="adaptive")
     assert slq.replace(adaptive_bound="averaged").hash() != slq.hash()
     with pytest.raises(ValueError, match="--adaptive-bound applies with --prune-ratio adaptive"):
