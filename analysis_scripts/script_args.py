@@ -35,6 +35,7 @@ __all__ = [
     "lcs_membership",
     "mean_sd",
     "options",
+    "paired_bounds",
     "paired_interval",
 ]
 
@@ -111,6 +112,13 @@ def paired_interval(diffs) -> tuple[float, float]:
     m, s = mean_sd(diffs)
     n = len(diffs)
     return m, float(t.ppf(0.975, n - 1)) * s / n**0.5 if n > 1 else 0.0
+
+
+def paired_bounds(diffs) -> list[float]:
+    """``[mean, low, high]``: a paired difference over seeds and its two-sided 95% Student t
+    interval (:func:`paired_interval` as bounds, the form the SWAMP records store)."""
+    m, h = paired_interval(list(diffs))
+    return [m, m - h, m + h]
 
 
 #: The error barrier above which a path counts as having one in these scripts: the library's

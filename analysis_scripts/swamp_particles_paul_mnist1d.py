@@ -18,7 +18,9 @@ Runs land in ``--root``; a repeated call reuses every finished level.
 """
 
 import datetime
+import shlex
 import statistics
+import sys
 import time
 
 import matplotlib
@@ -27,7 +29,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options, paired_interval
+from script_args import base_config, options, paired_bounds
 
 from landscape import jobs, paths
 from landscape.io import level_metrics, save_json
@@ -91,19 +93,13 @@ summary = {str(n): {"average": [ms(list(v)) for v in zip(*acc[n])],
            for n in PARTICLES}  # fmt: skip
 
 
-def interval(diffs) -> list[float]:
-    """[mean, low, high]: a paired difference over seeds and its 95% t interval."""
-    m, h = paired_interval(list(diffs))
-    return [m, m - h, m + h]
-
-
 # Paired over seeds, in accuracy (1 = 100%): largest N − N = 1 for the average, level by level;
 # for each N the average − the mean of its particles.
 paired = {
-    f"average_N{max(PARTICLES)}_minus_N1": [interval(a - b for a, b in zip(x, y))
+    f"average_N{max(PARTICLES)}_minus_N1": [paired_bounds(a - b for a, b in zip(x, y))
                                             for x, y in zip(zip(*acc[max(PARTICLES)]), zip(*acc[1]))],
     "average_minus_particle_mean": {
-        str(n): [interval(a - b for a, b in zip(x, y)) for x, y in zip(zip(*acc[n]), zip(*pacc[n]))]
+        str(n): [paired_bounds(a - b for a, b in zip(x, y)) for x, y in zip(zip(*acc[n]), zip(*pacc[n]))]
         for n in PARTICLES
     },
 }  # fmt: skip
@@ -114,9 +110,7 @@ out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "lev
        "particle_mean_test_accuracy": {str(n): pacc[n] for n in PARTICLES},
        "summary": summary, "paired": paired, "torch": torch.__version__,
        "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
-       "command": "python3 analysis_scripts/swamp_particles_paul_mnist1d.py " + " ".join(
-           f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-           if k in ("preset", "rewind_step", "levels", "name", "particles") and v is not None)}  # fmt: skip
+       "command": "python3 " + shlex.join(sys.argv)}  # fmt: skip
 fig, axs = plt.subplots(1, 2 if LEVELS else 1, figsize=(11 if LEVELS else 6, 4),
                         layout="constrained", squeeze=False)  # fmt: skip
 a1, a2 = axs[0][0], axs[0][-1]  # one level: only the panel against N

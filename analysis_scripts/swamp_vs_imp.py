@@ -31,7 +31,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from script_args import paired_interval
+from script_args import paired_bounds
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -95,12 +95,6 @@ for seed in seeds:
 # ---- the result: one row per level, every seed ------------------------------------------------
 
 
-def interval(diffs: list[float]) -> list[float]:
-    """[mean, low, high]: the paired difference over seeds and its 95% t interval."""
-    m, h = paired_interval(diffs)
-    return [m, m - h, m + h]
-
-
 rows = []
 for level in range(args.levels + 1):
     imp = [m[level] for m in metrics["imp-wr"]]
@@ -114,8 +108,8 @@ for level in range(args.levels + 1):
         "swamp_test_error": sw_err,
         "swamp_particle_test_errors": [m["particle_test_errors"] for m in sw],
         # paired over seeds: mean and 95% t interval [low, high] of the per-seed difference
-        "swamp_minus_imp_wr_error": interval([a - b for a, b in zip(sw_err, imp_err)]),
-        "average_minus_particle_mean_error": interval([a - b for a, b in zip(sw_err, part_mean)]),
+        "swamp_minus_imp_wr_error": paired_bounds([a - b for a, b in zip(sw_err, imp_err)]),
+        "average_minus_particle_mean_error": paired_bounds([a - b for a, b in zip(sw_err, part_mean)]),
     })  # fmt: skip
 result = {
     "settings": {
