@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 from script_args import base_config, mean_sd, options, paired_interval
 
 from landscape.io import save_json
+from landscape.jobs.bound_empirical import empirical_max
 
 # ----------------------------------------------------------------------------- settings
 PRESET = "mlp-mnist1d"
@@ -55,16 +56,6 @@ args = options(__doc__, PRESET, "bound_mnist1d", extra=_extra)
 # 0.01 tolerance, the two criteria combined; docs/results.md keeps its section)
 name = "bound_criteria_mnist1d" if args.preset == PRESET else f"bound_criteria_{args.preset}"
 OUT = args.figures / name
-
-
-def empirical_max(ratios, ok):
-    """The largest ratio up to which every tried ratio passes; 0 if not even the first."""
-    best = 0.0
-    for r, good in zip(ratios, ok):
-        if not good:
-            break
-        best = r
-    return best
 
 
 def measure() -> dict:
@@ -131,7 +122,7 @@ def summarise(out: dict) -> dict:
                         ok = [e <= rec["reference_error"] + tol for e in rec[kind]["test_error"]]
                     else:
                         ok = [b <= tol for b in rec[kind]["error_barrier"]]
-                    emp.append(empirical_max(rec["ratios"], ok))
+                    emp.append(empirical_max(rec["ratios"], ok) or 0.0)  # 0: not even the first
                 diff = paired_interval([p - e for p, e in zip(pred, emp)])
                 row[kind][crit] = {"empirical": emp, "predicted_minus_empirical": diff}
         summary["levels"][lv] = row

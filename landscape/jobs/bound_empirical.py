@@ -54,6 +54,7 @@ __all__ = [
     "RetrainTask",
     "empirical",
     "empirical_lines",
+    "empirical_max",
     "empirical_rows",
     "retrain_task",
 ]
@@ -164,7 +165,7 @@ def _file(folder: Path, kind: str, ratio: float) -> Path:
     return folder / f"{kind}_{ratio:.6g}.safetensors"
 
 
-def _empirical_max(ratios: Sequence[float], ok: Sequence[bool]) -> float | None:
+def empirical_max(ratios: Sequence[float], ok: Sequence[bool]) -> float | None:
     """The largest tested ratio up to which every tested ratio passes (``None``: not even the first)."""
     best = None
     for r, good in zip(ratios, ok):
@@ -305,8 +306,8 @@ def _measure(run: Run, level: int, spec: BoundSpec, pred: Result, tasks: Sequenc
             out["has_batchnorm"] = res.has_batchnorm
             rows["kept"].append(sum(int(m.sum()) for m in masks[i].values()))
         out[kind] = rows
-    out["empirical_max"] = {k: _empirical_max(ratios, out[k]["matching"]) for k in KINDS}
-    out["connected_max"] = {k: _empirical_max(ratios, out[k]["connected"]) for k in KINDS}
+    out["empirical_max"] = {k: empirical_max(ratios, out[k]["matching"]) for k in KINDS}
+    out["connected_max"] = {k: empirical_max(ratios, out[k]["connected"]) for k in KINDS}
     p = pred.record
     out["predicted"] = dict(p["p_star"])
     out["predicted_epsilon"] = {"factors": p["epsilon_factors"], **p["p_star_epsilon"]}
