@@ -119,7 +119,7 @@ for level in MEASURED:
 
 out = {
     "preset": args.preset, "levels_measured": MEASURED, "seeds": seeds, "swamp": SWAMP,
-    "hessian": {"top_k": SPEC.top_k, "trace_probes": SPEC.probes, "masked": SPEC.masked,
+    "hessian": {"top_k": SPEC.top_k, "trace_probes": SPEC.probes if SPEC.trace_method != "exact" else 0, "masked": SPEC.masked,
                 "samples": SPEC.samples, "split": SPEC.split, "bn_mode": "eval",
                 "tol": SPEC.tol, "seed": SPEC.seed, "trace_method": SPEC.trace_method},
     "rewind_step": base.prune.rewind_step, "test_samples": base.data.test_samples,

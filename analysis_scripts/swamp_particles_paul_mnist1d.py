@@ -57,6 +57,8 @@ args = options(__doc__, PRESET, "swamp_vs_imp", extra=extra)
 seeds = args.seeds
 LEVELS = args.levels
 PARTICLES = tuple(int(n) for n in args.particles.split(","))
+if 1 not in PARTICLES:  # every comparison is against N = 1
+    raise SystemExit(f"--particles {args.particles}: include 1 (every N is compared with N = 1)")
 OUT = args.figures / args.name
 t0 = time.time()
 acc: dict[int, list[list[float]]] = {n: [] for n in PARTICLES}
