@@ -20,7 +20,9 @@ Writes ``<out>.json`` and ``<out>.png``. Run from the repository root:
     python3 analysis_scripts/swamp_modes_drift.py --preset paul-mnist1d --rewind-step 200 \\
         --levels 2 --steps 1,10,100 --swa-lr 0 --out figures/swamp_modes_drift_paul_mnist1d
 
-A repeated call reuses the finished runs (step 1 is recomputed).
+A repeated call reuses the finished runs of part 2; part 1 (within level 0, step by step)
+is retrained in both modes on every call — with ``level`` among ``--steps`` that repeats
+level 0 of part 2's runs, to record its per-step losses, which the runs do not keep.
 """
 
 from __future__ import annotations
@@ -134,7 +136,8 @@ else:
     full = SwaPlan(tau, stop, metrics0["swa_step"], metrics0["swa_lr"], spe)
     base = lr_schedule(cfg.train, spe)
     start = seq.rewind()
-    seeds = [particle_data_seed(args.seed, i) for i in range(args.particles)]
+    # the particles' data seeds as the runner draws them: from the run's own data seed
+    seeds = [particle_data_seed(cfg.data.data_seed, i) for i in range(args.particles)]
     within = []
     for k in args.steps.split(","):
         # k steps with no SWA phase (swa_step = stop): the state returned is the k-th iterate.
