@@ -32,7 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import barrier_matching_and_lcs, base_config, options
+from script_args import barrier_matching_and_lcs, base_config, options, paul_epsilon
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -138,7 +138,7 @@ seeds = out["seeds"]
 # [PAUL]'s ε: the standard deviation of the dense test error over the seeds (the three
 # rewind points share one dense network per seed); a level matches at dense + ε.
 dense = [out["per_tau"][str(REWIND_STEPS[0])]["level_test_error"][f"seed{s}"][0] for s in seeds]
-eps = statistics.stdev(dense) if len(dense) > 1 else 0.0
+eps = paul_epsilon(dense)
 matching_level = statistics.mean(dense) + eps
 out["epsilon"], out["matching_level"] = eps, matching_level
 for tau in REWIND_STEPS:

@@ -32,7 +32,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import BARRIER, barrier_matching_and_lcs, base_config, options
+from script_args import BARRIER, barrier_matching_and_lcs, base_config, options, paul_epsilon
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -74,7 +74,7 @@ def compute() -> dict:
         print(f"seed {seed} done ({time.time() - t0:.0f} s)")
 
     dense = [runs[s, 0][0]["test_error"] for s in seeds]
-    eps = statistics.stdev(dense) if len(dense) > 1 else 0.0
+    eps = paul_epsilon(dense)
     out = {"preset": args.preset, "seeds": seeds, "dense_test_error": dense, "epsilon": eps,
            "torch": torch.__version__, "command": "python3 analysis_scripts/regime_mnist1d.py",
            "seconds": time.time() - t0, "runs": {}}  # fmt: skip

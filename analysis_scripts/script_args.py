@@ -37,6 +37,7 @@ __all__ = [
     "options",
     "paired_bounds",
     "paired_interval",
+    "paul_epsilon",
 ]
 
 
@@ -112,6 +113,20 @@ def paired_interval(diffs) -> tuple[float, float]:
     m, s = mean_sd(diffs)
     n = len(diffs)
     return m, float(t.ppf(0.975, n - 1)) * s / n**0.5 if n > 1 else 0.0
+
+
+def paul_epsilon(dense_errors) -> float:
+    """[PAUL]'s ε: the sample standard deviation of the dense test error over seeds. With one
+    seed there is no spread; then the ``slice`` verb's default ``--tolerance`` (0.01), so
+    that every script draws the same matching level from the same runs."""
+    import dataclasses
+
+    from landscape.specs import SliceSpec
+
+    dense = list(dense_errors)
+    if len(dense) > 1:
+        return statistics.stdev(dense)
+    return next(f.default for f in dataclasses.fields(SliceSpec) if f.name == "tolerance")
 
 
 def paired_bounds(diffs) -> list[float]:

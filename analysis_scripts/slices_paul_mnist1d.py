@@ -20,7 +20,6 @@ from the JSON.
 
 import datetime
 import json
-import statistics
 import time
 
 import matplotlib
@@ -29,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from script_args import base_config, options
+from script_args import base_config, options, paul_epsilon
 
 from landscape import jobs
 from landscape.analysis.slice_sets import LCS_BARRIER, linearly_connected_sublevel_set
@@ -85,7 +84,7 @@ def compute() -> dict:
         cfg = base_config(args)
         runs[seed] = jobs.prune(cfg.replace(seed=seed, data_seed=seed), root=ROOT, quiet=True)
     dense = [level_metrics(runs[s])[0]["test_error"] for s in seeds]
-    eps = statistics.stdev(dense) if len(dense) > 1 else 0.01
+    eps = paul_epsilon(dense)
     engine = EngineSpec(eval_samples=SAMPLES, bn_samples=SAMPLES)
     results = {}
     for seed in seeds:
