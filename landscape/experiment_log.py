@@ -165,6 +165,10 @@ class _Wandb:
 
     def close(self) -> None:
         self._run.finish()
+        # finish() returns once the service has the exit record, not once it has written the
+        # offline run's file (wandb 0.31: the file can still be the bare header); teardown
+        # waits for the service to write everything, so `wandb sync` can follow at once.
+        self._wandb.teardown()
 
 
 class ExperimentLog:
