@@ -154,12 +154,25 @@ def test_spectrum_exact_trace_spends_no_products():
     assert rec["trace_probes"] == 0 and rec["trace_stderr"] == 0.0
 
 
-def test_verb_trace_method_exact_per_layer_masked(tmp_path: Path):
+def test_verb_trace_method_exact_per_layer_masked(tmp_path: Path, monkeypatch):
     run = untrained_two_level_run(tmp_path / "run", 0.3)
     args = ["hessian", str(run), "--level", "1", "--masked", "--per-layer", "--trace",
             "--trace-method", "exact", "--top-k", "1", "--samples", "64", "--dtype", "float64",
             "--quiet"]  # fmt: skip
+    import sys
+
+    spectrum_module = sys.modules["landscape.analysis.hessian.spectrum"]  # (the package
+    # exports the function `spectrum` under the module's name)
+    calls = []
+
+    def counted(op, **kw):
+        calls.append(list(op.coords.names))
+        return curvature_diagonal(op, **kw)
+
+    monkeypatch.setattr(spectrum_module, "curvature_diagonal", counted)
     assert main(args) == 0
+    # the whole network's diagonal once; every layer's block trace sums its part of it
+    assert len(calls) == 1 and len(calls[0]) == 6
     found = list((paths.level_dir(run, 1) / "analysis").glob("hessian_*/result.json"))
     assert len(found) == 1
     rec = json.loads(found[0].read_text())

@@ -302,8 +302,9 @@ def _analyse(
                 groups.append({"group": name, "params": names, "num_kept": 0, "eigenvalues": [],
                                "trace": None, "trace_stderr": None})  # fmt: skip
                 continue
+            # the exact trace of a block sums the whole network's diagonal (no recomputation)
             g = spectrum(model, data, top_k=min(spec.top_k, kept), trace_probes=probes, mask=mask,
-                         params=names, **common)  # fmt: skip
+                         params=names, diagonal=res.diagonal, **common)  # fmt: skip
             groups.append({"group": name, "params": names, **g.to_dict(arrays=False)})
     record = res.to_dict()
     record["groups"] = groups

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import torch
@@ -352,10 +353,17 @@ def _per_sample_part(op, x, lam, u, names: list[str], diag, block_bytes: int) ->
                 diag[n].add_(part[n].sum(0))
 
 
-def exact_trace(op: HessianOperator) -> float:
+def exact_trace(op: HessianOperator, diagonal: Mapping[str, Tensor] | None = None) -> float:
     """``tr(M_m)`` of ``op``'s curvature matrix ``M`` on its kept coordinates, exactly
-    (:func:`curvature_diagonal` summed over the kept entries)."""
-    value = float(op.from_state(curvature_diagonal(op)).double().sum())
+    (:func:`curvature_diagonal` summed over the kept entries).
+
+    ``diagonal``: the same curvature's diagonal, already computed on the same model and
+    data over at least ``op``'s parameters (e.g. the whole network's, for one layer's
+    block: a principal block's diagonal is those entries of the whole diagonal); summed
+    instead of computed again.
+    """
+    diag = curvature_diagonal(op) if diagonal is None else diagonal
+    value = float(op.from_state(diag).double().sum())
     if not math.isfinite(value):
         raise LandscapeError("the exact trace is not finite: check the weights for NaN/inf")
     return value

@@ -18,14 +18,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from torch import Tensor, nn
 
 from landscape import distributed
-from landscape.analysis.hessian.diagonal import exact_trace
+from landscape.analysis.hessian.diagonal import curvature_diagonal, exact_trace
 from landscape.analysis.hessian.gauss_newton import CURVATURES
 from landscape.analysis.hessian.hutchinson import TRACE_METHODS, Estimate, hutchpp, probe_values
 from landscape.analysis.hessian.hvp import HessianOperator, LossFn
@@ -63,6 +63,10 @@ class Spectrum:
         seconds: wall-clock seconds, per stage and in total.
         hvp_method: how products were computed; hvp_choice: the ``"auto"`` measurements.
         settings: every argument that shapes the result.
+        diagonal: with ``trace_method="exact"``, the curvature diagonal the trace summed
+            (``{name: tensor}``, full-shaped; on the rank that computed it, else
+            ``None``), for ``spectrum(..., diagonal=...)`` of a block of the same network;
+            not in :meth:`to_dict`.
     """
 
     eigenvalues: np.ndarray
@@ -84,6 +88,7 @@ class Spectrum:
     hvp_method: str
     hvp_choice: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    diagonal: dict[str, Tensor] | None = None
 
     def to_dict(self, arrays: bool = True) -> dict[str, Any]:
         """A JSON-ready dict; ``arrays=False`` leaves out the density. The standard error of one
@@ -159,6 +164,8 @@ def _stages(
     stage: Callable[[str, Callable[[], Any]], Any],
     counts: dict[str, int],
     trace_method: str = "hutchinson",
+    diagonal: Mapping[str, Tensor] | None = None,
+    used_diagonal: dict[str, Tensor] | None = None,
 ) -> tuple[TopEigen | None, Estimate | None, Quadrature | None]:
     """The three stages, split over the ranks under ``torchrun`` (:func:`_plan`), with the
     one-process numbers; on one process rank 0 does all of them, in order.
@@ -185,7 +192,14 @@ def _stages(
     if trace_probes and trace_method == "exact":
         # no products: the exact diagonal (diagonal.py), on the rank the plan gave probe 0
         if trace_owner[0] == me:
-            values = [stage("trace", lambda: exact_trace(op))]
+
+            def trace() -> float:
+                diag = curvature_diagonal(op) if diagonal is None else diagonal
+                if used_diagonal is not None:
+                    used_diagonal.update(diag)
+                return exact_trace(op, diag)
+
+            values = [stage("trace", trace)]
     elif trace_probes and trace_method == "hutchpp":
         # Hutch++'s products depend on each other (the sketch's basis): one rank runs them
         # all, the one the plan gave the first probe.
@@ -262,6 +276,7 @@ def spectrum(
     progress: Callable[[], object] | None = None,
     curvature: str = "hessian",
     trace_method: str = "hutchinson",
+    diagonal: Mapping[str, Tensor] | None = None,
 ) -> Spectrum:
     """Top-k eigenvalues, trace and spectral density of the training-loss Hessian (docs/science.md).
 
@@ -304,6 +319,10 @@ def spectrum(
             summed, no products (:mod:`~landscape.analysis.hessian.diagonal`; for the
             Hessian the network must be piecewise linear in each parameter; any
             ``trace_probes`` > 0 asks for it).
+        diagonal: with ``trace_method="exact"``, the same curvature's diagonal already
+            computed on the same model and data over at least ``params`` (e.g.
+            :attr:`Spectrum.diagonal` of the whole network, for one layer's block):
+            summed instead of computed again.
 
     Returns:
         :class:`Spectrum`.
@@ -358,12 +377,14 @@ def spectrum(
         counts[name] = op.count - c0
         return out
 
+    used: dict[str, Tensor] = {}
     eig, tr, quad = _stages(
         op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
-        which, eigenvectors, density_steps, stage, counts, trace_method,
+        which, eigenvectors, density_steps, stage, counts, trace_method, diagonal, used,
     )  # fmt: skip
-    return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
-                   seconds, counts, settings)  # fmt: skip
+    out = _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
+                  seconds, counts, settings)  # fmt: skip
+    return replace(out, diagonal=used or None)
 
 
 def _finish(
