@@ -22,6 +22,7 @@ A repeated call reuses every finished result.
 """
 
 import datetime
+import sys
 import time
 
 import matplotlib
@@ -136,9 +137,7 @@ out = {
     "bn_samples": engine.bn_samples, "error_barriers": barriers, "summary": summary,
     "runs": runs, "level_barriers": pairs, "planes": planes, "torch": torch.__version__,
     "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
-    "command": f"python3 analysis_scripts/swamp_connectivity_paul_mnist1d.py --levels {args.levels} "
-    f"--rewind-steps {args.rewind_steps} --plane-seed {args.plane_seed} --plane-level "
-    f"{args.plane_level} --grid {args.grid} --margin {args.margin} --eval-samples {args.eval_samples} --name {args.name}",
+    "command": "python3 " + " ".join(sys.argv),  # the real command line (--seeds, --root)
 }  # fmt: skip
 save_json(args.figures / f"{args.name}.json", out)
 
