@@ -107,7 +107,7 @@ ax.set_xlabel("weights remaining (%, mean over seeds)")
 ax.set_ylabel("test accuracy (%, mean ± std)")
 ax.set_title(
     f"{args.preset}, IMP-WR, {len(seeds)} seeds, {base.data.test_samples or 1000} test "
-    f"samples, bound: {args.adaptive_bound} (torch {torch.__version__})",
+    f"samples\nbound: {args.adaptive_bound} (torch {torch.__version__})",  # two lines: fits 6 in
     fontsize=9,
 )
 ax.legend(frameon=False)
