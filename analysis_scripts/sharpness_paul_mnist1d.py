@@ -168,7 +168,7 @@ out = json.loads((FIGURES / f"{NAME}.json").read_text()) if args.replot else com
 table, seeds, hessian = out["table"], out["seeds"], out["hessian"] is not None
 
 panels = [*DRAWN, ("kept_norm", None, "‖w‖ on the kept coordinates"),
-          ("test_error", None, "test error")]  # fmt: skip
+          ("test_error", None, "test error (fraction)")]  # fmt: skip
 if hessian:
     panels[4] = ("lambda_max", None, "top Hessian eigenvalue λ_max (kept weights)")
 fig, axes = plt.subplots(2, 3, figsize=(15, 8))
@@ -195,7 +195,7 @@ for ax, (key, _, label) in zip(axes.flat, panels):
     ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
-    ax.set_ylabel("training-loss rise" if key in {k for k, _, _ in DRAWN} else label)
+    ax.set_ylabel("training-loss rise (nats)" if key in {k for k, _, _ in DRAWN} else label)
     ax.set_title(label, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, fontsize=7)
