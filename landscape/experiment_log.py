@@ -142,7 +142,9 @@ class _TensorBoard:
 
 class _Wandb:
     """One W&B run in ``logs/wandb`` (offline unless ``WANDB_MODE`` says otherwise, so it
-    needs no network; ``wandb sync`` uploads it later)."""
+    needs no network; ``wandb sync`` uploads it later). Closing it also shuts down this
+    process's W&B service (``wandb.teardown``), which finishes any other W&B run the
+    process still has open."""
 
     def __init__(self, folder: Path, name: str, config: Mapping[str, Any] | None) -> None:
         import wandb
