@@ -67,8 +67,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from landscape.analysis.hessian import HessianOperator, hutchpp, spectrum, top_eigen
-from landscape.analysis.hessian.diagonal import exact_trace
+from landscape.analysis.hessian import HessianOperator, exact_trace, hutchpp, spectrum, top_eigen
 from landscape.data import load_data
 from landscape.models import create_model
 

@@ -17,9 +17,10 @@ For other uses, the engine's parts are here too: :class:`HessianOperator`
 :func:`trace_fn` (``tr f(H)`` by stochastic Lanczos quadrature, e.g.
 ``tr[(I + c·H)^{-1}]`` for the flatness bound of docs/science.md).
 ``curvature="ggn" | "fisher"`` measures the generalised Gauss-Newton or the empirical
-Fisher instead of the Hessian, :func:`hutchpp` is Hutch++ for the trace, :func:`exact_trace` the exact trace (from the
-exact diagonal, :func:`curvature_diagonal`, where :func:`linearity_obstacle` allows), and
-:func:`eigenspace_overlap` compares two networks' top-k eigenspaces.
+Fisher instead of the Hessian, :func:`hutchpp` is Hutch++ for the trace,
+:func:`exact_trace` the exact trace (from the exact diagonal, :func:`curvature_diagonal`,
+where :func:`linearity_obstacle` allows), and :func:`eigenspace_overlap` compares two
+networks' top-k eigenspaces.
 """
 
 from landscape.analysis.hessian import (

@@ -208,10 +208,10 @@ def test_verb_refuses_the_exact_trace_before_writing_anything(tmp_path: Path, mo
     """A network the check refuses: one line naming the reason, exit 2, no result folder."""
     import sys
 
-    job = sys.modules["landscape.jobs.hessian"]  # the package's `hessian` is the function
+    diagonal = sys.modules["landscape.analysis.hessian.diagonal"]
     run = untrained_two_level_run(tmp_path / "run", 0.3)
     monkeypatch.setattr(
-        job, "linearity_obstacle", lambda m: "module 1 (Tanh) is not piecewise linear"
+        diagonal, "linearity_obstacle", lambda m: "module 1 (Tanh) is not piecewise linear"
     )
     args = ["hessian", str(run), "--level", "1", "--trace", "--trace-method", "exact",
             "--top-k", "1", "--samples", "64", "--quiet"]  # fmt: skip

@@ -32,9 +32,9 @@ from torch import Tensor, nn
 from landscape import distributed, paths
 from landscape.analysis.hessian import (
     Spectrum,
-    linearity_obstacle,
     overlap_matrix,
     param_groups,
+    require_linearity,
     spectrum,
 )
 from landscape.checkpoint import load_state, save_state
@@ -95,12 +95,7 @@ def hessian(
     model, data = analysis_inputs(targets[0].run, threads=spec.threads, split=spec.split,
                                   samples=spec.samples)  # fmt: skip
     if spec.trace and spec.trace_method == "exact" and spec.curvature == "hessian":
-        obstacle = linearity_obstacle(model)  # before a folder is claimed
-        if obstacle is not None:
-            raise LandscapeError(
-                f"--trace-method exact needs a network piecewise linear in each weight, but "
-                f"{obstacle}; use --trace-method hutchpp, or --curvature ggn"
-            )
+        require_linearity(model)  # before a folder is claimed
     jobs = [(t, *_where(spec, t, out)) for t in targets]
     if quiet:  # no progress bar and no line per level
         log = _silent

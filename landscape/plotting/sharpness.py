@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from landscape.plotting._common import load_result
+from landscape.plotting._common import load_result, with_unit
 
 __all__ = ["plot_sharpness", "plot_sharpness_levels"]
 
@@ -48,7 +48,7 @@ def plot_sharpness(result: str | Path | Mapping[str, Any]) -> tuple[Figure, list
         ax.xaxis.set_minor_formatter(NullFormatter())  # the radii label the axis, nothing else
         unit = "ρ (units of |w|)" if prefix else "ρ (weight units)"
         ax.set_xlabel(unit)
-        ax.set_ylabel("training-loss rise (nats)")
+        ax.set_ylabel(with_unit("training-loss rise"))
         ax.set_title(("adaptive: δ = |w|⊙ε, ‖ε‖ ≤ ρ" if prefix else "plain: ‖δ‖ ≤ ρ"),
                      fontsize=9)  # fmt: skip
         ax.grid(alpha=0.3, which="both")
@@ -78,7 +78,7 @@ def plot_sharpness_levels(summary: str | Path | Mapping[str, Any]) -> tuple[Figu
         if (values > 0).all():
             ax.set_yscale("log")
         ax.set_xlabel("level L")
-        ax.set_ylabel("training-loss rise (nats)")
+        ax.set_ylabel(with_unit("training-loss rise"))
         ax.set_title(label, fontsize=9)
         ax.set_xticks(lv, [str(int(v)) for v in lv])
         top = ax.secondary_xaxis("top")

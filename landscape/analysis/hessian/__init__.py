@@ -15,7 +15,12 @@
 The public entry point is :mod:`landscape.hessian`.
 """
 
-from landscape.analysis.hessian.diagonal import curvature_diagonal, exact_trace, linearity_obstacle
+from landscape.analysis.hessian.diagonal import (
+    curvature_diagonal,
+    exact_trace,
+    linearity_obstacle,
+    require_linearity,
+)
 from landscape.analysis.hessian.gauss_newton import CURVATURES, fisher_product, ggn_product
 from landscape.analysis.hessian.hutchinson import TRACE_METHODS, Estimate, hutchinson, hutchpp
 from landscape.analysis.hessian.hvp import (
@@ -64,6 +69,7 @@ __all__ = [
     "overlap_matrix",
     "param_groups",
     "quadrature_trace",
+    "require_linearity",
     "slq",
     "spectral_density",
     "spectrum",

@@ -52,7 +52,7 @@ from landscape.errors import LandscapeError
 if TYPE_CHECKING:
     from landscape.analysis.hessian.hvp import HessianOperator
 
-__all__ = ["curvature_diagonal", "exact_trace", "linearity_obstacle"]
+__all__ = ["curvature_diagonal", "exact_trace", "linearity_obstacle", "require_linearity"]
 
 # Modules whose output is piecewise linear in their input and linear in each of their own
 # parameters. BatchNorm only in eval mode with running statistics (checked below); dropout
@@ -148,6 +148,18 @@ def linearity_obstacle(model: nn.Module) -> str | None:
     return None
 
 
+def require_linearity(model: nn.Module) -> None:
+    """Raise the one-line refusal of the exact Hessian diagonal when ``model`` has a
+    :func:`linearity_obstacle` (the ``hessian`` verb calls it before claiming a folder)."""
+    obstacle = linearity_obstacle(model)
+    if obstacle is not None:
+        raise LandscapeError(
+            f"the exact Hessian diagonal (--trace-method exact) needs a network piecewise "
+            f"linear in each weight, but {obstacle}; use --trace-method hutchpp, or "
+            f"--curvature ggn"
+        )
+
+
 # A parameter read directly must go straight into one of these (as weight or bias).
 _WEIGHT_USERS = {F.linear, F.conv1d, F.conv2d, F.conv3d, operator.add, torch.add}
 
@@ -205,14 +217,9 @@ def curvature_diagonal(op: HessianOperator, *, block_bytes: int = 1 << 28) -> di
         LandscapeError: the Hessian of a network that is not piecewise linear in each
             parameter (the message names the operation).
     """
-    curvature = getattr(op, "curvature", "hessian")
+    curvature = op.curvature
     if curvature == "hessian":
-        obstacle = linearity_obstacle(op.model)
-        if obstacle is not None:
-            raise LandscapeError(
-                f"the exact Hessian diagonal needs a network piecewise linear in each "
-                f"parameter, but {obstacle}; use --trace-method hutchpp (or --curvature ggn)"
-            )
+        require_linearity(op.model)
     from landscape.analysis.hessian.hvp import _eval_mode
 
     diag = {n: torch.zeros_like(p) for n, p in op._params.items()}

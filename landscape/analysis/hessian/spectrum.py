@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -165,14 +165,14 @@ def _stages(
     counts: dict[str, int],
     trace_method: str = "hutchinson",
     diagonal: Mapping[str, Tensor] | None = None,
-    used_diagonal: dict[str, Tensor] | None = None,
-) -> tuple[TopEigen | None, Estimate | None, Quadrature | None]:
+) -> tuple[TopEigen | None, Estimate | None, Quadrature | None, dict[str, Tensor] | None]:
     """The three stages, split over the ranks under ``torchrun`` (:func:`_plan`), with the
     one-process numbers; on one process rank 0 does all of them, in order.
 
     Every rank first does its own work (rank 0 the Lanczos run for the eigenvalues, all
     ranks their probes), then one all-gather shares it, so the eigenvalues overlap the
-    probes. The eigenvectors stay on rank 0; ``counts`` become the one-process counts
+    probes. The last item is the exact curvature diagonal this rank summed (``None`` on
+    the others, and for the estimators). The eigenvectors stay on rank 0; ``counts`` become the one-process counts
     (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice).
     """
     if slq_probes and (slq_probes < 1 or density_steps < 1):
@@ -189,17 +189,17 @@ def _stages(
             op, op.dim, top_k, tol=tol, max_steps=max_steps, which=which, seed=seed,
             vectors=eigenvectors, **kw))  # fmt: skip
     values: list[float] = []
+    diag = None
     if trace_probes and trace_method == "exact":
         # no products: the exact diagonal (diagonal.py), on the rank the plan gave probe 0
         if trace_owner[0] == me:
 
-            def trace() -> float:
-                diag = curvature_diagonal(op) if diagonal is None else diagonal
-                if used_diagonal is not None:
-                    used_diagonal.update(diag)
-                return exact_trace(op, diag)
+            def trace() -> tuple[dict[str, Tensor], float]:
+                d = dict(diagonal) if diagonal is not None else curvature_diagonal(op)
+                return d, exact_trace(op, d)
 
-            values = [stage("trace", trace)]
+            diag, value = stage("trace", trace)
+            values = [value]
     elif trace_probes and trace_method == "hutchpp":
         # Hutch++'s products depend on each other (the sketch's basis): one rank runs them
         # all, the one the plan gave the first probe.
@@ -238,7 +238,7 @@ def _stages(
     if slq_probes:
         quad = quadrature_of(op.dim, min(density_steps, op.dim),
                              _placed(slq_owner, [p[2] for p in shared]))  # fmt: skip
-    return eig, tr, quad
+    return eig, tr, quad, diag
 
 
 def _placed(owner: list[int], parts: list[list[Any]]) -> list[Any]:
@@ -377,14 +377,12 @@ def spectrum(
         counts[name] = op.count - c0
         return out
 
-    used: dict[str, Tensor] = {}
-    eig, tr, quad = _stages(
+    eig, tr, quad, diag = _stages(
         op, top_k, trace_probes, density_probes if density else 0, seed, tol, max_steps,
-        which, eigenvectors, density_steps, stage, counts, trace_method, diagonal, used,
+        which, eigenvectors, density_steps, stage, counts, trace_method, diagonal,
     )  # fmt: skip
-    out = _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
-                  seconds, counts, settings)  # fmt: skip
-    return replace(out, diagonal=used or None)
+    return _finish(op, eig, tr, quad, eigenvectors, density_bins, sigma_squared, t_start,
+                   seconds, counts, settings, diag)  # fmt: skip
 
 
 def _finish(
@@ -399,6 +397,7 @@ def _finish(
     seconds: dict[str, float],
     counts: dict[str, int],
     settings: dict[str, Any],
+    diagonal: dict[str, Tensor] | None = None,
 ) -> Spectrum:
     """The :class:`Spectrum` of the stages' results (the operator is released)."""
     vecs = None
@@ -433,4 +432,5 @@ def _finish(
         hvp_method=method_used,
         hvp_choice=dict(op.choice),
         settings=settings,
+        diagonal=diagonal,
     )
