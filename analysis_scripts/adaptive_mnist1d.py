@@ -10,7 +10,7 @@ accuracy against the weights remaining, mean ± std over seeds. Writes
     python3 analysis_scripts/adaptive_mnist1d.py --seeds 0,1,2,3,4 --test-samples 10000 \
         --out adaptive_mnist1d_test10000                # the MLP with 10,000 test samples
     python3 analysis_scripts/adaptive_mnist1d.py --preset paul-mnist1d --fixed-levels 10 \
-        --adaptive-levels 2 --adaptive-bound averaged --figures figures \
+        --adaptive-levels 2 --adaptive-bound averaged --seeds 0,1,2,3,4 --figures figures \
         --out adaptive_paul_mnist1d                      # [PAUL]'s regime (1-D CNN, tau = 40)
 
 About 2 minutes per seed on a 2-core CPU (one thread) for the MLP: the bound costs ~15 s a
@@ -18,8 +18,8 @@ level; for the CNN about 2-5 minutes a level of training, plus ~25 minutes a bou
 the slq estimator (1,280 products on 21,792 weights) or a tenth of that averaged.
 """
 
+import datetime
 import statistics
-import sys
 import time
 
 import matplotlib
@@ -28,7 +28,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -77,7 +77,8 @@ for seed in seeds:
 
 out = {"preset": args.preset, "seeds": seeds, "adaptive_factor": FACTOR, "torch": torch.__version__,
        "test_samples": base.data.test_samples, "adaptive_bound": args.adaptive_bound, "levels": {"fixed": FIXED_LEVELS, "adaptive": ADAPTIVE_LEVELS},
-       "command": "python3 " + " ".join(sys.argv), "seconds": time.time() - t0,
+       "command": command_line(), "date": datetime.date.today().isoformat(),
+       "seconds": time.time() - t0,
        "runs": {}}  # fmt: skip
 fig, ax = plt.subplots(figsize=(6, 4))
 for label, per_seed in rows.items():

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +33,7 @@ __all__ = [
     "barrier_matching_and_lcs",
     "barrier_matching_counts",
     "base_config",
+    "command_line",
     "lcs_counts",
     "lcs_membership",
     "mean_sd",
@@ -87,6 +90,12 @@ def options(
     if args.threads:
         torch.set_num_threads(args.threads)
     return args
+
+
+def command_line() -> str:
+    """The command that ran this script, as a record's ``command`` (shell-quoted, every
+    flag as given: a record names the exact call that reproduces it)."""
+    return "python3 " + shlex.join(sys.argv)
 
 
 def base_config(args: argparse.Namespace) -> RunConfig:

@@ -30,7 +30,6 @@ from the JSON, computing nothing.
 import datetime
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -40,7 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-from script_args import base_config, options, paired_interval
+from script_args import base_config, command_line, options, paired_interval
 
 from landscape import jobs
 from landscape.io import file_digest, level_metrics, save_json
@@ -154,7 +153,7 @@ def compute() -> dict:
         "hessian": HESSIAN.hashed("each level's weights") if args.hessian else None,
         "drawn": [list(d) for d in DRAWN],
         "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-        "command": " ".join(["python3", f"analysis_scripts/{NAME}.py", *sys.argv[1:]]),
+        "command": command_line(),
         "runs": runs, "table": table,
         "per_run": {m: {f"seed{s}": {str(k): v for k, v in per_run[m][s].items()} for s in seeds}
                     for m in METHODS},

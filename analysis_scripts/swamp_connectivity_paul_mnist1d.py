@@ -22,7 +22,6 @@ A repeated call reuses every finished result.
 """
 
 import datetime
-import sys
 import time
 
 import matplotlib
@@ -31,7 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from script_args import base_config, mean_sd, options, paired_interval
+from script_args import base_config, command_line, mean_sd, options, paired_interval
 
 from landscape import jobs, paths
 from landscape.io import save_json
@@ -137,7 +136,7 @@ out = {
     "bn_samples": engine.bn_samples, "error_barriers": barriers, "summary": summary,
     "runs": runs, "level_barriers": pairs, "planes": planes, "torch": torch.__version__,
     "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
-    "command": "python3 " + " ".join(sys.argv),  # the real command line (--seeds, --root)
+    "command": command_line(),
 }  # fmt: skip
 save_json(args.figures / f"{args.name}.json", out)
 

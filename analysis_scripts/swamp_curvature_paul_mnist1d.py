@@ -14,7 +14,7 @@ repository root, after the runs exist (a missing run is trained, ≈ 8 CPU-minut
 
     python3 analysis_scripts/swamp_curvature_paul_mnist1d.py --root /tmp/swamp_paul
     python3 analysis_scripts/swamp_curvature_paul_mnist1d.py --root RUNS --rewind-step 200 \
-        --trace-method exact --name swamp_curvature_paul_mnist1d_tau200
+        --seeds 0,1,2,3,4 --trace-method exact --name swamp_curvature_paul_mnist1d_tau200
                                           # past the stability onset; the exact trace
 
 Results go to each level's ``analysis/`` folder; a repeated call reuses them.
@@ -23,7 +23,6 @@ Results go to each level's ``analysis/`` folder; a repeated call reuses them.
 import dataclasses
 import datetime
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 from safetensors.torch import load_file
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -124,7 +123,7 @@ out = {
                 "tol": SPEC.tol, "seed": SPEC.seed, "trace_method": SPEC.trace_method},
     "rewind_step": base.prune.rewind_step, "test_samples": base.data.test_samples,
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": "python3 " + " ".join(sys.argv),
+    "command": command_line(),
     "table": table, "per_run": {m: {f"seed{s}": {str(k): v for k, v in res[m][s].items()}
                                     for s in seeds} for m in res},
     "seconds": time.time() - t0,

@@ -18,9 +18,7 @@ Runs land in ``--root``; a repeated call reuses every finished level.
 """
 
 import datetime
-import shlex
 import statistics
-import sys
 import time
 
 import matplotlib
@@ -29,7 +27,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options, paired_bounds
+from script_args import base_config, command_line, options, paired_bounds
 
 from landscape import jobs, paths
 from landscape.io import level_metrics, save_json
@@ -112,7 +110,7 @@ out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "lev
        "particle_mean_test_accuracy": {str(n): pacc[n] for n in PARTICLES},
        "summary": summary, "paired": paired, "torch": torch.__version__,
        "date": datetime.date.today().isoformat(), "seconds": time.time() - t0,
-       "command": "python3 " + shlex.join(sys.argv)}  # fmt: skip
+       "command": command_line()}  # fmt: skip
 fig, axs = plt.subplots(1, 2 if LEVELS else 1, figsize=(11 if LEVELS else 6, 4),
                         layout="constrained", squeeze=False)  # fmt: skip
 a1, a2 = axs[0][0], axs[0][-1]  # one level: only the panel against N

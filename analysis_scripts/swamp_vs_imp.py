@@ -31,7 +31,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from script_args import paired_bounds
+from script_args import command_line, paired_bounds
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -119,11 +119,7 @@ result = {
         "bn_recompute": metrics["swamp"][0][0].get("bn_recompute"),
         "runs": {m: [str(r) for r in rs] for m, rs in runs.items()},
     },
-    "command": "python analysis_scripts/swamp_vs_imp.py " + " ".join(
-        # `v is False`, not `v == False`: --swa-lr 0.0 is a value to keep (it equals False)
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if v is not None and v is not False and v != ""
-    ),
+    "command": command_line(),
     "date": date.today().isoformat(),
     "seconds": time.perf_counter() - t0,
     "levels": rows,
