@@ -935,38 +935,28 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
         )
     ]
 
-    cur = R["swamp_curvature_paul_mnist1d"]
-    comps = []
-    for t in cur["table"]:
-        if t["level"] in (0, 6, 9, 12):
-            comps.append(
-                Comparison(
-                    f"Hessian trace at {100 * t['density']:.1f}%",
-                    "SWAMP",
-                    "IMP-WR",
-                    t["swamp_trace"]["values"],
-                    t["imp-wr_trace"]["values"],
-                    -1,
-                    digits=1,
-                )
-            )
-    names, verdict = "`swamp_curvature_paul_mnist1d` (τ = 40, Hutchinson)", None
-    c200 = R.get("swamp_curvature_paul_mnist1d_tau200")
-    if c200 is not None:  # past the stability onset, the exact trace: no probe noise
-        n40 = len(comps)
-        comps += [Comparison(f"τ = 200, exact Hessian trace at {100 * t['density']:.1f}%",
-                             "SWAMP", "IMP-WR", t["swamp_trace"]["values"],
-                             t["imp-wr_trace"]["values"], -1, digits=2)
-                  for t in c200["table"] if t["level"] in (0, 6, 9, 12)]  # fmt: skip
-        names += ", `swamp_curvature_paul_mnist1d_tau200` (τ = 200, exact trace)"
-        verdict = grouped_verdict([("τ = 40", n40), ("τ = 200", len(comps) - n40)])
+    # τ = 40 (Hutchinson) and, past the stability onset, τ = 200 (exact trace: no probe noise)
+    comps, groups, names = [], [], []
+    for name, prefix, digits, how in (
+        ("swamp_curvature_paul_mnist1d", "", 1, "τ = 40, Hutchinson"),
+        ("swamp_curvature_paul_mnist1d_tau200", "τ = 200, exact ", 2, "τ = 200, exact trace"),
+    ):
+        if name not in R:
+            continue
+        part = [Comparison(f"{prefix}Hessian trace at {100 * t['density']:.1f}%", "SWAMP",
+                           "IMP-WR", t["swamp_trace"]["values"], t["imp-wr_trace"]["values"],
+                           -1, digits=digits)
+                for t in R[name]["table"] if t["level"] in (0, 6, 9, 12)]  # fmt: skip
+        comps += part
+        groups.append((how.split(",")[0], len(part)))
+        names.append(f"`{name}` ({how})")
     rows.append(
         Row(
             "SWAMP finds flatter solutions than IMP-WR (our paraphrase)",
             "SWAMP",
-            names,
+            ", ".join(names),
             comps,
-            **({"verdict_of": verdict} if verdict else {}),
+            verdict_of=grouped_verdict(groups) if len(groups) > 1 else None,
         )
     )
 
