@@ -93,8 +93,8 @@ def test_a_smooth_network_is_refused_for_the_hessian_but_not_for_the_ggn():
     with pytest.raises(LandscapeError, match=r"Tanh\) is not piecewise linear; use"):
         exact_trace(HessianOperator(net, (x, y)))
     ggn = HessianOperator(net, (x, y), curvature="ggn")
-    g_diag = op_diag = ggn.from_state(curvature_diagonal(ggn))
-    torch.testing.assert_close(op_diag, _matrix(ggn).diagonal(), rtol=1e-10, atol=1e-13)
+    g_diag = ggn.from_state(curvature_diagonal(ggn))
+    torch.testing.assert_close(g_diag, _matrix(ggn).diagonal(), rtol=1e-10, atol=1e-13)
     h_diag = dense_hessian(net, x, y).diagonal()
     assert float((h_diag - g_diag).abs().max()) > 1e-4  # so the identity really needs the check
 
