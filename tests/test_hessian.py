@@ -106,6 +106,30 @@ def test_hvp_exact_over_chunks_and_iterables():
     torch.testing.assert_close(iterable, whole, rtol=1e-12, atol=1e-14)
 
 
+
+def test_iterable_batches_are_merged_into_chunks_with_the_same_products():
+    """A DataLoader's small batches become a few large chunks (fewer passes per product),
+    up to ``chunk_size``; batches of another shape are not merged; the product is the
+    dense Hessian's either way."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = _mlp()
+    x, y = _data(model, n=37)
+    H = dense_hessian(model, x, y)
+    v = torch.randn(H.shape[0], dtype=F64, generator=torch.Generator().manual_seed(3))
+    loader = DataLoader(TensorDataset(x, y), batch_size=5)  # 8 batches, the last of 2
+    merged = HessianOperator(model, loader)
+    assert [int(c[0].shape[0]) for c in merged.chunks] == [37]
+    capped = HessianOperator(model, loader, chunk_size=12)
+    assert [int(c[0].shape[0]) for c in capped.chunks] == [10, 10, 10, 7]
+    for op in (merged, capped):
+        torch.testing.assert_close(op(v), H @ v, rtol=1e-10, atol=1e-12)
+    # a batch larger than the cap is kept whole; a dtype change starts a new chunk
+    big = HessianOperator(model, [(x[:30], y[:30]), (x[30:], y[30:])], chunk_size=12)
+    assert [int(c[0].shape[0]) for c in big.chunks] == [30, 7]
+    mixed = [(x[:10], y[:10]), (x[10:20], y[10:20].int()), (x[20:], y[20:].int())]
+    assert [int(c[0].shape[0]) for c in HessianOperator(model, mixed).chunks] == [10, 27]
+
 def test_analytic_quadratic():
     """Least squares ``mean (w·x − t)²`` has ``H = 2XᵀX/N`` exactly."""
     g = torch.Generator().manual_seed(0)
