@@ -9,6 +9,8 @@ from a command of this form:
     python3 bench/bench_hessian.py --case resnet20 --device cuda          # on a GPU
     PYTHONPATH=$PWD:/tmp/curvbench python3 bench/bench_hessian.py --case mlp --threads 1 \
         --contestants ours,eigenthings,curvlinops --trace-reference 3000
+    PYTHONPATH=$PWD:/tmp/curvbench python3 bench/bench_hessian.py --case mlp --threads 1 \
+        --contestants ours,eigenthings,curvlinops --feed loader --feed-batch 125
 
 hessian-eigenthings and curvlinops are optional development installs, not dependencies
 (``pip install hessian-eigenthings curvlinops-for-pytorch``, or ``pip install --target
@@ -39,6 +41,12 @@ Contestants, all over the same samples, model in eval mode:
   relative residual, our tolerance) and ``tol=0`` (its default, machine precision);
   ``hutchinson_trace`` and ``hutchpp_trace`` with the same products;
   ``lanczos_approximate_spectrum(ncv=100)`` (Papyan 2020, as its docs show).
+
+Feeding (``--feed``): ``tensors`` (default) gives ours, hessian-eigenthings and
+curvlinops the samples as one pre-collated batch, the libraries' fastest set-up here;
+``loader`` gives each of them the same ``DataLoader(TensorDataset(x, y),
+batch_size=--feed-batch)``, as their documentation shows it. Ours reads a loader once and
+merges its batches into large chunks; the others iterate it on every product.
 
 Accuracy: the top-5 from each contestant against a reference (our Lanczos with a
 residual bound of 1e-7 in float64 on the MLP, 1e-5 in float32 on ResNet-20), as the
@@ -192,9 +200,16 @@ def main() -> None:
                     "of a float64 Hutch++ (0: none)")  # fmt: skip
     ap.add_argument("--repeat", type=int, default=1,
                     help="time each new contestant's row this many times, keep the fastest")  # fmt: skip
+    ap.add_argument("--feed", choices=("tensors", "loader"), default="tensors",
+                    help="what ours, hessian-eigenthings and curvlinops are given: the samples "
+                    "as one (inputs, targets) pair, or one DataLoader of --feed-batch")  # fmt: skip
+    ap.add_argument("--feed-batch", type=int, default=125,
+                    help="the DataLoader's batch size with --feed loader")  # fmt: skip
     ap.add_argument("--reference", default="",
                     help="reuse the reference eigenvalues of an earlier --out JSON (same case, samples)")  # fmt: skip
     args = ap.parse_args()
+    if args.feed_batch < 1:
+        ap.error(f"--feed-batch must be positive, got {args.feed_batch}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -206,7 +221,8 @@ def main() -> None:
     batch = LOADER_BATCH[args.case]
     rec = {"case": args.case, "samples": n, "device": str(device), "date": str(date.today()),
            "torch": torch.__version__, "threads": torch.get_num_threads(),
-           "machine": platform.processor() or platform.machine(), "rows": []}  # fmt: skip
+           "machine": platform.processor() or platform.machine(), "feed": args.feed,
+           "feed_batch": args.feed_batch if args.feed == "loader" else None, "rows": []}  # fmt: skip
     rows = rec["rows"]
 
     def log(row):
@@ -243,13 +259,20 @@ def main() -> None:
                 log({"part": "eigen", "who": "ours-cached", "skipped": f"graph of {n} samples"})
                 continue
             res, sec = _best(
-                lambda m=method: spectrum(model, (x, y), top_k=TOP_K, tol=TOL, method=m),
+                lambda m=method: spectrum(model, fed(x, y, args), top_k=TOP_K, tol=TOL, method=m),
                 device,
                 args.repeat,
             )
             log({"part": "eigen", "who": f"ours-{method}", "seconds": sec, "hvps": res.hvp_count["total"],
                  "hvp_method": res.hvp_method, "rel_err": rel_err(res.eigenvalues, ref_vals),
                  "eigenvalues": res.eigenvalues.tolist()})  # fmt: skip
+        # ours-unmerged: the loader's batches as given, one pass each (ours before 2026-12-07)
+        if args.feed == "loader":
+            res, sec = _best(lambda: spectrum(model, fed(x, y, args), top_k=TOP_K, tol=TOL,
+                                              chunk_size=args.feed_batch), device, args.repeat)  # fmt: skip
+            log({"part": "eigen", "who": "ours-unmerged", "seconds": sec,
+                 "hvps": res.hvp_count["total"], "hvp_method": res.hvp_method,
+                 "rel_err": rel_err(res.eigenvalues, ref_vals), "eigenvalues": res.eigenvalues.tolist()})  # fmt: skip
         for mode in ("loader", "batch") if "pyhessian" in who else ():
             if mode == "batch" and n > args.batch_max:
                 log({"part": "eigen", "who": "pyhessian-batch", "skipped": f"graph of {n} samples"})
@@ -290,7 +313,7 @@ def main() -> None:
             log({"part": "trace-reference", "trace": est.value, "stderr": est.stderr,
                  "seconds": sec, "hvps": products})  # fmt: skip
         if obstacle is None:
-            op_res, sec = _best(lambda: spectrum(model, (x, y), top_k=0, trace_method="exact",
+            op_res, sec = _best(lambda: spectrum(model, fed(x, y, args), top_k=0, trace_method="exact",
                                                  trace_probes=1), device, args.repeat)  # fmt: skip
             log({"part": "trace", "who": "ours-exact", "seconds": sec,
                  "hvps": op_res.hvp_count["total"], "trace": op_res.trace, "stderr": 0.0,
@@ -298,7 +321,7 @@ def main() -> None:
         else:
             log({"part": "trace", "who": "ours-exact", "skipped": obstacle})
         for tm in ("hutchinson", "hutchpp"):
-            op_res, sec = _best(lambda tm=tm: spectrum(model, (x, y), top_k=0, trace_method=tm,
+            op_res, sec = _best(lambda tm=tm: spectrum(model, fed(x, y, args), top_k=0, trace_method=tm,
                                                        trace_probes=_products(tm, args)),
                                 device, args.repeat)  # fmt: skip
             log({"part": "trace", "who": "ours-auto" if tm == "hutchinson" else "ours-hutchpp",
@@ -324,7 +347,7 @@ def main() -> None:
                  "trace": float(s.mean()), "stderr": float(s.std(ddof=1) / math.sqrt(len(s)))})  # fmt: skip
 
     if "density" in parts:
-        res, sec = _best(lambda: spectrum(model, (x, y), top_k=0, density=True,
+        res, sec = _best(lambda: spectrum(model, fed(x, y, args), top_k=0, density=True,
                                           density_steps=DENSITY_STEPS), device, args.repeat)  # fmt: skip
         log({"part": "density", "who": "ours-auto", "seconds": sec, "hvps": res.hvp_count["total"],
              "hvp_method": res.hvp_method})  # fmt: skip
@@ -337,6 +360,15 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(rec, indent=1) + "\n")
     _table(rec)
     _table_vs_ours(rec)
+
+
+def fed(x, y, args, listed: bool = False):
+    """The samples as a contestant gets them: one pair (in a one-element list where the
+    library wants an iterable of batches), or a DataLoader of ``--feed-batch`` (``--feed
+    loader``: each library as its documentation shows it, collating on every pass it makes)."""
+    if args.feed == "loader":
+        return DataLoader(TensorDataset(x, y), batch_size=args.feed_batch)
+    return [(x, y)] if listed else (x, y)
 
 
 def _best(fn, device, repeat: int):
@@ -409,7 +441,9 @@ def eigenthings_rows(model, x, y, device, part: str, log, args) -> None:
     count = [0]
 
     def operator():
-        op = he.HessianOperator(model, [(x, y)], he.supervised_loss(nn.functional.cross_entropy))
+        op = he.HessianOperator(
+            model, fed(x, y, args, listed=True), he.supervised_loss(nn.functional.cross_entropy)
+        )
         inner = op.matvec
 
         def counted(v):
@@ -458,7 +492,8 @@ def curvlinops_rows(model, x, y, device, part: str, log, args) -> None:
 
     def operator():
         params = [p for p in model.parameters() if p.requires_grad]
-        op = cl.HessianLinearOperator(model, nn.CrossEntropyLoss(), params, [(x, y)],
+        op = cl.HessianLinearOperator(model, nn.CrossEntropyLoss(), params,
+                                      fed(x, y, args, listed=True),
                                       check_deterministic=False)  # fmt: skip
         inner = op._matmat
 
@@ -547,8 +582,9 @@ def _double(model: nn.Module) -> nn.Module:
 
 def _table(rec: dict) -> None:
     base = {r["part"]: r["seconds"] for r in rec["rows"] if r.get("who") == "pyhessian-loader"}
-    print(f"\n{rec['case']}, {rec['samples']} samples, {rec['device']}, {rec['threads']} threads, "
-          f"torch {rec['torch']}, {rec['date']}")  # fmt: skip
+    feed = f"a DataLoader of {rec['feed_batch']}" if rec.get("feed") == "loader" else "one batch"
+    print(f"\n{rec['case']}, {rec['samples']} samples ({feed}), {rec['device']}, "
+          f"{rec['threads']} threads, torch {rec['torch']}, {rec['date']}")  # fmt: skip
     print("| part | who | seconds | HVPs | rel. err top-5 | speed-up vs pyhessian-loader | note |")
     print("|---|---|---:|---:|---:|---:|---|")
     for r in rec["rows"]:
