@@ -106,7 +106,6 @@ def test_hvp_exact_over_chunks_and_iterables():
     torch.testing.assert_close(iterable, whole, rtol=1e-12, atol=1e-14)
 
 
-
 def test_iterable_batches_are_merged_into_chunks_with_the_same_products():
     """A DataLoader's small batches become a few large chunks (fewer passes per product),
     up to ``chunk_size``; batches of another shape are not merged; the product is the
@@ -129,6 +128,7 @@ def test_iterable_batches_are_merged_into_chunks_with_the_same_products():
     assert [int(c[0].shape[0]) for c in big.chunks] == [30, 7]
     mixed = [(x[:10], y[:10]), (x[10:20], y[10:20].int()), (x[20:], y[20:].int())]
     assert [int(c[0].shape[0]) for c in HessianOperator(model, mixed).chunks] == [10, 27]
+
 
 def test_analytic_quadratic():
     """Least squares ``mean (w·x − t)²`` has ``H = 2XᵀX/N`` exactly."""
