@@ -108,8 +108,8 @@ def test_hvp_exact_over_chunks_and_iterables():
 
 def test_iterable_batches_are_merged_into_chunks_with_the_same_products():
     """A DataLoader's small batches become a few large chunks (fewer passes per product),
-    up to ``chunk_size``; batches of another shape are not merged; the product is the
-    dense Hessian's either way."""
+    up to ``chunk_size``; batches of another trailing shape or dtype are not merged, empty
+    ones are dropped; the product is the dense Hessian's either way."""
     from torch.utils.data import DataLoader, TensorDataset
 
     model = _mlp()
@@ -128,6 +128,31 @@ def test_iterable_batches_are_merged_into_chunks_with_the_same_products():
     assert [int(c[0].shape[0]) for c in big.chunks] == [30, 7]
     mixed = [(x[:10], y[:10]), (x[10:20], y[10:20].int()), (x[20:], y[20:].int())]
     assert [int(c[0].shape[0]) for c in HessianOperator(model, mixed).chunks] == [10, 27]
+    # another trailing shape starts a new chunk (only the chunking is checked here)
+    shaped = [(x[:10], y[:10]), (x[10:20, None], y[10:20]), (x[20:, None], y[20:])]
+    assert [tuple(c[0].shape) for c in HessianOperator(model, shaped).chunks] == [
+        (10, x.shape[1]),
+        (27, 1, x.shape[1]),
+    ]
+    # an empty batch is dropped (its mean loss would be NaN), not merged or kept
+    empty = [(x[:0], y[:0]), (x[:20], y[:20]), (x[:0], y[:0]), (x[20:], y[20:])]
+    op = HessianOperator(model, empty, chunk_size=20)
+    assert [int(c[0].shape[0]) for c in op.chunks] == [20, 17]
+    torch.testing.assert_close(op(v), H @ v, rtol=1e-10, atol=1e-12)
+    with pytest.raises(LandscapeError, match="targets must be tensors"):
+        HessianOperator(model, [(x, y.tolist())])
+
+
+def test_merged_chunks_are_sized_for_the_device_the_products_run_on():
+    """A CPU loader feeding a CUDA model merges up to the CUDA budget, not the CPU one."""
+    from landscape.analysis.hessian.hvp import _merge, default_chunk_size
+
+    batches = [(torch.zeros(1000, 40), torch.zeros(1000, dtype=torch.long))] * 10
+    cpu = _merge(batches, None, torch.device("cpu"))
+    cuda = _merge(batches, None, torch.device("cuda"))  # no GPU needed: only the budget
+    assert default_chunk_size(40, torch.device("cpu")) == 8192
+    assert [int(x.shape[0]) for x, _ in cpu] == [8000, 2000]
+    assert [int(x.shape[0]) for x, _ in cuda] == [10000]
 
 
 def test_analytic_quadratic():

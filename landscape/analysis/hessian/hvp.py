@@ -47,7 +47,7 @@ from torch.func import functional_call
 
 from landscape.analysis.hessian.gauss_newton import CURVATURES, fisher_product, ggn_product
 from landscape.devices import available_memory
-from landscape.errors import LandscapeError
+from landscape.errors import DataError, LandscapeError
 from landscape.functional import as_batches, is_tensor_pair
 from landscape.specs import HVP_METHODS as METHODS
 
@@ -167,11 +167,14 @@ def _sample_numel(x: Tensor) -> int:
     return x[0].numel() if x.shape[0] else 1
 
 
-def _merge(batches: list[tuple[Tensor, Tensor]], cap: int | None) -> list[tuple[Tensor, Tensor]]:
+def _merge(
+    batches: list[tuple[Tensor, Tensor]], cap: int | None, device: torch.device
+) -> list[tuple[Tensor, Tensor]]:
     """Consecutive batches concatenated while their trailing shapes, dtypes and devices
     agree and the chunk stays within ``cap`` samples (default: :func:`default_chunk_size`
-    of the first batch's samples, on its device). A batch larger than the cap is kept
-    whole, as given."""
+    for the batch's samples on ``device``, where the products run). A batch larger than
+    the cap is kept whole; batches of no samples are dropped (their mean loss would be
+    NaN)."""
 
     def key(x: Tensor, y: Tensor) -> tuple:
         return (x.shape[1:], x.dtype, x.device, y.shape[1:], y.dtype, y.device)
@@ -180,8 +183,15 @@ def _merge(batches: list[tuple[Tensor, Tensor]], cap: int | None) -> list[tuple[
     group: list[tuple[Tensor, Tensor]] = []
     size = 0
     for x, y in batches:
-        limit = cap or default_chunk_size(_sample_numel(x), x.device)
         n = int(x.shape[0])
+        if n == 0:
+            continue
+        if not isinstance(y, Tensor):
+            raise DataError(
+                f"the data's targets must be tensors, got {type(y).__name__}; yield "
+                "(inputs, targets) pairs of tensors"
+            )
+        limit = cap or default_chunk_size(_sample_numel(x), device)
         if group and (key(x, y) != key(*group[0]) or size + n > limit):
             out.append(_cat(group))
             group, size = [], 0
@@ -215,7 +225,9 @@ class HessianOperator:
             with ``requires_grad``); the others are held fixed.
         mask: ``{name: bool tensor}``; ``True`` keeps a coordinate. Names outside
             ``params`` are ignored; the operator acts on the kept coordinates only.
-        chunk_size: samples per pass (default :func:`default_chunk_size`).
+        chunk_size: samples per pass (default :func:`default_chunk_size`); for an
+            iterable, the most samples its batches are merged into (a larger batch is
+            kept whole).
         method: ``"auto"``, ``"cached"``, ``"double-backward"`` or
             ``"forward-over-reverse"`` (module docstring).
         memory_budget: bytes the cached graph may take (``"auto"``); default 40% of
@@ -327,21 +339,25 @@ class HessianOperator:
         return _Coords(names, [self._params[n].shape for n in names], kept)
 
     def _chunks(self, data, chunk_size: int | None) -> list[tuple[Tensor, Tensor]]:
-        """The data as device chunks of at most ``chunk_size`` samples (default:
-        :func:`default_chunk_size`).
+        """The data as device chunks of ``chunk_size`` samples (default:
+        :func:`default_chunk_size` on the operator's device).
 
-        A tensor pair is split; the batches of an iterable (e.g. a ``DataLoader``) are
-        merged, consecutive ones of the same shapes and dtypes, into chunks up to that
-        size. Merging changes no number (the loss is a per-sample mean, weighted by chunk
-        size in :meth:`_loss`) but the cost per product: a pass has a fixed overhead, and
-        one pass per batch of 125 MNIST-1D samples made a top-5 take 1.35× as long as
-        merged chunks (bench/RESULTS.md, "The same DataLoader for everyone").
+        A tensor pair is split. The batches of an iterable (e.g. a ``DataLoader``) are
+        merged, consecutive ones of the same trailing shapes, dtypes and devices, into
+        chunks of at most that size (a larger batch is kept whole; ``chunk_size`` also
+        bounds the memory of a pass). Merging changes the products only by float rounding,
+        given what the operator assumes anyway: a loss that is a per-sample mean (weighted
+        by chunk size in :meth:`_loss`) of a network that treats samples independently —
+        not, e.g., BatchNorm without running statistics, which normalises by the chunk.
+        It changes the cost: a pass has a fixed overhead, and one pass per batch of 125
+        MNIST-1D samples made a top-5 take 1.35–1.78× as long as merged chunks
+        (bench/RESULTS.md, "The same DataLoader for everyone").
         """
         if is_tensor_pair(data):
             size = chunk_size or default_chunk_size(_sample_numel(data[0]), self.device)
             pairs = as_batches(data, size)
         else:
-            pairs = _merge(as_batches(data, 1), chunk_size)
+            pairs = _merge(as_batches(data, 1), chunk_size, self.device)
         chunks = []
         for x, y in pairs:
             x = x.to(self.device)
