@@ -32,18 +32,19 @@ Contestants, all over the same samples, model in eval mode:
   whole gradient graph, so it is skipped where that does not fit (``--batch-max``);
 - ``ours``: ``landscape.hessian.spectrum`` (Lanczos with ``tol=1e-3``, Hutchinson,
   SLQ), ``method="auto"``, plus each HVP method forced, for the record;
-- ``eigenthings``: hessian-eigenthings 1.0 (``HessianOperator`` over the whole set as one
-  batch, its fastest set-up here): ``lanczos(k=5)`` with its default 10 steps (``2k``) and
+- ``eigenthings``: hessian-eigenthings 1.0 (``HessianOperator`` over the samples as
+  ``--feed`` gives them): ``lanczos(k=5)`` with its default 10 steps (``2k``) and
   with 20 and 30; ``hutchinson`` and ``hutch_plus_plus`` with the same products;
   ``spectral_density(num_runs=1, lanczos_steps=100)``;
-- ``curvlinops``: curvlinops 3 (``HessianLinearOperator`` over the whole set as one
-  batch): SciPy's ``eigsh(k=5, which="LA")`` on ``to_scipy()`` with ``tol=1e-3`` (ARPACK's
+- ``curvlinops``: curvlinops 3 (``HessianLinearOperator`` over the samples as ``--feed``
+  gives them): SciPy's ``eigsh(k=5, which="LA")`` on ``to_scipy()`` with ``tol=1e-3`` (ARPACK's
   relative residual, our tolerance) and ``tol=0`` (its default, machine precision);
   ``hutchinson_trace`` and ``hutchpp_trace`` with the same products;
   ``lanczos_approximate_spectrum(ncv=100)`` (Papyan 2020, as its docs show).
 
 Feeding (``--feed``): ``tensors`` (default) gives ours, hessian-eigenthings and
-curvlinops the samples as one pre-collated batch, the libraries' fastest set-up here;
+curvlinops the samples as one pre-collated batch (the libraries' fastest set-up for the
+MLP's rows except curvlinops' trace, which is faster from a loader);
 ``loader`` gives each of them the same ``DataLoader(TensorDataset(x, y),
 batch_size=--feed-batch)``, as their documentation shows it. Ours reads a loader once and
 merges its batches into large chunks; the others iterate it on every product.
@@ -433,7 +434,7 @@ def _optional(module: str, pip_name: str):
 
 
 def eigenthings_rows(model, x, y, device, part: str, log, args) -> None:
-    """hessian-eigenthings 1.0 on the same samples, as one batch (its fastest set-up here)."""
+    """hessian-eigenthings 1.0 on the same samples, fed as ``--feed`` says."""
     he, why = _optional("hessian_eigenthings", "hessian-eigenthings")
     if he is None:
         log({"part": part, "who": "eigenthings", "skipped": why})
@@ -480,7 +481,7 @@ def eigenthings_rows(model, x, y, device, part: str, log, args) -> None:
 
 
 def curvlinops_rows(model, x, y, device, part: str, log, args) -> None:
-    """curvlinops 3 on the same samples, as one batch."""
+    """curvlinops 3 on the same samples, fed as ``--feed`` says."""
     cl, why = _optional("curvlinops", "curvlinops-for-pytorch")
     if cl is None:
         log({"part": part, "who": "curvlinops", "skipped": why})
