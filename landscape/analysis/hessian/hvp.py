@@ -182,6 +182,7 @@ def _merge(
     out: list[tuple[Tensor, Tensor]] = []
     group: list[tuple[Tensor, Tensor]] = []
     size = 0
+    limit = 0
     for x, y in batches:
         n = int(x.shape[0])
         if n == 0:
@@ -191,10 +192,11 @@ def _merge(
                 f"the data's targets must be tensors, got {type(y).__name__}; yield "
                 "(inputs, targets) pairs of tensors"
             )
-        limit = cap or default_chunk_size(_sample_numel(x), device)
         if group and (key(x, y) != key(*group[0]) or size + n > limit):
             out.append(_cat(group))
             group, size = [], 0
+        if not group:  # one shape per group, so one cap
+            limit = cap or default_chunk_size(_sample_numel(x), device)
         group.append((x, y))
         size += n
     if group:
@@ -357,6 +359,7 @@ class HessianOperator:
             size = chunk_size or default_chunk_size(_sample_numel(data[0]), self.device)
             pairs = as_batches(data, size)
         else:
+            # as_batches lists an iterable's pairs as given (its size applies to a pair only)
             pairs = _merge(as_batches(data, 1), chunk_size, self.device)
         chunks = []
         for x, y in pairs:
