@@ -35,7 +35,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, mean_sd, options, paired_interval
+from script_args import base_config, command_line, mean_sd, options, paired_interval
 
 from landscape import jobs, paths
 from landscape.io import level_metrics, save_json
@@ -80,8 +80,7 @@ def compute() -> dict:
         "seeds": seeds, "levels_requested": args.levels, "points": POINTS, "split": "test",
         "bn_policy": "recompute", "torch": torch.__version__,
         "date": datetime.date.today().isoformat(),
-        "command": f"LANDSCAPE_ROOT=/tmp/align_runs python3 analysis_scripts/{NAME}.py "
-                   f"--levels {args.levels}",
+        "command": command_line(),
         "per_tau": {},
     }  # fmt: skip
     for tau in REWIND_STEPS:

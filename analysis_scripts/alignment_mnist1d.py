@@ -34,7 +34,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import mean_sd, options, paired_interval
+from script_args import command_line, mean_sd, options, paired_interval
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -79,7 +79,7 @@ def compute() -> dict:
         "seeds": seeds, "points": POINTS, "split": "test", "families": {},
         "variants": [label(a, r) for a, r in VARIANTS],
         "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-        "command": f"LANDSCAPE_ROOT=/tmp/align_runs python3 analysis_scripts/{NAME}.py",
+        "command": command_line(),
     }  # fmt: skip
     for fam, preset in FAMILIES.items():
         widths = [int(w) for w in getattr(args, f"{fam}_widths").split(",") if w.strip()]

@@ -29,7 +29,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from script_args import base_config, mean_sd, options, paired_interval
+from script_args import base_config, command_line, mean_sd, options, paired_interval
 
 from landscape.io import save_json
 from landscape.jobs.bound_empirical import empirical_max
@@ -97,7 +97,7 @@ def measure() -> dict:
             "test_samples": test_samples or cfg.data.test_samples or 1000,
             "torch": torch.__version__, "seconds": time.time() - t0,
             "date": time.strftime("%Y-%m-%d"),
-            "command": f"python3 analysis_scripts/bound_mnist1d.py --preset {args.preset}",
+            "command": command_line(),
             "per_seed": per_seed}  # fmt: skip
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from script_args import mean_sd, paired_interval
+from script_args import command_line, mean_sd, paired_interval
 
 __all__ = [
     "Comparison",
@@ -1325,7 +1325,7 @@ def main() -> None:
     records = load_records(args.figures)
     built = build_rows(records)
     result = {
-        "command": "python3 analysis_scripts/claims_mnist1d.py",
+        "command": command_line(),
         "date": datetime.date.today().isoformat(),
         "records": sorted(records),
         "rule": "agrees: the 95% t interval of the per-seed paired difference excludes zero in "

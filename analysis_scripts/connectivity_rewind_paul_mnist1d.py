@@ -32,7 +32,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import barrier_matching_and_lcs, base_config, options, paul_epsilon
+from script_args import barrier_matching_and_lcs, base_config, command_line, options, paul_epsilon
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -96,7 +96,7 @@ def compute() -> dict:
         "preset": args.preset, "method": "imp-wr", "rewind_steps": list(REWIND_STEPS),
         "seeds": seeds, "points_per_segment": POINTS, "split": "test", "bn_policy": "recompute",
         "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-        "command": f"LANDSCAPE_ROOT=/tmp/regime python3 analysis_scripts/{NAME}.py",
+        "command": command_line(),
         "per_tau": {},
     }  # fmt: skip
     for tau in REWIND_STEPS:

@@ -35,7 +35,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.analysis.curvature import direction_curvature, pruning_direction
@@ -139,7 +139,7 @@ out = {
     "random_masks": RANDOM_MASKS, "samples": "all 4000 training samples (4096 requested)",
     "split": "train", "dtype": "float32", "bn_mode": "eval",
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"LANDSCAPE_ROOT=/tmp/regime python3 analysis_scripts/{NAME}.py",
+    "command": command_line(),
     "runs": {f"seed{s}": d for s, d in run_dirs.items()},
     "levels": levels,
     "weights_remaining": [records[seeds[0]][lv]["weights_remaining"] for lv in levels],

@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import save_json
@@ -113,7 +113,7 @@ out = {"preset": args.preset, "seeds": seeds, "rewind_step": REWIND, "levels": L
                  "points": SPEC.points, "lr": "the run's (0.4), Garipov's schedule",
                  "bn_policy": SPEC.engine.bn_policy, "mask_policy": SPEC.mask_policy},
        "pairs": pairs, "summary": summary, "median_curve_epoch_seconds": statistics.median(epoch_s),
-       "torch": torch.__version__, "command": "python3 analysis_scripts/curves_mnist1d.py",
+       "torch": torch.__version__, "command": command_line(),
        "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": time.time() - t0}  # fmt: skip
 save_json(FIGURES / "curves_mnist1d.json", out)
 

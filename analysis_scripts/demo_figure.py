@@ -17,13 +17,12 @@ docs/results.md's demo paragraph quotes the JSON.
 import datetime
 import json
 import os
-import sys
 
 import matplotlib
 
 matplotlib.use("Agg")
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -44,7 +43,7 @@ fig.savefig(png, dpi=150)
 made = json.loads((runs["IMP-WR"] / "config.json").read_text())
 gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
 save_json(png.with_suffix(".json"), {
-    "command": "python3 analysis_scripts/demo_figure.py " + " ".join(sys.argv[1:]),
+    "command": command_line(),
     "date": datetime.date.today().isoformat(),
     "machine": f"{os.cpu_count()} CPU cores, {gpu}, {made['threads']} torch thread(s)",
     "torch": made["versions"]["torch"],

@@ -18,7 +18,6 @@ every finished run.
 
 import datetime
 import statistics
-import sys
 import time
 
 import matplotlib
@@ -27,7 +26,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -60,7 +59,7 @@ test_n = {r[0].get("test_samples") for rows in per_seed.values() for r in rows}
 out = {
     "preset": args.preset, "seeds": args.seeds, "test_samples": sorted(test_n),
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": "python3 analysis_scripts/imp_methods_mnist1d.py " + " ".join(sys.argv[1:]),
+    "command": command_line(),
     "seconds": time.time() - t0,
     "density": [per_seed["imp-wr"][0][i]["density"] for i in range(n_levels)],
     # runs[method]["test_accuracy"][level][seed index]: the per-seed values the paired

@@ -35,6 +35,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import torch
+from script_args import command_line
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -152,7 +153,7 @@ result = {
         "title": f"{args.preset}, one-shot global magnitude pruning",
         "preset": args.preset, "overrides": overrides, "schedules": schedules, "budgets": budgets,
         "sparsities": sparsities, "seeds": seeds, "threads": args.threads,
-        "command": "python " + " ".join(sys.argv), "date": date.today().isoformat(),
+        "command": command_line(), "date": date.today().isoformat(),
         "machine": f"{os.cpu_count()}-core CPU, {torch.get_num_threads()} torch thread(s), "
         + (f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"),
         "seconds": elapsed, "std": "sample standard deviation over seeds (n - 1)",

@@ -33,7 +33,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -87,7 +87,7 @@ for seed in seeds:
 out = {
     "preset": args.preset, "methods": list(METHODS), "seeds": seeds, "levels_lrr_ft": args.levels,
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"LANDSCAPE_ROOT=/tmp/regime python3 analysis_scripts/{NAME}.py",
+    "command": command_line(),
     "runs": {f"seed{s}_{m}": d for (s, m), d in run_dirs.items()},
     "per_method": {},
 }  # fmt: skip

@@ -32,7 +32,14 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import BARRIER, barrier_matching_and_lcs, base_config, options, paul_epsilon
+from script_args import (
+    BARRIER,
+    barrier_matching_and_lcs,
+    base_config,
+    command_line,
+    options,
+    paul_epsilon,
+)
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -76,7 +83,7 @@ def compute() -> dict:
     dense = [runs[s, 0][0]["test_error"] for s in seeds]
     eps = paul_epsilon(dense)
     out = {"preset": args.preset, "seeds": seeds, "dense_test_error": dense, "epsilon": eps,
-           "torch": torch.__version__, "command": "python3 analysis_scripts/regime_mnist1d.py",
+           "torch": torch.__version__, "command": command_line(),
            "seconds": time.time() - t0, "runs": {}}  # fmt: skip
     for (seed, tau), rows in runs.items():
         ref = statistics.mean(dense) + eps

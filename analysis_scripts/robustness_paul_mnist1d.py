@@ -31,7 +31,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -81,7 +81,7 @@ out = {
     "radii": radii, "perturbation_seeds_per_run": spec.seeds, "points": spec.points,
     "split": spec.split, "bn_policy": spec.engine.bn_policy,
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-    "command": f"LANDSCAPE_ROOT=/tmp/regime python3 analysis_scripts/{NAME}.py",
+    "command": command_line(),
     "runs": {f"seed{s}": d for s, d in run_dirs.items()},
     "per_level": {},
 }  # fmt: skip

@@ -94,8 +94,11 @@ def options(
 
 def command_line() -> str:
     """The command that ran this script, as a record's ``command`` (shell-quoted, every
-    flag as given: a record names the exact call that reproduces it)."""
-    return "python3 " + shlex.join(sys.argv)
+    flag as given, and ``$LANDSCAPE_ROOT`` where it was set, since it places the runs: a
+    record names the exact call that reproduces it)."""
+    root = os.environ.get("LANDSCAPE_ROOT")
+    prefix = f"LANDSCAPE_ROOT={shlex.quote(root)} " if root else ""
+    return prefix + "python3 " + shlex.join(sys.argv)
 
 
 def base_config(args: argparse.Namespace) -> RunConfig:

@@ -28,7 +28,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from script_args import base_config, options, paul_epsilon
+from script_args import base_config, command_line, options, paul_epsilon
 
 from landscape import jobs
 from landscape.analysis.slice_sets import LCS_BARRIER, linearly_connected_sublevel_set
@@ -96,7 +96,7 @@ def compute() -> dict:
     return {"preset": args.preset, "seeds": seeds, "levels": list(LEVELS), "epsilon": eps,
             "dense_test_error": dense, "torch": torch.__version__, "seconds": time.time() - t0,
             "date": datetime.date.today().isoformat(),
-            "command": "python3 analysis_scripts/slices_paul_mnist1d.py",
+            "command": command_line(),
             "records": {f"seed{s}_level{lv}": with_lcs(r, eps) for (s, lv), r in results.items()},
             }  # fmt: skip
 

@@ -36,7 +36,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs, paths
 from landscape.checkpoint import load_state
@@ -178,11 +178,7 @@ else:
         "within_level_0": within, "per_level": levels,
         "torch": torch.__version__, "date": datetime.date.today().isoformat(),
         "seconds": time.time() - t0,
-        "command": "python3 analysis_scripts/swamp_modes_drift.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("root", "figures", "download", "data_root", "device", "threads", "seeds", "replot")
-            and v is not None
-        ),
+        "command": command_line(),
     }  # fmt: skip
     save_json(f"{args.out}.json", result)
 

@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, options
+from script_args import base_config, command_line, options
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -49,7 +49,7 @@ for seed in seeds:
 out = {"preset": args.preset, "seeds": seeds, "particles": list(PARTICLES), "levels": LEVELS,
        "density": density, "test_accuracy": {str(n): acc[n] for n in PARTICLES},
        "torch": torch.__version__, "seconds": time.time() - t0,
-       "command": "python3 analysis_scripts/swamp_particles_mnist1d.py"}  # fmt: skip
+       "command": command_line()}  # fmt: skip
 fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
 for n in PARTICLES:
     per_level = list(zip(*acc[n]))

@@ -48,6 +48,7 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from script_args import command_line
 
 from landscape import jobs
 from landscape.hparams import PRESETS, RunConfig
@@ -145,10 +146,7 @@ out = {
                "runs": part_b},
     "torch": torch.__version__, "date": datetime.date.today().isoformat(),
     "test_samples": args.test_samples or 1000,
-    "command": f"python3 analysis_scripts/{NAME}.py --root {args.root}"
-    + (f" --seeds {args.seeds}" if seeds != [0, 1, 2] else "")
-    + (f" --preset {PRESET} --out {args.out}" if PRESET != "mlp-mnist1d" else "")
-    + (f" --test-samples {args.test_samples}" if args.test_samples else ""),
+    "command": command_line(),
     "seconds": time.time() - t0,
 }  # fmt: skip
 OUT.parent.mkdir(exist_ok=True)

@@ -36,7 +36,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
-from script_args import base_config, mean_sd, options, paired_interval
+from script_args import base_config, command_line, mean_sd, options, paired_interval
 
 from landscape import jobs
 from landscape.io import level_metrics, save_json
@@ -94,7 +94,7 @@ def compute() -> dict:
     out = {"preset": PRESET, "seeds": args.seeds, "goal_sparsity": GOAL, "phases": PHASES,
            "reference": REFERENCE, "budgets": {}, "torch": torch.__version__,
            "date": datetime.date.today().isoformat(),
-           "command": f"LANDSCAPE_ROOT=/tmp/t2 python3 analysis_scripts/{NAME}.py"}  # fmt: skip
+           "command": command_line()}  # fmt: skip
     for ep in EPOCHS_PER_PHASE:
         budget = DENSE_EPOCHS + PHASES * ep
         per: dict[str, dict] = {}

@@ -68,3 +68,37 @@ def test_barrier_matching_and_lcs_count_planted_runs(monkeypatch):
     b = lcs["per_seed"]["b"]
     assert [r["in_lcs"] for r in b] == [False, False, True]  # error; barrier; in
     assert [r["next_matches"] for r in b] == [False, True, False]  # in the LCS, not matching
+
+
+def test_command_line_is_the_call_with_its_run_folder(monkeypatch):
+    """A record's ``command`` is the call as made, shell-quoted, with ``$LANDSCAPE_ROOT``
+    where it was set (it places the runs the record was made from)."""
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    from script_args import command_line
+
+    argv = ["analysis_scripts/x.py", "--seeds", "0,1,2", "--name", "a b"]
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.delenv("LANDSCAPE_ROOT", raising=False)
+    assert command_line() == "python3 analysis_scripts/x.py --seeds 0,1,2 --name 'a b'"
+    monkeypatch.setenv("LANDSCAPE_ROOT", "/tmp/my runs")
+    assert command_line() == (
+        "LANDSCAPE_ROOT='/tmp/my runs' python3 analysis_scripts/x.py --seeds 0,1,2 --name 'a b'"
+    )
+
+
+@pytest.mark.parametrize("script", _scripts(), ids=lambda p: p.stem)
+def test_every_record_names_its_command_through_command_line(script: Path):
+    """No script rebuilds its command by hand (such copies dropped flags, e.g. --seeds, or
+    named a run folder the run did not use): every ``"command"`` entry is ``command_line()``."""
+    tree = ast.parse(script.read_text())
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Dict):
+            continue
+        for key, value in zip(node.keys, node.values):
+            if isinstance(key, ast.Constant) and key.value == "command":
+                ok = (
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Name)
+                    and value.func.id == "command_line"
+                )
+                assert ok, f"{script.name}:{value.lineno}: the record's command is built by hand"
