@@ -11,6 +11,8 @@ from a command of this form:
         --contestants ours,eigenthings,curvlinops --trace-reference 3000
     PYTHONPATH=$PWD:/tmp/curvbench python3 bench/bench_hessian.py --case mlp --threads 1 \
         --contestants ours,eigenthings,curvlinops --feed loader --feed-batch 125
+    PYTHONPATH=$PWD:/tmp/curvbench python3 bench/bench_hessian.py --case mlp --threads 1 \
+        --contestants ours,eigenthings,curvlinops --parts pass   # one pass of each kind
 
 hessian-eigenthings and curvlinops are optional development installs, not dependencies
 (``pip install hessian-eigenthings curvlinops-for-pytorch``, or ``pip install --target
@@ -187,7 +189,9 @@ def main() -> None:
     ap.add_argument("--case", choices=("mlp", "resnet20"), default="mlp")
     ap.add_argument("--samples", type=int, default=4096)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--parts", default="eigen,trace,density", help="comma-separated subset")
+    ap.add_argument("--parts", default="eigen,trace,density",
+                    help="comma-separated subset of eigen, trace, density, pass (the cost of one "
+                    "forward + backward and of one product of each kind, alone)")  # fmt: skip
     ap.add_argument("--probes", type=int, default=TRACE_PROBES, help="trace probes")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--batch-max", type=int, default=4096,
@@ -267,7 +271,7 @@ def main() -> None:
             log({"part": "eigen", "who": f"ours-{method}", "seconds": sec, "hvps": res.hvp_count["total"],
                  "hvp_method": res.hvp_method, "rel_err": rel_err(res.eigenvalues, ref_vals),
                  "eigenvalues": res.eigenvalues.tolist()})  # fmt: skip
-        # ours-unmerged: the loader's batches as given, one pass each (ours before 2026-12-07)
+        # ours-unmerged: the loader's batches as given, one pass each (ours before 81ea94f)
         if args.feed == "loader":
             res, sec = _best(lambda: spectrum(model, fed(x, y, args), top_k=TOP_K, tol=TOL,
                                               chunk_size=args.feed_batch), device, args.repeat)  # fmt: skip
@@ -357,10 +361,47 @@ def main() -> None:
         for name in ("eigenthings", "curvlinops"):
             if name in who:
                 CONTESTANTS[name](model, x, y, device, "density", log, args)
+    if "pass" in parts:
+        pass_rows(model, x, y, device, log, args)
+        for name in ("eigenthings", "curvlinops"):
+            if name in who:
+                CONTESTANTS[name](model, x, y, device, "pass", log, args)
     if args.out:
         Path(args.out).write_text(json.dumps(rec, indent=1) + "\n")
     _table(rec)
     _table_vs_ours(rec)
+
+
+PASS_LOOP = 20  # calls per timing of one pass
+
+
+def _per_call(fn, device, args) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``fn()``: the fastest of ``--repeat`` loops of
+    :data:`PASS_LOOP` calls, after one call to warm up."""
+    fn()
+    _, sec = _best(lambda: [fn() for _ in range(PASS_LOOP)], device, args.repeat)
+    return sec / PASS_LOOP, CPU[0] / PASS_LOOP
+
+
+def _probe(model: nn.Module, device: torch.device) -> torch.Tensor:
+    return torch.randn(_dim(model), generator=torch.Generator().manual_seed(0)).to(device)
+
+
+def pass_rows(model, x, y, device, log, args) -> None:
+    """One forward + backward of the loss, and one of our products by each method, alone
+    (always on the samples as one batch): what a product costs in passes."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    v = _probe(model, device)
+    calls = {
+        "fwd+bwd": lambda: torch.autograd.grad(nn.functional.cross_entropy(model(x), y), params)
+    }
+    for m in ("cached", "double-backward", "forward-over-reverse"):
+        op = HessianOperator(model, (x, y), method=m)
+        calls[f"ours-{m}"] = lambda op=op: op(v)
+    for who, fn in calls.items():
+        sec, cpu = _per_call(fn, device, args)
+        CPU[0] = cpu
+        log({"part": "pass", "who": who, "seconds": sec, "loop": PASS_LOOP})
 
 
 def fed(x, y, args, listed: bool = False):
@@ -472,6 +513,18 @@ def eigenthings_rows(model, x, y, device, part: str, log, args) -> None:
             log({"part": "trace", "who": f"eigenthings-{method}", "seconds": sec,
                  "hvps": count[0] // max(1, args.repeat), "trace": float(res.estimate),
                  "stderr": float(res.stderr), "version": ver, **_trace_err(float(res.estimate), args)})  # fmt: skip
+    elif part == "pass":
+        op, v = operator(), _probe(model, device)
+        sec, CPU[0] = _per_call(lambda: op.matvec(v), device, args)
+        log(
+            {
+                "part": "pass",
+                "who": "eigenthings",
+                "seconds": sec,
+                "loop": PASS_LOOP,
+                "version": ver,
+            }
+        )
     else:
         count[0] = 0
         _, sec = _best(lambda: he.spectral_density(operator(), num_runs=1, lanczos_steps=DENSITY_STEPS,
@@ -530,6 +583,12 @@ def curvlinops_rows(model, x, y, device, part: str, log, args) -> None:
             log({"part": "trace", "who": f"curvlinops-{name}", "seconds": sec,
                  "hvps": count[0] // max(1, args.repeat), "trace": est, "stderr": None,
                  "version": ver, **_trace_err(est, args)})  # fmt: skip
+    elif part == "pass":
+        op, v = operator(), _probe(model, device)
+        sec, CPU[0] = _per_call(lambda: op @ v, device, args)
+        log(
+            {"part": "pass", "who": "curvlinops", "seconds": sec, "loop": PASS_LOOP, "version": ver}
+        )
     else:
         count[0] = 0
         torch.manual_seed(0)
@@ -544,7 +603,7 @@ CONTESTANTS = {"eigenthings": eigenthings_rows, "curvlinops": curvlinops_rows}
 
 def _table_vs_ours(rec: dict) -> None:
     """Each row against ours in the same run: ``× ours`` is how many times longer it took."""
-    base = {"eigen": "ours-auto", "trace": "ours-auto", "density": "ours-auto"}
+    base = {"eigen": "ours-auto", "trace": "ours-auto", "density": "ours-auto", "pass": "fwd+bwd"}
     secs = {(r["part"], r.get("who")): r for r in rec["rows"] if "seconds" in r}
     if ("trace", "ours-exact") in secs:  # the exact trace, where the network allows it
         base["trace"] = "ours-exact"
@@ -567,7 +626,8 @@ def _table_vs_ours(rec: dict) -> None:
         if r.get("trace") is not None:
             se = f" ± {r['stderr']:.2g}" if r.get("stderr") is not None else ""
             tr = f"{r['trace']:.4g}{se}" + (f" ({r['abs_err']:.2g})" if "abs_err" in r else "")
-        print(f"| {r['part']} | {r['who']} | {r['seconds']:.3f} | {r['cpu_seconds']:.3f} | "
+        d = 4 if r["part"] == "pass" else 3  # a pass is milliseconds
+        print(f"| {r['part']} | {r['who']} | {r['seconds']:.{d}f} | {r['cpu_seconds']:.{d}f} | "
               f"{r.get('hvps', '—')} | {err} | {tr} | {ratio} | {cpu_ratio} |")  # fmt: skip
 
 
