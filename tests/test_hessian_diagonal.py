@@ -152,6 +152,16 @@ def test_spectrum_exact_trace_spends_no_products():
     assert s.trace_stderr == 0.0 and s.hvp_count["trace"] == 0
     rec = s.to_dict()
     assert rec["trace_probes"] == 0 and rec["trace_stderr"] == 0.0
+    # a block's exact trace from the whole network's diagonal; a diagonal without the
+    # block's parameters is refused with one line
+    first = [next(iter(dict(net.named_parameters())))]
+    block = spectrum(net, (x, y), top_k=0, trace_probes=1, trace_method="exact", params=first,
+                     diagonal=s.diagonal)  # fmt: skip
+    H = dense_hessian(net, x, y, first)
+    assert block.trace == pytest.approx(float(torch.trace(H)), rel=1e-10)
+    with pytest.raises(LandscapeError, match="given diagonal has no entries for"):
+        spectrum(net, (x, y), top_k=0, trace_probes=1, trace_method="exact", params=first,
+                 diagonal={})  # fmt: skip
 
 
 def test_verb_trace_method_exact_per_layer_masked(tmp_path: Path, monkeypatch):

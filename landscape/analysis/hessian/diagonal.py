@@ -369,8 +369,15 @@ def exact_trace(op: HessianOperator, diagonal: Mapping[str, Tensor] | None = Non
     block: a principal block's diagonal is those entries of the whole diagonal); summed
     instead of computed again.
     """
-    diag = curvature_diagonal(op) if diagonal is None else diagonal
-    value = float(op.from_state(diag).double().sum())
+    if diagonal is None:
+        diagonal = curvature_diagonal(op)
+    missing = [n for n in op.coords.names if n not in diagonal]
+    if missing:
+        raise LandscapeError(
+            f"the given diagonal has no entries for {missing[:3]}: pass the diagonal of a "
+            "network that includes every parameter of this operator (e.g. Spectrum.diagonal)"
+        )
+    value = float(op.from_state(diagonal).double().sum())
     if not math.isfinite(value):
         raise LandscapeError("the exact trace is not finite: check the weights for NaN/inf")
     return value

@@ -171,9 +171,10 @@ def _stages(
 
     Every rank first does its own work (rank 0 the Lanczos run for the eigenvalues, all
     ranks their probes), then one all-gather shares it, so the eigenvalues overlap the
-    probes. The last item is the exact curvature diagonal this rank summed (``None`` on
-    the others, and for the estimators). The eigenvectors stay on rank 0; ``counts`` become the one-process counts
-    (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice).
+    probes. The eigenvectors stay on rank 0; ``counts`` become the one-process counts
+    (every rank's products; ``others``: those not in a stage, e.g. ``auto``'s choice). The
+    last item is the exact curvature diagonal this rank summed (``None`` on the other
+    ranks, and with an estimator).
     """
     if slq_probes and (slq_probes < 1 or density_steps < 1):
         raise ValueError(
