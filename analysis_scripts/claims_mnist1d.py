@@ -937,9 +937,9 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
 
     # τ = 40 (Hutchinson) and, past the stability onset, τ = 200 (exact trace: no probe noise)
     comps, groups, names = [], [], []
-    for name, prefix, digits, how in (
-        ("swamp_curvature_paul_mnist1d", "", 1, "τ = 40, Hutchinson"),
-        ("swamp_curvature_paul_mnist1d_tau200", "τ = 200, exact ", 2, "τ = 200, exact trace"),
+    for name, prefix, digits, tau, how in (
+        ("swamp_curvature_paul_mnist1d", "", 1, "τ = 40", "Hutchinson"),
+        ("swamp_curvature_paul_mnist1d_tau200", "τ = 200, exact ", 2, "τ = 200", "exact trace"),
     ):
         if name not in R:
             continue
@@ -948,8 +948,8 @@ def _swamp(R: dict[str, dict]) -> list[Row]:
                            -1, digits=digits)
                 for t in R[name]["table"] if t["level"] in (0, 6, 9, 12)]  # fmt: skip
         comps += part
-        groups.append((how.split(",")[0], len(part)))
-        names.append(f"`{name}` ({how})")
+        groups.append((tau, len(part)))
+        names.append(f"`{name}` ({tau}, {how})")
     rows.append(
         Row(
             "SWAMP finds flatter solutions than IMP-WR (our paraphrase)",
