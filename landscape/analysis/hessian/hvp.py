@@ -352,7 +352,7 @@ class HessianOperator:
         by chunk size in :meth:`_loss`) of a network that treats samples independently —
         not, e.g., BatchNorm without running statistics, which normalises by the chunk.
         It changes the cost: a pass has a fixed overhead, and one pass per batch of 125
-        MNIST-1D samples made a top-5 take 1.35–1.78× as long as merged chunks
+        MNIST-1D samples made a top-5 take 1.78× as long as merged chunks
         (bench/RESULTS.md, "The same DataLoader for everyone").
         """
         if is_tensor_pair(data):
